@@ -1,0 +1,73 @@
+/**
+ * Parsing of proxy request targets: `/r/{route-token}/{route}/{rest}?{query}`.
+ *
+ * The rest is forwarded byte for byte, so anything that could make an upstream resolve it outside the
+ * route's base path is rejected here: dot segments (also percent-encoded), encoded slashes and
+ * backslashes, and any target that is not in origin form (RFC 9112 section 3.2).
+ */
+
+export type ParsedProxyPath =
+  | { ok: true; token: string; route: string; rest: string }
+  | { ok: false; reason: 'not_proxy_path' | 'invalid_path'; message: string };
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
+const ROUTE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const FORBIDDEN_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+const FORBIDDEN_SEQUENCE = /%2f|%5c|\\|%00/i;
+
+/** Split a request target into the route token, the route name and the rest (path and query) to forward. */
+export function parseProxyPath(target: string): ParsedProxyPath {
+  if (!target.startsWith('/r/')) {
+    return { ok: false, reason: 'not_proxy_path', message: `not a proxy path: expected /r/{token}/{route}/..., got "${truncate(target)}"` };
+  }
+
+  const queryStart = target.indexOf('?');
+  const path = queryStart === -1 ? target : target.slice(0, queryStart);
+  const query = queryStart === -1 ? '' : target.slice(queryStart);
+
+  const secondSlash = path.indexOf('/', 3);
+  const token = secondSlash === -1 ? path.slice(3) : path.slice(3, secondSlash);
+  if (!TOKEN_PATTERN.test(token)) {
+    return { ok: false, reason: 'invalid_path', message: 'invalid route token in the URL: expected /r/{token}/{route}/...' };
+  }
+  if (secondSlash === -1) {
+    return { ok: false, reason: 'invalid_path', message: 'missing route name in the URL: expected /r/{token}/{route}/...' };
+  }
+
+  const thirdSlash = path.indexOf('/', secondSlash + 1);
+  const route = thirdSlash === -1 ? path.slice(secondSlash + 1) : path.slice(secondSlash + 1, thirdSlash);
+  if (!ROUTE_PATTERN.test(route)) {
+    return {
+      ok: false,
+      reason: 'invalid_path',
+      message: `invalid route name "${truncate(route)}" in the URL: expected lowercase letters, digits and dashes`,
+    };
+  }
+
+  const restPath = thirdSlash === -1 ? '' : path.slice(thirdSlash);
+  if (FORBIDDEN_SEQUENCE.test(restPath) || restPath.split('/').some((segment) => FORBIDDEN_SEGMENT.test(segment))) {
+    return {
+      ok: false,
+      reason: 'invalid_path',
+      message: `rejected path "${truncate(restPath)}": dot segments, encoded slashes and backslashes are not forwarded`,
+    };
+  }
+
+  return { ok: true, token, route, rest: restPath + query };
+}
+
+/** Join a route's base URL and the forwarded rest without ever changing the base URL's origin. */
+export function joinUpstreamUrl(baseUrl: string, rest: string): URL {
+  const base = new URL(baseUrl);
+  const queryStart = rest.indexOf('?');
+  const restPath = queryStart === -1 ? rest : rest.slice(0, queryStart);
+  const query = queryStart === -1 ? '' : rest.slice(queryStart);
+  const url = new URL(base.origin);
+  url.pathname = `${base.pathname.replace(/\/+$/, '')}${restPath.startsWith('/') || restPath === '' ? restPath : `/${restPath}`}` || '/';
+  url.search = query;
+  return url;
+}
+
+function truncate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
