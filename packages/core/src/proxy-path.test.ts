@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { joinUpstreamUrl, parseProxyPath } from './proxy-path.js';
+
+const TOKEN = 'tw_abcdefghijklmnop';
+
+describe('parseProxyPath', () => {
+  it('splits token, route and rest with the query kept', () => {
+    expect(parseProxyPath(`/r/${TOKEN}/anthropic/v1/messages?beta=true`)).toEqual({
+      ok: true,
+      token: TOKEN,
+      route: 'anthropic',
+      rest: '/v1/messages?beta=true',
+    });
+  });
+
+  it('accepts a route root with no rest', () => {
+    expect(parseProxyPath(`/r/${TOKEN}/gemini`)).toEqual({ ok: true, token: TOKEN, route: 'gemini', rest: '' });
+  });
+
+  it('keeps a Gemini model path with a colon', () => {
+    const parsed = parseProxyPath(`/r/${TOKEN}/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse`);
+    expect(parsed).toMatchObject({ ok: true, rest: '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse' });
+  });
+
+  it('leaves dots inside the query alone', () => {
+    expect(parseProxyPath(`/r/${TOKEN}/openai/v1/models?next=../x`)).toMatchObject({ ok: true, rest: '/v1/models?next=../x' });
+  });
+
+  it.each([
+    ['dot-dot segment', `/r/${TOKEN}/chatgpt/../../admin`],
+    ['single dot segment', `/r/${TOKEN}/chatgpt/./responses`],
+    ['encoded dot-dot', `/r/${TOKEN}/chatgpt/%2e%2e/admin`],
+    ['mixed-case encoded dot-dot', `/r/${TOKEN}/chatgpt/.%2E/admin`],
+    ['encoded slash', `/r/${TOKEN}/openai/v1%2F..%2Fadmin`],
+    ['backslash', `/r/${TOKEN}/openai/v1\\admin`],
+    ['encoded backslash', `/r/${TOKEN}/openai/v1%5cadmin`],
+    ['encoded NUL', `/r/${TOKEN}/openai/v1%00`],
+  ])('rejects a %s', (_name, target) => {
+    expect(parseProxyPath(target)).toMatchObject({ ok: false, reason: 'invalid_path' });
+  });
+
+  it.each([
+    ['absolute-form target', 'http://evil.example/r/x/anthropic'],
+    ['asterisk-form target', '*'],
+    ['another path', '/api/v1/calls'],
+  ])('marks an %s as not a proxy path', (_name, target) => {
+    expect(parseProxyPath(target)).toMatchObject({ ok: false, reason: 'not_proxy_path' });
+  });
+
+  it.each([
+    ['short token', '/r/abc/anthropic/v1/messages'],
+    ['token with a dot', `/r/${TOKEN}.x/anthropic/v1/messages`],
+    ['missing route', `/r/${TOKEN}`],
+    ['uppercase route', `/r/${TOKEN}/Anthropic/v1/messages`],
+    ['empty route', `/r/${TOKEN}//v1/messages`],
+  ])('rejects a %s', (_name, target) => {
+    expect(parseProxyPath(target)).toMatchObject({ ok: false, reason: 'invalid_path' });
+  });
+
+  it('never echoes the token in an error message', () => {
+    const parsed = parseProxyPath(`/r/${TOKEN}/Anthropic/v1/messages`);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.message).not.toContain(TOKEN);
+  });
+});
+
+describe('joinUpstreamUrl', () => {
+  it('appends the rest to a base path', () => {
+    expect(joinUpstreamUrl('https://chatgpt.com/backend-api/codex', '/responses').href).toBe(
+      'https://chatgpt.com/backend-api/codex/responses',
+    );
+  });
+
+  it('keeps the query string byte for byte', () => {
+    expect(joinUpstreamUrl('https://api.anthropic.com', '/v1/messages?beta=true').href).toBe(
+      'https://api.anthropic.com/v1/messages?beta=true',
+    );
+  });
+
+  it('keeps the origin when the rest starts with two slashes', () => {
+    const url = joinUpstreamUrl('https://api.openai.com', '//evil.example/v1/chat');
+    expect(url.origin).toBe('https://api.openai.com');
+    expect(url.pathname).toBe('//evil.example/v1/chat');
+  });
+
+  it('keeps the origin for a rest that looks like an authority', () => {
+    expect(joinUpstreamUrl('http://127.0.0.1:9000', '@evil.example/x').origin).toBe('http://127.0.0.1:9000');
+  });
+
+  it('maps an empty rest to the base path', () => {
+    expect(joinUpstreamUrl('https://openrouter.ai/api', '').href).toBe('https://openrouter.ai/api');
+  });
+});
