@@ -1,0 +1,180 @@
+import { TokenwiseError } from '@tokenwise/core';
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The SQLite schema as an append-only list: never edit a released migration, add the next version.
+ *
+ * `calls` is one narrow row per call, and everything the list and the charts read is a column. Its `seq`
+ * (AUTOINCREMENT, so never reused) gives the storage order that cursors point into. `calls` has no foreign
+ * keys on purpose: a record is an immutable log entry and must store even if its workspace or device was
+ * deleted since. Bodies live apart in `call_bodies`, gzip-compressed, so listing never touches them.
+ */
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE workspaces (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        keep_bodies INTEGER NOT NULL DEFAULT 1 CHECK (keep_bodies IN (0, 1)),
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE route_tokens (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        device_id TEXT REFERENCES devices (id),
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+      );
+
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+      );
+
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      CREATE TABLE calls (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        started_at TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        workspace_id TEXT,
+        device_id TEXT,
+        route TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        api_shape TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        tool_version TEXT,
+        user_agent TEXT,
+        session_id TEXT,
+        stream_requested INTEGER NOT NULL,
+        streaming INTEGER NOT NULL,
+        stream_format TEXT,
+        model_requested TEXT,
+        model_answered TEXT,
+        http_status INTEGER,
+        status TEXT NOT NULL,
+        error_type TEXT,
+        error_message TEXT,
+        error_source TEXT,
+        error_retry_after_s REAL,
+        billable INTEGER NOT NULL,
+        input_tokens INTEGER,
+        uncached_input_tokens INTEGER,
+        cache_read_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        cache_write_5m_tokens INTEGER,
+        cache_write_1h_tokens INTEGER,
+        output_tokens INTEGER,
+        reasoning_tokens INTEGER,
+        web_search_requests INTEGER,
+        stop_reason TEXT,
+        stop_reasons TEXT,
+        stop_reason_normalized TEXT,
+        tool_calls INTEGER NOT NULL,
+        server_tool_calls TEXT NOT NULL,
+        ttft_ms REAL,
+        total_ms REAL NOT NULL,
+        headers_ms REAL,
+        upstream_request_id TEXT,
+        response_id TEXT,
+        cost_usd REAL,
+        cost_basis TEXT NOT NULL,
+        cost_price_key TEXT,
+        cost_breakdown TEXT NOT NULL,
+        price_data_version TEXT,
+        request_bytes INTEGER NOT NULL,
+        response_bytes INTEGER NOT NULL
+      );
+
+      CREATE INDEX calls_by_start ON calls (started_at_ms DESC, seq DESC);
+      CREATE INDEX calls_by_workspace_start ON calls (workspace_id, started_at_ms DESC);
+      CREATE INDEX calls_by_session ON calls (session_id, started_at_ms) WHERE session_id IS NOT NULL;
+
+      CREATE TABLE call_bodies (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        request_kept INTEGER NOT NULL,
+        request_body BLOB,
+        request_bytes INTEGER,
+        request_truncated INTEGER,
+        request_content_type TEXT,
+        request_encoding_error TEXT,
+        response_kept INTEGER NOT NULL,
+        response_body BLOB,
+        response_bytes INTEGER,
+        response_truncated INTEGER,
+        response_content_type TEXT,
+        response_encoding_error TEXT,
+        request_headers TEXT NOT NULL,
+        response_headers TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+/**
+ * Bring the database to the newest schema. Each pending migration runs in its own IMMEDIATE transaction
+ * that re-reads the version first, so two processes opening the same new file cannot both apply it.
+ * Rejects a database written by a newer Tokenwise instead of guessing at its schema.
+ */
+export function migrateSqlite(db: Database.Database, migrations: readonly Migration[] = sqliteMigrations): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    )
+  `);
+
+  const currentVersion = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+  const recordVersion = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  const newest = migrations.reduce((max, migration) => Math.max(max, migration.version), 0);
+
+  const found = currentVersion.get()?.version ?? 0;
+  if (found > newest) {
+    throw new TokenwiseError(
+      'store_failed',
+      `database schema version ${found} is newer than this Tokenwise supports (${newest}); upgrade Tokenwise or use another --data-dir`,
+    );
+  }
+
+  for (const migration of migrations) {
+    const apply = db.transaction(() => {
+      const applied = currentVersion.get()?.version ?? 0;
+      if (applied >= migration.version) return;
+      db.exec(migration.sql);
+      recordVersion.run(migration.version, migration.name, new Date().toISOString());
+    });
+    apply.immediate();
+  }
+}

@@ -1,0 +1,353 @@
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync } from 'node:fs';
+import { TokenwiseError } from '@tokenwise/core';
+import Database from 'better-sqlite3';
+import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
+import { booleanCallColumns, type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
+import { migrateSqlite } from './sqlite-migrations.js';
+import type {
+  ApiToken,
+  CallToStore,
+  Device,
+  ListCallsQuery,
+  ListedCall,
+  NewApiToken,
+  NewRouteToken,
+  RouteToken,
+  Store,
+  StoredCallRef,
+  Workspace,
+} from './store.js';
+
+export interface SqliteStoreOptions {
+  /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY, in ms. */
+  busyTimeoutMs?: number;
+  /** Wall clock for created/revoked times; tests pass a fixed one. */
+  clock?: () => Date;
+}
+
+type SqliteValue = string | number | bigint | Buffer | null;
+type SqliteRow = Record<string, SqliteValue>;
+
+interface TokenRow {
+  id: string;
+  workspace_id: string;
+  device_id?: string | null;
+  name: string;
+  token_sha256: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode, so the CLI can read while the server writes. Every
+ * write is a short synchronous transaction (better-sqlite3); the async methods only satisfy `Store`.
+ */
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly clock: () => Date;
+  private closed = false;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.path = path;
+    this.clock = options.clock ?? (() => new Date());
+
+    const isNewFile = path !== ':memory:' && !existsSync(path);
+    this.db = new Database(path);
+    if (isNewFile) {
+      // Calls and bodies are private to the owner; SQLite gives the -wal and -shm files the same mode.
+      chmodSync(path, 0o600);
+    }
+
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    this.db.pragma('foreign_keys = ON');
+    // With WAL, NORMAL loses at most the last transactions on power loss, never corrupts the file.
+    this.db.pragma('synchronous = NORMAL');
+
+    migrateSqlite(this.db);
+  }
+
+  async insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]> {
+    this.assertOpen();
+    if (calls.length === 0) return [];
+
+    // Flatten and compress before the transaction, so the write lock is held only for the inserts.
+    const rows = await Promise.all(
+      calls.map(async ({ record, bodies }) => ({
+        call: toSqliteRow(toCallRow(record), booleanCallColumns),
+        bodies: bodies === null ? null : toSqliteRow(await toBodyRow(bodies), booleanBodyColumns),
+      })),
+    );
+    this.assertOpen();
+
+    const insertCall = this.db.prepare(
+      `INSERT INTO calls (${callColumns.join(', ')}) VALUES (${callColumns.map((column) => `@${column}`).join(', ')})
+       ON CONFLICT (id) DO NOTHING`,
+    );
+    const insertBodies = this.db.prepare(
+      `INSERT INTO call_bodies (call_id, ${bodyColumns.join(', ')}) VALUES (@call_id, ${bodyColumns.map((column) => `@${column}`).join(', ')})
+       ON CONFLICT (call_id) DO NOTHING`,
+    );
+
+    const insertAll = this.db.transaction(() => {
+      const stored: StoredCallRef[] = [];
+      for (const row of rows) {
+        const result = insertCall.run(row.call);
+        if (result.changes === 0) continue;
+        if (row.bodies !== null) insertBodies.run({ call_id: row.call.id, ...row.bodies });
+        stored.push({ id: String(row.call.id), cursor: String(result.lastInsertRowid) });
+      }
+      return stored;
+    });
+    return insertAll.immediate();
+  }
+
+  async listCalls(query: ListCallsQuery): Promise<ListedCall[]> {
+    this.assertOpen();
+    if (!Number.isInteger(query.limit) || query.limit < 1) {
+      throw new TokenwiseError('invalid_argument', `invalid limit ${query.limit}: expected a whole number of at least 1`);
+    }
+
+    const conditions: string[] = [];
+    const parameters: SqliteValue[] = [];
+    if (query.since !== undefined) {
+      conditions.push('started_at_ms >= ?');
+      parameters.push(query.since.getTime());
+    }
+    if (query.after !== undefined) {
+      conditions.push('seq > ?');
+      parameters.push(parseCursor(query.after));
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const order = query.after !== undefined ? 'seq ASC' : 'started_at_ms DESC, seq DESC';
+
+    const rows = this.db
+      .prepare<SqliteValue[], SqliteRow>(`SELECT seq, ${callColumns.join(', ')} FROM calls ${where} ORDER BY ${order} LIMIT ?`)
+      .all(...parameters, query.limit);
+    return rows.map((row) => ({ cursor: String(row.seq), record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns)) }));
+  }
+
+  async getCall(id: string): Promise<CallToStore | null> {
+    this.assertOpen();
+    const row = this.db.prepare<[string], SqliteRow>(`SELECT ${callColumns.join(', ')} FROM calls WHERE id = ?`).get(id);
+    if (!row) return null;
+
+    const bodyRow = this.db.prepare<[string], SqliteRow>(`SELECT ${bodyColumns.join(', ')} FROM call_bodies WHERE call_id = ?`).get(id);
+    return {
+      record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns)),
+      bodies: bodyRow ? await fromBodyRow(fromSqliteRow<BodyRow>(bodyRow, booleanBodyColumns)) : null,
+    };
+  }
+
+  async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
+    this.assertOpen();
+    const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };
+    this.db
+      .prepare('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES (?, ?, ?, ?)')
+      .run(workspace.id, workspace.name, workspace.keepBodies ? 1 : 0, workspace.createdAt);
+    return workspace;
+  }
+
+  async getWorkspace(id: string): Promise<Workspace | null> {
+    this.assertOpen();
+    const row = this.db
+      .prepare<[string], { id: string; name: string; keep_bodies: number; created_at: string }>(
+        'SELECT id, name, keep_bodies, created_at FROM workspaces WHERE id = ?',
+      )
+      .get(id);
+    return row ? { id: row.id, name: row.name, keepBodies: row.keep_bodies === 1, createdAt: row.created_at } : null;
+  }
+
+  async createDevice(input: { workspaceId: string; name: string }): Promise<Device> {
+    this.assertOpen();
+    const device: Device = { id: randomUUID(), workspaceId: input.workspaceId, name: input.name, createdAt: this.now() };
+    this.db
+      .prepare('INSERT INTO devices (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)')
+      .run(device.id, device.workspaceId, device.name, device.createdAt);
+    return device;
+  }
+
+  async getDevice(id: string): Promise<Device | null> {
+    this.assertOpen();
+    const row = this.db
+      .prepare<[string], { id: string; workspace_id: string; name: string; created_at: string }>(
+        'SELECT id, workspace_id, name, created_at FROM devices WHERE id = ?',
+      )
+      .get(id);
+    return row ? { id: row.id, workspaceId: row.workspace_id, name: row.name, createdAt: row.created_at } : null;
+  }
+
+  async createRouteToken(input: NewRouteToken): Promise<RouteToken> {
+    this.assertOpen();
+    const token: RouteToken = {
+      id: randomUUID(),
+      workspaceId: input.workspaceId,
+      deviceId: input.deviceId,
+      name: input.name,
+      tokenSha256: checkSha256(input.tokenSha256),
+      createdAt: this.now(),
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    this.db
+      .prepare(
+        `INSERT INTO route_tokens (id, workspace_id, device_id, name, token_sha256, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(token.id, token.workspaceId, token.deviceId, token.name, token.tokenSha256, token.createdAt);
+    return token;
+  }
+
+  async findRouteTokenByHash(tokenSha256: string): Promise<RouteToken | null> {
+    this.assertOpen();
+    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM route_tokens WHERE token_sha256 = ?').get(tokenSha256);
+    return row ? toRouteToken(row) : null;
+  }
+
+  async listRouteTokens(workspaceId: string): Promise<RouteToken[]> {
+    this.assertOpen();
+    return this.db
+      .prepare<[string], TokenRow>('SELECT * FROM route_tokens WHERE workspace_id = ? ORDER BY created_at, id')
+      .all(workspaceId)
+      .map(toRouteToken);
+  }
+
+  async revokeRouteToken(id: string): Promise<boolean> {
+    this.assertOpen();
+    const result = this.db.prepare('UPDATE route_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id);
+    return result.changes > 0;
+  }
+
+  async touchRouteToken(id: string, usedAt: Date): Promise<void> {
+    this.assertOpen();
+    this.db.prepare('UPDATE route_tokens SET last_used_at = ? WHERE id = ?').run(usedAt.toISOString(), id);
+  }
+
+  async createApiToken(input: NewApiToken): Promise<ApiToken> {
+    this.assertOpen();
+    const token: ApiToken = {
+      id: randomUUID(),
+      workspaceId: input.workspaceId,
+      name: input.name,
+      tokenSha256: checkSha256(input.tokenSha256),
+      createdAt: this.now(),
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    this.db
+      .prepare('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(token.id, token.workspaceId, token.name, token.tokenSha256, token.createdAt);
+    return token;
+  }
+
+  async findApiTokenByHash(tokenSha256: string): Promise<ApiToken | null> {
+    this.assertOpen();
+    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM api_tokens WHERE token_sha256 = ?').get(tokenSha256);
+    return row ? toApiToken(row) : null;
+  }
+
+  async listActiveApiTokens(): Promise<ApiToken[]> {
+    this.assertOpen();
+    return this.db.prepare<[], TokenRow>('SELECT * FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id').all().map(toApiToken);
+  }
+
+  async revokeApiToken(id: string): Promise<boolean> {
+    this.assertOpen();
+    const result = this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id);
+    return result.changes > 0;
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    this.assertOpen();
+    const row = this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(key);
+    return row?.value ?? null;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    this.assertOpen();
+    this.db
+      .prepare(
+        `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      )
+      .run(key, value, this.now());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private now(): string {
+    return this.clock().toISOString();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new TokenwiseError('store_failed', `the SQLite store ${this.path} is closed; open a new SqliteStore`);
+    }
+  }
+}
+
+/** better-sqlite3 binds no booleans, so they travel as 0 and 1. */
+function toSqliteRow<Row extends object>(row: Row, booleanColumns: readonly (keyof Row)[]): SqliteRow {
+  const converted: SqliteRow = { ...(row as unknown as SqliteRow) };
+  for (const column of booleanColumns) {
+    const value = row[column] as unknown;
+    if (value !== null) converted[column as string] = value ? 1 : 0;
+  }
+  return converted;
+}
+
+function fromSqliteRow<Row>(row: SqliteRow, booleanColumns: readonly string[]): Row {
+  const converted: Record<string, unknown> = { ...row };
+  for (const column of booleanColumns) {
+    const value = row[column];
+    converted[column] = value === null || value === undefined ? null : value === 1;
+  }
+  delete converted.seq;
+  return converted as Row;
+}
+
+function parseCursor(cursor: string): number {
+  if (!/^\d{1,15}$/.test(cursor)) {
+    throw new TokenwiseError('invalid_argument', `invalid cursor "${cursor}": pass back a cursor this server returned`);
+  }
+  return Number(cursor);
+}
+
+function checkSha256(hash: string): string {
+  if (!/^[0-9a-f]{64}$/.test(hash)) {
+    throw new TokenwiseError('invalid_argument', 'invalid token hash: expected 64 lowercase hex digits of SHA-256');
+  }
+  return hash;
+}
+
+function toRouteToken(row: TokenRow): RouteToken {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    deviceId: row.device_id ?? null,
+    name: row.name,
+    tokenSha256: row.token_sha256,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+function toApiToken(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    tokenSha256: row.token_sha256,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+  };
+}

@@ -1,0 +1,130 @@
+import type { CallBodies, CallRecord } from '@tokenwise/core';
+
+/** One finished call as the proxy hands it over: the immutable record and, unless privacy mode is on, its bodies. */
+export interface CallToStore {
+  record: CallRecord;
+  bodies: CallBodies | null;
+}
+
+/**
+ * Position of a call in storage order (the order calls were stored, not the order they started). Opaque
+ * to callers: pass back what a store returned, e.g. as an SSE event id.
+ */
+export type CallCursor = string;
+
+export interface StoredCallRef {
+  id: string;
+  cursor: CallCursor;
+}
+
+export interface ListedCall {
+  cursor: CallCursor;
+  record: CallRecord;
+}
+
+export interface ListCallsQuery {
+  /** Maximum number of calls returned, at least 1. */
+  limit: number;
+  /** Only calls that started at or after this time. */
+  since?: Date;
+  /**
+   * Only calls stored after this cursor. With `after` the result is in storage order, oldest first, so a
+   * follower can page forward without skipping a call. Without it the result is newest first by start time.
+   */
+  after?: CallCursor;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  /** False in privacy mode: no request or response bodies are captured or stored. */
+  keepBodies: boolean;
+  createdAt: string;
+}
+
+export interface Device {
+  id: string;
+  workspaceId: string;
+  name: string;
+  createdAt: string;
+}
+
+/** A route token as stored: only the SHA-256 of the token, never the token itself. */
+export interface RouteToken {
+  id: string;
+  workspaceId: string;
+  deviceId: string | null;
+  name: string;
+  tokenSha256: string;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** A token for the HTTP API (`Authorization: Bearer`), stored as its SHA-256 only. */
+export interface ApiToken {
+  id: string;
+  workspaceId: string;
+  name: string;
+  tokenSha256: string;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface NewRouteToken {
+  workspaceId: string;
+  deviceId: string | null;
+  name: string;
+  /** Lowercase hex SHA-256 of the token. */
+  tokenSha256: string;
+}
+
+export interface NewApiToken {
+  workspaceId: string;
+  name: string;
+  /** Lowercase hex SHA-256 of the token. */
+  tokenSha256: string;
+}
+
+/**
+ * Everything Tokenwise persists. Every implementation (SQLite now, PostgreSQL later) must pass the same
+ * contract suite, so callers never depend on which one they hold. Methods are async because network
+ * stores are. Times are ISO 8601 strings in UTC.
+ */
+export interface Store {
+  /**
+   * Store a batch of calls in one transaction: either every new call is stored or none is. A call whose id
+   * is already stored is skipped (a re-sent record never doubles). Returns the calls actually added, in
+   * storage order.
+   */
+  insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]>;
+  listCalls(query: ListCallsQuery): Promise<ListedCall[]>;
+  /** The record exactly as inserted, with its bodies when they were kept; null for an unknown id. */
+  getCall(id: string): Promise<CallToStore | null>;
+
+  createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace>;
+  getWorkspace(id: string): Promise<Workspace | null>;
+  createDevice(input: { workspaceId: string; name: string }): Promise<Device>;
+  getDevice(id: string): Promise<Device | null>;
+
+  createRouteToken(input: NewRouteToken): Promise<RouteToken>;
+  /** Looks a token up by its hash, revoked or not; the caller decides what a revoked token means. */
+  findRouteTokenByHash(tokenSha256: string): Promise<RouteToken | null>;
+  listRouteTokens(workspaceId: string): Promise<RouteToken[]>;
+  /** Marks the token revoked; returns false when no active token has this id. */
+  revokeRouteToken(id: string): Promise<boolean>;
+  touchRouteToken(id: string, usedAt: Date): Promise<void>;
+
+  createApiToken(input: NewApiToken): Promise<ApiToken>;
+  findApiTokenByHash(tokenSha256: string): Promise<ApiToken | null>;
+  /** Active (not revoked) API tokens of every workspace. */
+  listActiveApiTokens(): Promise<ApiToken[]>;
+  revokeApiToken(id: string): Promise<boolean>;
+
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  /** Releases the connection; later calls fail with `store_failed`. Calling it twice is harmless. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,119 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '@tokenwise/storage';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recordSeries } from './sample-calls.js';
+import { describeStoreContract } from './store-contract.js';
+
+describeStoreContract('SqliteStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tokenwise-store-'));
+  return {
+    store: new SqliteStore(join(dir, 'tokenwise.db')),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('SqliteStore file', () => {
+  let dir: string;
+  let path: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tokenwise-store-'));
+    path = join(dir, 'tokenwise.db');
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('uses WAL', async () => {
+    await new SqliteStore(path).close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('creates the database readable by the owner only', async () => {
+    const store = new SqliteStore(path);
+    await store.insertCalls(recordSeries(1).map((record) => ({ record, bodies: null })));
+
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${path}-wal`)).mode & 0o777).toBe(0o600);
+    await store.close();
+  });
+
+  it('keeps calls across reopening', async () => {
+    const first = new SqliteStore(path);
+    await first.insertCalls(recordSeries(3).map((record) => ({ record, bodies: null })));
+    await first.close();
+
+    const second = new SqliteStore(path);
+    expect(await second.listCalls({ limit: 10 })).toHaveLength(3);
+    await second.close();
+  });
+
+  it('applies each migration once', async () => {
+    await new SqliteStore(path).close();
+    await new SqliteStore(path).close();
+
+    const db = new Database(path, { readonly: true });
+    const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+    db.close();
+    expect(versions).toEqual([1]);
+  });
+
+  it('rejects a database from a newer version', async () => {
+    await new SqliteStore(path).close();
+    const db = new Database(path);
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')").run();
+    db.close();
+
+    expect(() => new SqliteStore(path)).toThrow(/schema version 99 is newer than this Tokenwise supports \(1\)/);
+  });
+
+  it('waits for another process holding the write lock', async () => {
+    const store = new SqliteStore(path, { busyTimeoutMs: 10_000 });
+    const holder = await holdWriteLock(path, 300);
+
+    await expect(store.insertCalls(recordSeries(1).map((record) => ({ record, bodies: null })))).resolves.toHaveLength(1);
+    await holder.exited;
+    await store.close();
+  });
+
+  it('fails on a held write lock with a zero busy timeout', async () => {
+    const store = new SqliteStore(path, { busyTimeoutMs: 0 });
+    const holder = await holdWriteLock(path, 2000);
+
+    await expect(store.insertCalls(recordSeries(1).map((record) => ({ record, bodies: null })))).rejects.toThrow(/locked|busy/i);
+    holder.child.kill();
+    await holder.exited;
+    await store.close();
+  });
+});
+
+/**
+ * Take SQLite's write lock in another process for `holdMs`. better-sqlite3 blocks its thread while it
+ * waits, so the holder cannot live in the test's own process.
+ */
+async function holdWriteLock(path: string, holdMs: number) {
+  await new SqliteStore(path).close();
+  const script = `
+    const Database = require('better-sqlite3');
+    const db = new Database(process.argv[1]);
+    db.exec('BEGIN IMMEDIATE');
+    process.stdout.write('locked');
+    setTimeout(() => { db.exec('COMMIT'); db.close(); }, Number(process.argv[2]));
+  `;
+  const child = spawn(process.execPath, ['-e', script, path, String(holdMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`lock holder exited with ${code} before taking the lock`)));
+  });
+  return { child, exited };
+}
