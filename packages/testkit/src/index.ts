@@ -1,1 +1,4 @@
-export {};
+export * from './fake-provider.js';
+export * from './fake-provider-answers.js';
+export { FAKE_CODE_ASSIST_PROJECT, googleCompactJson } from './fake-provider-gemini.js';
+export * from './sandbox.js';
