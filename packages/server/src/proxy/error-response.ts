@@ -1,0 +1,37 @@
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type ErrorFormat, formatProviderError, type ProxyErrorKind } from '@tokenwise/core';
+
+/** An error the proxy answers itself, rendered in the route's provider shape. */
+export interface ProxyError {
+  status: number;
+  kind: ProxyErrorKind;
+  format: ErrorFormat;
+  message: string;
+}
+
+export function sendProxyError(res: ServerResponse, error: ProxyError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = formatProviderError(error.format, error.status, error.kind, error.message);
+  res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Answer an upgrade request on its raw socket; the connection closes after the body. */
+export function writeProxyErrorToSocket(socket: Duplex, error: ProxyError): void {
+  const body = formatProviderError(error.format, error.status, error.kind, error.message);
+  const head = [
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}`,
+    'content-type: application/json',
+    `content-length: ${Buffer.byteLength(body)}`,
+    'connection: close',
+  ];
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+}

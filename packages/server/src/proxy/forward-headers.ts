@@ -1,0 +1,134 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Fields that describe one connection rather than the message, so a proxy must not forward them
+ * (RFC 9110 section 7.6.1), plus the proxy-authentication pair that RFC 2616 section 13.5.1 also counts
+ * as hop-by-hop. `trailer` is dropped because trailers are not forwarded in either direction.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
+
+/**
+ * Request fields the proxy answers or replaces itself: undici sends the upstream's own `host`, and Node's
+ * server has already answered `expect: 100-continue` before the request reached the proxy.
+ */
+const REQUEST_ONLY = new Set(['host', 'expect']);
+
+/** Fields of the WebSocket opening handshake (RFC 6455 section 4); each hop negotiates its own. */
+const WEBSOCKET_HANDSHAKE = new Set([
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+  'sec-websocket-accept',
+]);
+
+/**
+ * Filter a request's raw header list (`IncomingMessage.rawHeaders`: name, value, name, value, ...) down
+ * to what goes upstream. Names keep their case, order and repetitions, so the upstream receives the
+ * client's fields byte for byte.
+ */
+export function forwardRequestHeaders(rawHeaders: readonly string[]): string[] {
+  return filterRawHeaders(rawHeaders, REQUEST_ONLY);
+}
+
+/** The raw-list counterpart of `forwardResponseHeaders`, for responses relayed onto a raw socket. */
+export function forwardRawResponseHeaders(rawHeaders: readonly string[]): string[] {
+  return filterRawHeaders(rawHeaders, new Set());
+}
+
+/**
+ * The header object a WebSocket upgrade is opened upstream with: the client's fields minus hop-by-hop
+ * and handshake ones. Repeated fields are joined as RFC 9110 section 5.3 allows (`cookie` with `; `).
+ */
+export function forwardUpgradeHeaders(rawHeaders: readonly string[]): Record<string, string> {
+  const dropped = droppedNames(rawHeaders, new Set([...REQUEST_ONLY, ...WEBSOCKET_HANDSHAKE]));
+  const byLowerName = new Map<string, { name: string; value: string }>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (dropped.has(lower)) continue;
+    const value = rawHeaders[i + 1]!;
+    const seen = byLowerName.get(lower);
+    if (seen) seen.value += `${lower === 'cookie' ? '; ' : ', '}${value}`;
+    else byLowerName.set(lower, { name, value });
+  }
+  return Object.fromEntries([...byLowerName.values()].map(({ name, value }) => [name, value]));
+}
+
+/** Response fields to send the client: everything the upstream sent minus hop-by-hop ones. */
+export function forwardResponseHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): Record<string, string | string[]> {
+  const dropped = new Set(HOP_BY_HOP);
+  for (const option of connectionOptions(headers.connection)) dropped.add(option);
+
+  const forwarded: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !dropped.has(name)) forwarded[name] = value;
+  }
+  return forwarded;
+}
+
+/** Response fields to put on a 101 we answer after the upstream accepted a WebSocket upgrade. */
+export function forwardUpgradeResponseHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): string[] {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(forwardResponseHeaders(headers))) {
+    if (WEBSOCKET_HANDSHAKE.has(name)) continue;
+    for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${item}`);
+  }
+  return lines;
+}
+
+/** Lowercase single-valued view of headers for the capture, repeated fields joined with `, `. */
+export function captureHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+/** A request carries a body exactly when it has `content-length` or `transfer-encoding` (RFC 9112 section 6.1). */
+export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+function filterRawHeaders(rawHeaders: readonly string[], extra: ReadonlySet<string>): string[] {
+  const dropped = droppedNames(rawHeaders, extra);
+  const forwarded: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (!dropped.has(name.toLowerCase())) forwarded.push(name, rawHeaders[i + 1]!);
+  }
+  return forwarded;
+}
+
+function droppedNames(rawHeaders: readonly string[], extra: ReadonlySet<string>): Set<string> {
+  const dropped = new Set([...HOP_BY_HOP, ...extra]);
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === 'connection') {
+      for (const option of connectionOptions(rawHeaders[i + 1])) dropped.add(option);
+    }
+  }
+  return dropped;
+}
+
+/** Names listed in `connection` are hop-by-hop for this message too (RFC 9110 section 7.6.1). */
+function connectionOptions(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return joined
+    .split(',')
+    .map((option) => option.trim().toLowerCase())
+    .filter((option) => option !== '');
+}

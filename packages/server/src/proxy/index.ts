@@ -1,0 +1,2 @@
+export { createProxyHandler } from './proxy-handler.js';
+export type { ProxyHandler, ProxyOptions, ProxyStats, RouteAuthorization } from './proxy-options.js';

@@ -1,0 +1,224 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { brotliDecompressSync } from 'node:zlib';
+import {
+  type CaptureOptions,
+  type CaptureRequest,
+  type CaptureResult,
+  createHttpCapture,
+  createWebSocketCapture,
+  type RouteDescriptor,
+} from '@tokenwise/core';
+import { Pool } from 'undici';
+import { guardHttpCapture, guardWebSocketCapture } from './capture-guard.js';
+import { type ProxyError, sendProxyError, writeProxyErrorToSocket } from './error-response.js';
+import { createFaultLog } from './fault-log.js';
+import { captureHeaders } from './forward-headers.js';
+import { forwardHttp } from './forward-http.js';
+import type { ProxyHandler, ProxyOptions, RouteAuthorization } from './proxy-options.js';
+import { createWebSocketRelayer } from './relay-websocket.js';
+import { errorFormatFor, resolveTarget } from './resolve-target.js';
+
+const DEFAULT_BODY_CAP_BYTES = 4 * 1024 * 1024;
+/** Anthropic's and OpenAI's SDKs wait up to 10 minutes for a non-streamed answer (`x-stainless-timeout: 600`). */
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Node's zlib decodes Brotli; core has no streaming Brotli decoder of its own. */
+const NODE_DECODERS: CaptureOptions['decoders'] = { br: (bytes) => brotliDecompressSync(bytes) };
+
+/**
+ * The Node proxy listener: forwards `/r/{token}/{route}/{rest}` to the route's upstream with undici
+ * (one keep-alive pool per upstream origin), relays WebSocket upgrades, and hands every finished
+ * exchange to the capture and then to the record sink. Logs only its own faults and degradations; the
+ * one-line-per-call log belongs to whoever wraps the sink.
+ */
+export function createProxyHandler(options: ProxyOptions): ProxyHandler {
+  const { registry, authorize, sink, logger } = options;
+  const headersTimeoutMs = options.upstreamHeadersTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const bodyIdleTimeoutMs = options.upstreamBodyIdleTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const bodyCapBytes = options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES;
+
+  const faults = createFaultLog(logger);
+  const pools = new Map<string, Pool>();
+  const relayer = createWebSocketRelayer({ handshakeTimeoutMs: headersTimeoutMs });
+  let liveHttpRequests = 0;
+  let closed = false;
+
+  const poolFor = (origin: string): Pool => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { headersTimeout: headersTimeoutMs, bodyTimeout: bodyIdleTimeoutMs });
+      pools.set(origin, pool);
+    }
+    return pool;
+  };
+
+  const captureRequestFor = (
+    req: IncomingMessage,
+    route: RouteDescriptor,
+    rest: string,
+    authorization: RouteAuthorization,
+  ): CaptureRequest => ({
+    route,
+    method: req.method ?? 'GET',
+    target: rest,
+    headers: captureHeaders(req.headers),
+    workspaceId: authorization.workspaceId,
+    deviceId: authorization.deviceId,
+  });
+
+  const captureOptions = (authorization: RouteAuthorization): CaptureOptions => ({
+    keepBodies: authorization.keepBodies,
+    bodyCapBytes,
+    decoders: NODE_DECODERS,
+  });
+
+  const record = (result: CaptureResult | null, authorization: RouteAuthorization, route: string) => {
+    if (!result) return;
+    try {
+      sink.write(result.record, authorization.keepBodies ? result.bodies : null);
+    } catch (error) {
+      faults.report('sink_failed', error, { route, step: 'write' });
+    }
+  };
+
+  const shuttingDown = (target: string): ProxyError => ({
+    status: 503,
+    kind: 'internal',
+    format: errorFormatFor(target, registry),
+    message: 'the Tokenwise proxy is shutting down; retry in a moment',
+  });
+
+  const internalError = (target: string): ProxyError => ({
+    status: 500,
+    kind: 'internal',
+    format: errorFormatFor(target, registry),
+    message: 'the Tokenwise proxy failed to handle this request; see the tokenwise serve log',
+  });
+
+  async function serveRequest(req: IncomingMessage, res: ServerResponse, isClientGone: () => boolean): Promise<void> {
+    const target = req.url ?? '';
+    if (closed) {
+      sendProxyError(res, shuttingDown(target));
+      return;
+    }
+
+    const resolved = await resolveTarget(target, registry, authorize);
+    if (!resolved.ok) {
+      sendProxyError(res, resolved.error);
+      return;
+    }
+    if (isClientGone()) return;
+
+    const { route, rest, upstreamUrl, authorization } = resolved;
+    const captureRequest = captureRequestFor(req, route, rest, authorization);
+    const capture = guardHttpCapture(() => createHttpCapture(captureRequest, captureOptions(authorization)), faults, route.name);
+
+    forwardHttp(req, res, {
+      dispatcher: poolFor(upstreamUrl.origin),
+      upstreamUrl,
+      errorFormat: route.errorFormat,
+      capture,
+      headersTimeoutMs,
+      bodyIdleTimeoutMs,
+      onEnd: (end) => record(capture.finish(end), authorization, route.name),
+    });
+  }
+
+  async function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const target = req.url ?? '';
+    if (closed) {
+      writeProxyErrorToSocket(socket, shuttingDown(target));
+      return;
+    }
+
+    const handshakeProblem = checkWebSocketHandshake(req);
+    if (handshakeProblem) {
+      writeProxyErrorToSocket(socket, {
+        status: 400,
+        kind: 'invalid_request',
+        format: errorFormatFor(target, registry),
+        message: handshakeProblem,
+      });
+      return;
+    }
+
+    const resolved = await resolveTarget(target, registry, authorize);
+    if (!resolved.ok) {
+      writeProxyErrorToSocket(socket, resolved.error);
+      return;
+    }
+    if (socket.destroyed) return;
+
+    const { route, rest, upstreamUrl, authorization } = resolved;
+    const captureRequest = captureRequestFor(req, route, rest, authorization);
+    relayer.relay(req, socket, head, {
+      upstreamUrl,
+      errorFormat: route.errorFormat,
+      createCapture: () =>
+        guardWebSocketCapture(
+          () =>
+            createWebSocketCapture(captureRequest, captureOptions(authorization), (result) => record(result, authorization, route.name)),
+          faults,
+          route.name,
+        ),
+    });
+  }
+
+  return {
+    handleRequest(req, res) {
+      liveHttpRequests += 1;
+      let clientGone = false;
+      res.once('close', () => {
+        liveHttpRequests -= 1;
+        clientGone = !res.writableFinished;
+      });
+
+      serveRequest(req, res, () => clientGone).catch((error: unknown) => {
+        logger.error({ err: error, method: req.method }, 'proxy failed to handle a request');
+        if (!clientGone) sendProxyError(res, internalError(req.url ?? ''));
+      });
+    },
+
+    handleUpgrade(req, socket, head) {
+      // A socket handed over by the `upgrade` event has no error listener; without one a reset crashes the process.
+      socket.on('error', () => socket.destroy());
+      serveUpgrade(req, socket, head).catch((error: unknown) => {
+        logger.error({ err: error }, 'proxy failed to handle a WebSocket upgrade');
+        writeProxyErrorToSocket(socket, internalError(req.url ?? ''));
+      });
+    },
+
+    async close() {
+      closed = true;
+      relayer.closeAll();
+      const destroying = [...pools.values()].map((pool) => pool.destroy());
+      pools.clear();
+      await Promise.all(destroying);
+    },
+
+    stats() {
+      const liveRelays = relayer.liveRelays();
+      return {
+        liveRequests: liveHttpRequests + liveRelays,
+        liveRelays,
+        sinkFailures: faults.count('sink_failed'),
+        captureFailures: faults.count('capture_failed'),
+      };
+    },
+  };
+}
+
+/**
+ * The checks `ws` applies to a client's opening handshake (RFC 6455 section 4.2.1), made before the
+ * upstream is contacted so that our own handshake cannot fail after the upstream accepted its one.
+ */
+function checkWebSocketHandshake(req: IncomingMessage): string | null {
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') return 'only WebSocket upgrades are relayed (expected "upgrade: websocket")';
+  if (req.method !== 'GET') return `a WebSocket upgrade must use GET, got ${req.method}`;
+  const key = req.headers['sec-websocket-key'];
+  if (!key || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return 'missing or invalid sec-websocket-key header';
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return `unsupported sec-websocket-version "${version ?? ''}": expected 13`;
+  return null;
+}

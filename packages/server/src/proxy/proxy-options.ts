@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RecordSink, RouteRegistry } from '@tokenwise/core';
+import type { Logger } from 'pino';
+
+/** What a valid route token grants: the workspace and device its calls are recorded under. */
+export interface RouteAuthorization {
+  workspaceId: string;
+  deviceId: string | null;
+  /** False in privacy mode: records are written without bodies. */
+  keepBodies: boolean;
+}
+
+export interface ProxyOptions {
+  /** Where each route forwards to, from `createRouteRegistry(overrides)`. */
+  registry: RouteRegistry;
+  /** Looks up a route token; null for an unknown or revoked one. */
+  authorize(token: string): RouteAuthorization | null | Promise<RouteAuthorization | null>;
+  /** Receives one record per call; `write` must not block, and a throw is caught and counted. */
+  sink: RecordSink;
+  logger: Logger;
+  /** Largest decoded body the capture keeps per direction, in bytes; default 4 MiB. */
+  bodyCapBytes?: number;
+  /** Time to wait for the upstream's status line and headers, in ms; default 10 minutes. */
+  upstreamHeadersTimeoutMs?: number;
+  /** Longest silence allowed between two reads of an upstream body, in ms; default 10 minutes. */
+  upstreamBodyIdleTimeoutMs?: number;
+}
+
+export interface ProxyStats {
+  /** HTTP calls being forwarded plus WebSocket connections being relayed. */
+  liveRequests: number;
+  /** WebSocket connections being relayed (also counted in liveRequests). */
+  liveRelays: number;
+  /** Records the sink threw on. */
+  sinkFailures: number;
+  /** Calls or connections whose capture threw; their record is degraded or missing. */
+  captureFailures: number;
+}
+
+export interface ProxyHandler {
+  /** Forwards one request whose target starts with `/r/`. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** Relays a WebSocket upgrade whose target starts with `/r/`. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Destroys the upstream pools, which aborts calls still in flight, and terminates live relays. */
+  close(): Promise<void>;
+  stats(): ProxyStats;
+}

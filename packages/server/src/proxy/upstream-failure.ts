@@ -1,0 +1,75 @@
+import type { ProxyErrorKind } from '@tokenwise/core';
+
+/** How the proxy answers a request the upstream never responded to. */
+export interface UpstreamFailure {
+  status: number;
+  kind: ProxyErrorKind;
+  /** Names the upstream origin and the cause in words an AI tool can show; never a stack or internal state. */
+  message: string;
+}
+
+const CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  UND_ERR_SOCKET: 'connection closed before the response headers',
+  EPIPE: 'connection closed while sending the request',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed temporarily',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+const TIMEOUTS: Record<string, string> = {
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'no response headers in time',
+};
+
+/** Map an undici or socket error raised before any response headers to a status and a message. */
+export function describeUpstreamFailure(error: unknown, upstreamOrigin: string): UpstreamFailure {
+  const code = errorCode(error);
+
+  if (code === 'UND_ERR_INVALID_ARG') {
+    // undici validates the method and headers it is handed; Node's parser has already accepted them,
+    // so this is a request undici cannot express rather than an upstream fault.
+    const detail = error instanceof Error ? error.message : 'invalid request';
+    return { status: 400, kind: 'invalid_request', message: `request cannot be forwarded to ${upstreamOrigin}: ${detail}` };
+  }
+
+  const timeout = code === undefined ? undefined : TIMEOUTS[code];
+  if (timeout) {
+    return {
+      status: 504,
+      kind: 'upstream_timeout',
+      message: `upstream ${upstreamOrigin} did not answer: ${timeout} (${code}); retry, or check the network or the --upstream setting`,
+    };
+  }
+
+  const cause = code === undefined ? 'request failed' : (CAUSES[code] ?? tlsCause(code) ?? 'request failed');
+  const suffix = code === undefined ? '' : ` (${code})`;
+  return {
+    status: 502,
+    kind: 'upstream_unreachable',
+    message: `upstream ${upstreamOrigin} unreachable: ${cause}${suffix}; check the network or the --upstream setting`,
+  };
+}
+
+/** The error's code, looking through `cause` and the AggregateError Node raises when every address failed. */
+export function errorCode(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const { code, errors, cause } = current as { code?: unknown; errors?: unknown; cause?: unknown };
+    if (typeof code === 'string' && code !== 'UND_ERR') return code;
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : cause;
+  }
+  return undefined;
+}
+
+function tlsCause(code: string): string | undefined {
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') || code.includes('SIGNATURE')) {
+    return 'TLS handshake failed';
+  }
+  return undefined;
+}

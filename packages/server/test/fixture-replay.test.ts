@@ -1,0 +1,165 @@
+import type { CallRecord } from '@tokenwise/core';
+import { loadAllWireFixtures, type ReplayedRequest, startReplayUpstream, type WireFixture } from '@tokenwise/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ClientResponse, headerPairs, type SinkEntry, sendRequest, startTestProxy, TEST_AUTHORIZATION } from './proxy-harness.js';
+
+/**
+ * Every llm-wire case (both corpora, new folders picked up without code changes) replayed from the fake
+ * upstream through the real proxy on real sockets: the client must receive the upstream's bytes, the
+ * upstream the client's, and the record every field of `expected.json`.
+ */
+
+/** Recorded times are replayed this much faster; set TOKENWISE_REPLAY_TIME_SCALE=1 to replay in real time. */
+const TIME_SCALE = Number(process.env.TOKENWISE_REPLAY_TIME_SCALE ?? '0.1');
+
+/**
+ * A timing may be late by scheduling, socket and upload delays (the record's clock starts before the
+ * request body is sent, the corpus's clock after), never early by more than timer rounding.
+ */
+const TIMING_EARLY_MS = 5;
+const TIMING_LATE_MS = 300;
+const TIMING_LATE_FACTOR = 1.25;
+
+/** Request fields the proxy itself is expected to set or leave out on the upstream hop. */
+const HOP_FIELDS = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+/** `expected.json` keys that are not record fields: documentation and helpers for the parser tests. */
+const NOT_RECORD_FIELDS = new Set(['case', 'why', 'extra', 'checks', 'timing', 'cost']);
+
+interface Exchange {
+  response: ClientResponse;
+  upstreamRequests: ReplayedRequest[];
+  entry: SinkEntry;
+}
+
+const fixtures = loadAllWireFixtures();
+const exchanges = new Map<WireFixture, Promise<Exchange>>();
+
+/** Replay one case through its own upstream and proxy, so cases can run side by side. */
+async function runExchange(fixture: WireFixture): Promise<Exchange> {
+  const upstream = await startReplayUpstream({ fixture, timeScale: TIME_SCALE });
+  const proxy = await startTestProxy({ upstreams: { [fixture.route]: upstream.url } });
+  try {
+    const response = await sendRequest(proxy.port, {
+      method: fixture.request.method,
+      path: proxy.pathFor(fixture.route, fixture.routeRest),
+      headers: fixture.request.headers,
+      body: fixture.requestBody,
+    });
+    const entry = await proxy.sink.next();
+    return { response, upstreamRequests: upstream.requests(), entry };
+  } finally {
+    await proxy.close();
+    await upstream.close();
+  }
+}
+
+beforeAll(() => {
+  for (const fixture of fixtures) {
+    const exchange = runExchange(fixture);
+    // Each test awaits its own exchange; this only keeps a failed one from being reported as unhandled.
+    exchange.catch(() => {});
+    exchanges.set(fixture, exchange);
+  }
+});
+
+afterAll(async () => {
+  await Promise.allSettled(exchanges.values());
+});
+
+it('finds the fixture corpus', () => {
+  expect(fixtures.length).toBeGreaterThan(0);
+});
+
+describe.each(fixtures.map((fixture) => [`${fixture.corpus}/${fixture.name}`, fixture] as const))('%s', (_name, fixture) => {
+  const exchange = () => exchanges.get(fixture)!;
+
+  it('forwards method, path and query unchanged', async () => {
+    const { upstreamRequests } = await exchange();
+    expect(upstreamRequests).toHaveLength(1);
+    expect(upstreamRequests[0]!.method).toBe(fixture.request.method);
+    expect(upstreamRequests[0]!.target).toBe(fixture.request.path);
+  });
+
+  it('forwards request headers unchanged', async () => {
+    const { upstreamRequests } = await exchange();
+    const received = headerPairs(upstreamRequests[0]!.rawHeaders);
+    const endToEnd = received.filter(([name]) => !HOP_FIELDS.has(name));
+    const sent = Object.entries(fixture.request.headers).filter(([name]) => !HOP_FIELDS.has(name));
+    expect(endToEnd).toEqual(sent);
+  });
+
+  it('forwards the request body byte for byte', async () => {
+    const { upstreamRequests } = await exchange();
+    expect(Buffer.from(upstreamRequests[0]!.body).equals(Buffer.from(fixture.requestBody ?? new Uint8Array()))).toBe(true);
+  });
+
+  it('returns the upstream status and headers', async () => {
+    const { response } = await exchange();
+    expect(response.status).toBe(fixture.responseMeta.status);
+    const received = headerPairs(response.rawHeaders).filter(([name]) => !HOP_FIELDS.has(name));
+    const sent = Object.entries(fixture.responseMeta.headers).filter(([name]) => !HOP_FIELDS.has(name));
+    expect(received).toEqual(sent);
+    if (fixture.responseMeta.headers['content-length'] !== undefined) {
+      expect(response.headers['content-length']).toBe(fixture.responseMeta.headers['content-length']);
+    }
+  });
+
+  it('returns the upstream body byte for byte', async () => {
+    const { response } = await exchange();
+    expect(response.body.length).toBe(fixture.responseBody.length);
+    expect(response.body.equals(Buffer.from(fixture.responseBody))).toBe(true);
+  });
+
+  it(fixture.responseMeta.ends === 'complete' ? 'ends the response cleanly' : 'breaks the client stream like the upstream', async () => {
+    const { response } = await exchange();
+    expect(response.complete).toBe(fixture.responseMeta.ends === 'complete');
+  });
+
+  it('records the call under its route and token', async () => {
+    const { entry } = await exchange();
+    expect(entry.record.route).toBe(fixture.route);
+    expect(entry.record.workspace_id).toBe(TEST_AUTHORIZATION.workspaceId);
+    expect(entry.record.device_id).toBe(TEST_AUTHORIZATION.deviceId);
+    expect(entry.record.method).toBe(fixture.request.method);
+    expect(entry.record.request_bytes).toBe(fixture.requestBody?.length ?? 0);
+    expect(entry.record.response_bytes).toBe(fixture.responseBody.length);
+  });
+
+  it('records every field of expected.json', async () => {
+    const { record } = (await exchange()).entry;
+    const recordFields = record as unknown as Record<string, unknown>;
+    for (const [field, expected] of Object.entries(fixture.expected)) {
+      if (NOT_RECORD_FIELDS.has(field)) continue;
+      expect.soft(recordFields[field], field).toEqual(expected);
+    }
+
+    const cost = fixture.expected.cost;
+    expect.soft(record.cost.basis, 'cost.basis').toBe(cost.basis);
+    expect.soft(record.cost.price_key, 'cost.price_key').toBe(cost.price_key);
+    if (cost.usd === null) expect.soft(record.cost.usd, 'cost.usd').toBeNull();
+    else expect.soft(record.cost.usd, 'cost.usd').toBeCloseTo(cost.usd, 9);
+    expect.soft(Object.keys(record.cost.breakdown).sort(), 'cost.breakdown components').toEqual(Object.keys(cost.breakdown).sort());
+    for (const [component, usd] of Object.entries(cost.breakdown)) {
+      expect
+        .soft(record.cost.breakdown[component as keyof CallRecord['cost']['breakdown']], `cost.breakdown.${component}`)
+        .toBeCloseTo(usd, 9);
+    }
+  });
+
+  it('records timings on the replay clock', async () => {
+    const { record } = (await exchange()).entry;
+    expectScaledTiming(record.timing.total_ms, fixture.expected.timing.total_ms, 'timing.total_ms');
+    if (fixture.expected.timing.ttft_ms === null) expect(record.timing.ttft_ms, 'timing.ttft_ms').toBeNull();
+    else expectScaledTiming(record.timing.ttft_ms, fixture.expected.timing.ttft_ms, 'timing.ttft_ms');
+  });
+});
+
+function expectScaledTiming(actualMs: number | null, recordedMs: number, field: string): void {
+  const scaledMs = recordedMs * TIME_SCALE;
+  expect(actualMs, field).not.toBeNull();
+  expect(actualMs!, `${field} (recorded ${recordedMs} ms x ${TIME_SCALE})`).toBeGreaterThanOrEqual(scaledMs - TIMING_EARLY_MS);
+  expect(actualMs!, `${field} (recorded ${recordedMs} ms x ${TIME_SCALE})`).toBeLessThanOrEqual(
+    scaledMs * TIMING_LATE_FACTOR + TIMING_LATE_MS,
+  );
+}

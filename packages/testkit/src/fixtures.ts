@@ -1,0 +1,178 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { builtinRoutes } from '@tokenwise/core';
+
+/**
+ * Loading of the llm-wire fixture corpora kept in this package: `llm-wire` (a byte-exact copy of the
+ * shared corpus; never edit it) and `llm-wire-extra` (cases added for this project, same format).
+ * Each case folder holds `request.json`, `response-meta.json`, the response body and `expected.json`;
+ * the corpus README describes every field.
+ */
+
+/** The corpora, in load order; a missing one is skipped. */
+export const FIXTURE_CORPORA = ['llm-wire', 'llm-wire-extra'] as const;
+
+export interface WireFixtureRequest {
+  method: string;
+  /** Scheme and host of the real provider, e.g. `https://api.anthropic.com`. */
+  upstream: string;
+  /** Path and query exactly as sent upstream. */
+  path: string;
+  /** Lowercase names; credentials are fake. */
+  headers: Record<string, string>;
+  /** The JSON request body as an object, or null when there is none. */
+  body: unknown;
+  /** Route name to send the request through, when the upstream host alone does not decide it. */
+  route?: string;
+}
+
+export interface WireFixtureResponseMeta {
+  status: number;
+  status_text: string;
+  http_version: string;
+  /** Lowercase names, in arrival order; `transfer-encoding` omitted. */
+  headers: Record<string, string>;
+  body_file: string;
+  body_bytes: number;
+  body_sha256: string;
+  content_encoding: string;
+  decoded_body_bytes?: number;
+  /** When the status line and headers arrived, in ms after the request was fully sent. */
+  headers_ms: number;
+  /** Byte lengths of the successive reads; they sum to `body_bytes`. */
+  chunks: number[];
+  /** Arrival time of each read, same clock as `headers_ms`. */
+  chunk_times_ms: number[];
+  ends: 'complete' | 'connection_closed';
+  notes?: string;
+}
+
+/** What a correct capture records for the exchange; field meanings as in the corpus README. */
+export interface WireFixtureExpected {
+  case: string;
+  provider: string;
+  api_shape: string | null;
+  stream_requested: boolean;
+  streaming: boolean;
+  stream_format: string | null;
+  model_requested: string | null;
+  model_answered: string | null;
+  http_status: number;
+  status: string;
+  error: { type: string; message: string | null; source: string; retry_after_s: number | null } | null;
+  billable: boolean;
+  usage: Record<string, number | null>;
+  stop_reason: string | null;
+  stop_reasons?: (string | null)[];
+  stop_reason_normalized: string | null;
+  tool_calls: number;
+  server_tool_calls: Record<string, number>;
+  timing: { ttft_ms: number | null; total_ms: number };
+  upstream_request_id: string | null;
+  response_id: string | null;
+  cost: { usd: number | null; basis: string; price_key: string | null; breakdown: Record<string, number> };
+  why: string;
+  extra?: unknown;
+  checks?: Record<string, unknown>;
+}
+
+export interface WireFixture {
+  /** Case folder name. */
+  name: string;
+  /** Corpus folder name, e.g. `llm-wire`. */
+  corpus: string;
+  dir: string;
+  request: WireFixtureRequest;
+  /** The request body bytes to send: `body` serialized as compact JSON, or null without a body. */
+  requestBody: Uint8Array | null;
+  responseMeta: WireFixtureResponseMeta;
+  /** The response body exactly as the upstream sent it (still content-encoded). */
+  responseBody: Uint8Array;
+  expected: WireFixtureExpected;
+  /** Route the request goes through: `request.route`, else the built-in route whose base URL matches. */
+  route: string;
+  /** Path and query relative to the route's base URL, i.e. what follows `/r/{token}/{route}`. */
+  routeRest: string;
+}
+
+/** This package's `fixtures` folder (the compiled module lives in `dist/`). */
+export function fixturesRoot(): string {
+  return fileURLToPath(new URL('../fixtures/', import.meta.url));
+}
+
+/** Absolute paths of the corpus folders that exist, in `FIXTURE_CORPORA` order. */
+export function fixtureCorpusDirs(): string[] {
+  return FIXTURE_CORPORA.map((corpus) => path.join(fixturesRoot(), corpus)).filter((dir) => isDirectory(dir));
+}
+
+/** Every case of every corpus, sorted by name within each corpus. */
+export function loadAllWireFixtures(): WireFixture[] {
+  return fixtureCorpusDirs().flatMap((dir) => loadWireFixtures(dir));
+}
+
+/** Every case folder of one corpus (folders starting with `.` are skipped). */
+export function loadWireFixtures(corpusDir: string): WireFixture[] {
+  return readdirSync(corpusDir)
+    .filter((entry) => !entry.startsWith('.') && isDirectory(path.join(corpusDir, entry)))
+    .sort()
+    .map((entry) => loadWireFixture(path.join(corpusDir, entry)));
+}
+
+export function loadWireFixture(dir: string): WireFixture {
+  const request = readJson<WireFixtureRequest>(dir, 'request.json');
+  const responseMeta = readJson<WireFixtureResponseMeta>(dir, 'response-meta.json');
+  const expected = readJson<WireFixtureExpected>(dir, 'expected.json');
+  const { route, routeRest } = routeFor(request, dir);
+
+  return {
+    name: path.basename(dir),
+    corpus: path.basename(path.dirname(dir)),
+    dir,
+    request,
+    requestBody: request.body === null || request.body === undefined ? null : new TextEncoder().encode(JSON.stringify(request.body)),
+    responseMeta,
+    responseBody: new Uint8Array(readFileSync(path.join(dir, responseMeta.body_file))),
+    expected,
+    route,
+    routeRest,
+  };
+}
+
+/**
+ * Pick the built-in route for a case: the explicit `route`, else the one whose base URL has the same
+ * origin as `upstream` and whose base path prefixes the request path (the ChatGPT backend's base URL
+ * has a path, the API hosts' do not).
+ */
+function routeFor(request: WireFixtureRequest, dir: string): { route: string; routeRest: string } {
+  const origin = new URL(request.upstream).origin;
+  const candidates = builtinRoutes.filter((route) =>
+    request.route === undefined ? new URL(route.baseUrl).origin === origin : route.name === request.route,
+  );
+  for (const route of candidates) {
+    const basePath = new URL(route.baseUrl).pathname.replace(/\/+$/, '');
+    if (request.path.startsWith(`${basePath}/`) || request.path.startsWith(`${basePath}?`)) {
+      return { route: route.name, routeRest: request.path.slice(basePath.length) };
+    }
+  }
+  throw new Error(
+    `no built-in route serves ${request.upstream}${request.path} (fixture ${dir}); add a "route" field to request.json or a route to core`,
+  );
+}
+
+function readJson<T>(dir: string, file: string): T {
+  const fullPath = path.join(dir, file);
+  try {
+    return JSON.parse(readFileSync(fullPath, 'utf8')) as T;
+  } catch (error) {
+    throw new Error(`cannot read fixture file ${fullPath}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
