@@ -1,0 +1,284 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TokenwiseError } from '@tokenwise/core';
+import type { ApiToken, ListedCall, Store } from '@tokenwise/storage';
+import type { Logger } from 'pino';
+import type { ApiTokenVerifier } from './api-auth.js';
+import { type ApiErrorCode, readJsonBody, sendApiError, sendJson } from './api-responses.js';
+import type { CallStream } from './call-stream.js';
+import type { RouteAuthorizer } from './route-authorizer.js';
+import { parseSince } from './since.js';
+import { generateRouteToken, hashToken } from './tokens.js';
+
+export interface ApiOptions {
+  store: Store;
+  verifier: ApiTokenVerifier;
+  authorizer: RouteAuthorizer;
+  stream: CallStream;
+  logger: Logger;
+  /** Interval of SSE keep-alive comments, in ms, so idle proxies and clients keep the stream open. */
+  heartbeatMs?: number;
+  clock?: () => Date;
+}
+
+export interface ApiHandler {
+  /** Serves one request whose path starts with `/api/`. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Ends every open call stream, so the HTTP server can close. */
+  closeStreams(): void;
+}
+
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 1000;
+const BACKLOG_PAGE = 500;
+const MAX_ROUTE_TOKEN_NAME = 100;
+/** A stream client this far behind is disconnected; it resumes with `Last-Event-ID` and loses nothing. */
+const MAX_STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
+
+type Endpoint =
+  | { name: 'listCalls' }
+  | { name: 'streamCalls' }
+  | { name: 'getCall'; id: string }
+  | { name: 'createRouteToken' }
+  | { name: 'revokeRouteToken'; id: string };
+
+/**
+ * The HTTP API under `/api/v1`, JSON in and out, every endpoint behind `Authorization: Bearer <api token>`:
+ *
+ *   GET    /api/v1/calls?limit&since&after   newest first; with `after`, oldest first from that cursor
+ *   GET    /api/v1/calls/stream              server-sent events, one `call` event per stored call
+ *   GET    /api/v1/calls/{id}                one call and its bodies when they were kept
+ *   POST   /api/v1/route-tokens              {name} -> a new route token, shown only in this response
+ *   DELETE /api/v1/route-tokens/{id}         revoke a route token of the caller's workspace
+ *
+ * Errors are `{"error": {"code", "message"}}`. A 500 carries no details, which go to the server log.
+ */
+export function createApiHandler(options: ApiOptions): ApiHandler {
+  const { store, verifier, logger } = options;
+  const clock = options.clock ?? (() => new Date());
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const openStreams = new Set<ServerResponse>();
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const apiToken = await verifier.verify(req.headers.authorization);
+    if (!apiToken) {
+      res.setHeader('www-authenticate', 'Bearer');
+      sendApiError(res, 401, 'unauthorized', 'missing or invalid API token: send Authorization: Bearer <api token>');
+      return;
+    }
+
+    const endpoint = matchEndpoint(req.method ?? 'GET', url.pathname);
+    if (endpoint === 'method_not_allowed') {
+      sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
+      return;
+    }
+    if (!endpoint) {
+      sendApiError(res, 404, 'not_found', `no API endpoint at ${url.pathname}`);
+      return;
+    }
+
+    switch (endpoint.name) {
+      case 'listCalls':
+        return listCalls(url, res);
+      case 'getCall':
+        return getCall(endpoint.id, res);
+      case 'streamCalls':
+        return streamCalls(req, url, res);
+      case 'createRouteToken':
+        return createRouteToken(req, res, apiToken);
+      case 'revokeRouteToken':
+        return revokeRouteToken(endpoint.id, res, apiToken);
+    }
+  }
+
+  async function listCalls(url: URL, res: ServerResponse): Promise<void> {
+    const limit = parseLimit(url.searchParams.get('limit'));
+    const sinceParam = url.searchParams.get('since');
+    const since = sinceParam === null ? undefined : parseSince(sinceParam, clock(), 'since');
+    const after = url.searchParams.get('after') ?? undefined;
+
+    const calls = await store.listCalls({ limit, since, after });
+    const nextAfter = after === undefined ? null : (calls.at(-1)?.cursor ?? after);
+    sendJson(res, 200, { calls: calls.map((call) => call.record), next_after: nextAfter });
+  }
+
+  async function getCall(id: string, res: ServerResponse): Promise<void> {
+    const call = await store.getCall(id);
+    if (!call) {
+      sendApiError(res, 404, 'not_found', `no call with id "${id}"`);
+      return;
+    }
+    sendJson(res, 200, { call: call.record, bodies: call.bodies });
+  }
+
+  /**
+   * Server-sent events for `tail`. Subscribing comes before reading the backlog, so a call stored while
+   * the backlog is read is not missed; calls found in both are sent once.
+   */
+  async function streamCalls(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+    const lastEventId = req.headers['last-event-id'];
+    const resumeAfter = (Array.isArray(lastEventId) ? lastEventId[0] : lastEventId) ?? url.searchParams.get('after') ?? undefined;
+
+    let live = false;
+    const waiting: ListedCall[] = [];
+    const unsubscribe = options.stream.subscribe((calls) => {
+      if (live) writeEvents(calls);
+      else waiting.push(...calls);
+    });
+
+    let backlog: ListedCall[];
+    try {
+      backlog = resumeAfter === undefined || resumeAfter === '' ? [] : await readBacklog(resumeAfter);
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
+
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      // Reverse proxies such as nginx would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    res.write(': tokenwise call stream\nretry: 2000\n\n');
+    openStreams.add(res);
+
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+    heartbeat.unref();
+    res.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      openStreams.delete(res);
+    });
+
+    const sentIds = new Set(backlog.map((call) => call.record.id));
+    writeEvents(backlog);
+    writeEvents(waiting.filter((call) => !sentIds.has(call.record.id)));
+    live = true;
+
+    function writeEvents(calls: ListedCall[]): void {
+      if (res.writableEnded || res.destroyed || calls.length === 0) return;
+      const text = calls.map((call) => `id: ${call.cursor}\nevent: call\ndata: ${JSON.stringify(call.record)}\n\n`).join('');
+      res.write(text);
+      if (res.writableLength > MAX_STREAM_BUFFER_BYTES) {
+        logger.warn({ buffered_bytes: res.writableLength }, 'call stream client too slow; disconnected so it resumes');
+        res.end();
+      }
+    }
+  }
+
+  async function readBacklog(after: string): Promise<ListedCall[]> {
+    const calls: ListedCall[] = [];
+    let cursor = after;
+    for (;;) {
+      const page = await store.listCalls({ limit: BACKLOG_PAGE, after: cursor });
+      calls.push(...page);
+      if (page.length < BACKLOG_PAGE) return calls;
+      cursor = page.at(-1)!.cursor;
+    }
+  }
+
+  async function createRouteToken(req: IncomingMessage, res: ServerResponse, apiToken: ApiToken): Promise<void> {
+    const body = await readJsonBody(req);
+    const name = parseTokenName(body);
+
+    const token = generateRouteToken();
+    const created = await store.createRouteToken({
+      workspaceId: apiToken.workspaceId,
+      deviceId: null,
+      name,
+      tokenSha256: hashToken(token),
+    });
+    logger.info({ token_id: created.id, workspace_id: created.workspaceId, name }, 'route token created');
+    sendJson(res, 201, { id: created.id, name: created.name, token, workspace_id: created.workspaceId, created_at: created.createdAt });
+  }
+
+  async function revokeRouteToken(id: string, res: ServerResponse, apiToken: ApiToken): Promise<void> {
+    const tokens = await store.listRouteTokens(apiToken.workspaceId);
+    const target = tokens.find((token) => token.id === id && token.revokedAt === null);
+    if (!target) {
+      sendApiError(res, 404, 'not_found', `no active route token with id "${id}" in this workspace`);
+      return;
+    }
+
+    await options.authorizer.revoke(id);
+    logger.info({ token_id: id, workspace_id: apiToken.workspaceId }, 'route token revoked');
+    sendJson(res, 200, { id, revoked: true });
+  }
+
+  return {
+    handle(req, res) {
+      handle(req, res).catch((error: unknown) => {
+        if (error instanceof TokenwiseError && CLIENT_ERRORS[error.code]) {
+          const [status, code] = CLIENT_ERRORS[error.code]!;
+          sendApiError(res, status, code, error.message);
+          return;
+        }
+        logger.error({ err: error, method: req.method, path: new URL(req.url ?? '/', 'http://localhost').pathname }, 'API request failed');
+        if (res.headersSent) {
+          res.destroy();
+        } else {
+          sendApiError(res, 500, 'internal_error', 'the server failed to handle this request; details are in the server log');
+        }
+      });
+    },
+    closeStreams() {
+      for (const res of openStreams) res.end();
+      openStreams.clear();
+    },
+  };
+}
+
+const CLIENT_ERRORS: Partial<Record<TokenwiseError['code'], [number, ApiErrorCode]>> = {
+  invalid_argument: [400, 'invalid_argument'],
+  not_found: [404, 'not_found'],
+};
+
+function matchEndpoint(method: string, path: string): Endpoint | 'method_not_allowed' | null {
+  const segments = path.replace(/\/+$/, '').split('/').slice(3);
+  const [collection, id, extra] = segments;
+  if (extra !== undefined || !path.startsWith('/api/v1/')) return null;
+
+  const allow = (expected: string, endpoint: Endpoint) => (method === expected ? endpoint : 'method_not_allowed');
+  if (collection === 'calls') {
+    if (id === undefined) return allow('GET', { name: 'listCalls' });
+    if (id === 'stream') return allow('GET', { name: 'streamCalls' });
+    return allow('GET', { name: 'getCall', id: decodePathSegment(id) });
+  }
+  if (collection === 'route-tokens') {
+    if (id === undefined) return allow('POST', { name: 'createRouteToken' });
+    return allow('DELETE', { name: 'revokeRouteToken', id: decodePathSegment(id) });
+  }
+  return null;
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new TokenwiseError('invalid_argument', `invalid percent-encoding in the path segment "${segment}"`);
+  }
+}
+
+function parseLimit(value: string | null): number {
+  if (value === null) return DEFAULT_LIMIT;
+  const limit = /^\d{1,7}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(limit >= 1 && limit <= MAX_LIMIT)) {
+    throw new TokenwiseError('invalid_argument', `invalid limit "${value}": expected a whole number from 1 to ${MAX_LIMIT}`);
+  }
+  return limit;
+}
+
+function parseTokenName(body: unknown): string {
+  if (body === undefined) return 'api';
+  const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
+  if (name === undefined) return 'api';
+  if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_ROUTE_TOKEN_NAME || /\p{Cc}/u.test(name)) {
+    throw new TokenwiseError(
+      'invalid_argument',
+      `invalid route token name: expected a string of 1 to ${MAX_ROUTE_TOKEN_NAME} printable characters, e.g. {"name": "laptop"}`,
+    );
+  }
+  return name.trim();
+}

@@ -1,0 +1,101 @@
+import { parseUpstreamOverrides, TokenwiseError } from '@tokenwise/core';
+import type { Level } from 'pino';
+import { defaultDataDir } from './data-dir.js';
+import { LOG_LEVELS } from './log.js';
+
+/** `tokenwise serve` options as given on the command line, unparsed; absent flags are undefined. */
+export interface ServeFlags {
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  upstream?: string[];
+  logLevel?: string;
+  bodyCapBytes?: string;
+}
+
+export interface ServeConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  dataDir: string;
+  /** Route name to base URL, from `--upstream NAME=URL` and `TOKENWISE_UPSTREAM_<NAME>`. */
+  upstreams: Record<string, string>;
+  logLevel: Level | 'silent';
+  /** Largest decoded body kept per direction, in bytes; undefined keeps the proxy's default (4 MiB). */
+  bodyCapBytes: number | undefined;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 4747;
+const UPSTREAM_ENV_PREFIX = 'TOKENWISE_UPSTREAM_';
+
+/**
+ * Merge flags, `TOKENWISE_*` environment variables and defaults, in that order of precedence. Each
+ * error names the flag or variable the bad value came from.
+ */
+export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const port = pick(flags.port, '--port', env.TOKENWISE_PORT, 'TOKENWISE_PORT');
+  const logLevel = pick(flags.logLevel, '--log-level', env.TOKENWISE_LOG_LEVEL, 'TOKENWISE_LOG_LEVEL');
+  const bodyCap = pick(flags.bodyCapBytes, '--body-cap-bytes', env.TOKENWISE_BODY_CAP_BYTES, 'TOKENWISE_BODY_CAP_BYTES');
+
+  return {
+    host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
+    port: port ? parsePort(port.value, port.source) : DEFAULT_PORT,
+    dataDir: resolveDataDir(flags.dataDir, env),
+    upstreams: { ...upstreamsFromEnv(env), ...parseUpstreamOverrides(flags.upstream ?? []) },
+    logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.source) : 'info',
+    bodyCapBytes: bodyCap ? parseByteCount(bodyCap.value, bodyCap.source) : undefined,
+  };
+}
+
+/** Return the data directory from `--data-dir`, else `TOKENWISE_DATA_DIR`, else `~/.tokenwise`. */
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag || env.TOKENWISE_DATA_DIR || defaultDataDir();
+}
+
+/**
+ * `TOKENWISE_UPSTREAM_<NAME>=URL` for each route. Route names use dashes where variable names cannot, so
+ * `_` in `<NAME>` reads as `-`.
+ */
+function upstreamsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const upstreams: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(UPSTREAM_ENV_PREFIX) || !value) continue;
+    const name = key.slice(UPSTREAM_ENV_PREFIX.length).toLowerCase().replaceAll('_', '-');
+    upstreams[name] = value;
+  }
+  return upstreams;
+}
+
+function pick(flag: string | undefined, flagName: string, envValue: string | undefined, envName: string) {
+  if (flag !== undefined) return { value: flag, source: flagName };
+  if (envValue !== undefined && envValue !== '') return { value: envValue, source: envName };
+  return undefined;
+}
+
+function parsePort(value: string, source: string): number {
+  const port = /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new TokenwiseError(
+      'invalid_argument',
+      `invalid ${source} "${value}": expected a port number from 0 to 65535 (0 picks a free port)`,
+    );
+  }
+  return port;
+}
+
+function parseLogLevel(value: string, source: string): Level | 'silent' {
+  const level = value.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new TokenwiseError('invalid_argument', `invalid ${source} "${value}": expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return level as Level | 'silent';
+}
+
+function parseByteCount(value: string, source: string): number {
+  const bytes = /^\d{1,12}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(bytes >= 0)) {
+    throw new TokenwiseError('invalid_argument', `invalid ${source} "${value}": expected a whole number of bytes, e.g. 4194304 for 4 MiB`);
+  }
+  return bytes;
+}

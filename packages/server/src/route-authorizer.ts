@@ -1,0 +1,129 @@
+import type { Store } from '@tokenwise/storage';
+import type { Logger } from 'pino';
+import type { RouteAuthorization } from './proxy/proxy-options.js';
+import { hashToken } from './tokens.js';
+
+export interface RouteAuthorizerOptions {
+  store: Store;
+  logger: Logger;
+  /** How long a valid token is trusted without asking the store again, in ms. */
+  cacheTtlMs?: number;
+  /** How long an unknown or revoked token is remembered as such, in ms (short: a new token must work soon). */
+  negativeCacheTtlMs?: number;
+  /** Cached tokens at most; the oldest entry goes first. */
+  maxEntries?: number;
+  /** Minimum time between two `last_used_at` writes for one token, in ms. */
+  touchIntervalMs?: number;
+  clock?: () => number;
+}
+
+export interface RouteAuthorizer {
+  /** Resolves a route token to what it grants, or null when it is unknown or revoked. Rejects when the store fails. */
+  authorize(token: string): Promise<RouteAuthorization | null>;
+  /**
+   * Revoke a token by id and drop it from this process's cache at once. Other processes sharing the
+   * store keep a cached grant for up to `cacheTtlMs`.
+   */
+  revoke(tokenId: string): Promise<boolean>;
+}
+
+interface CacheEntry {
+  grant: RouteAuthorization | null;
+  tokenId: string | null;
+  expiresAtMs: number;
+}
+
+/**
+ * Route token lookup for the proxy: SHA-256 of the token, then the store, with a short cache in front so
+ * a busy proxy does not query the store on every request. Concurrent lookups of one token share one
+ * query. `last_used_at` is written at most once per `touchIntervalMs` per token, off the request path.
+ */
+export function createRouteAuthorizer(options: RouteAuthorizerOptions): RouteAuthorizer {
+  const { store, logger } = options;
+  const cacheTtlMs = options.cacheTtlMs ?? 30_000;
+  const negativeCacheTtlMs = options.negativeCacheTtlMs ?? 2_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const touchIntervalMs = options.touchIntervalMs ?? 60_000;
+  const clock = options.clock ?? Date.now;
+
+  const cache = new Map<string, CacheEntry>();
+  const pending = new Map<string, Promise<CacheEntry>>();
+  const lastTouchMs = new Map<string, number>();
+  // Ids revoked through this process. A lookup that started before the revocation may still return the
+  // old grant; this set keeps it from being cached or used.
+  const revokedIds = new Set<string>();
+
+  function remember(hash: string, entry: CacheEntry): void {
+    cache.delete(hash);
+    cache.set(hash, entry);
+    if (cache.size > maxEntries) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+  }
+
+  async function lookUp(hash: string): Promise<CacheEntry> {
+    const token = await store.findRouteTokenByHash(hash);
+    const now = clock();
+    if (!token || token.revokedAt !== null) {
+      return { grant: null, tokenId: token?.id ?? null, expiresAtMs: now + negativeCacheTtlMs };
+    }
+
+    const workspace = await store.getWorkspace(token.workspaceId);
+    if (!workspace) {
+      return { grant: null, tokenId: token.id, expiresAtMs: now + negativeCacheTtlMs };
+    }
+    return {
+      grant: { workspaceId: workspace.id, deviceId: token.deviceId, keepBodies: workspace.keepBodies },
+      tokenId: token.id,
+      expiresAtMs: now + cacheTtlMs,
+    };
+  }
+
+  function touch(tokenId: string): void {
+    const now = clock();
+    const last = lastTouchMs.get(tokenId);
+    if (last !== undefined && now - last < touchIntervalMs) return;
+    lastTouchMs.set(tokenId, now);
+
+    store.touchRouteToken(tokenId, new Date(now)).catch((error: unknown) => {
+      logger.warn({ err: error, token_id: tokenId }, 'recording route token use failed');
+    });
+  }
+
+  return {
+    async authorize(token) {
+      const hash = hashToken(token);
+      let entry = cache.get(hash);
+
+      if (!entry || entry.expiresAtMs <= clock()) {
+        let lookup = pending.get(hash);
+        if (!lookup) {
+          lookup = lookUp(hash).finally(() => pending.delete(hash));
+          pending.set(hash, lookup);
+        }
+        try {
+          entry = await lookup;
+        } catch (error) {
+          logger.error({ err: error }, 'route token lookup failed');
+          throw error;
+        }
+        if (entry.tokenId !== null && revokedIds.has(entry.tokenId)) entry = { ...entry, grant: null };
+        remember(hash, entry);
+      }
+
+      if (entry.grant && entry.tokenId) touch(entry.tokenId);
+      return entry.grant;
+    },
+
+    async revoke(tokenId) {
+      revokedIds.add(tokenId);
+      const revoked = await store.revokeRouteToken(tokenId);
+      for (const [hash, entry] of cache) {
+        if (entry.tokenId === tokenId) cache.delete(hash);
+      }
+      lastTouchMs.delete(tokenId);
+      return revoked;
+    },
+  };
+}

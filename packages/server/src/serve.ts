@@ -1,0 +1,240 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, TokenwiseError } from '@tokenwise/core';
+import { SqliteStore, type Store } from '@tokenwise/storage';
+import type { DestinationStream } from 'pino';
+import { createApiHandler } from './api.js';
+import { createApiTokenVerifier } from './api-auth.js';
+import { sendJson } from './api-responses.js';
+import { createCallStream } from './call-stream.js';
+import type { ServeConfig } from './config.js';
+import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
+import { ensureLocalSetup } from './local-setup.js';
+import { createServerLogger, logCall } from './log.js';
+import { createProxyHandler, type ProxyStats } from './proxy/index.js';
+import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
+import { createRouteAuthorizer } from './route-authorizer.js';
+import { SERVER_VERSION } from './version.js';
+
+export interface ServeOptions extends ServeConfig {
+  /** Destination of the log lines; stdout when omitted. */
+  logDestination?: DestinationStream;
+  /** The store to use instead of the SQLite file in the data directory (tests pass a failing one). */
+  store?: Store;
+  /** Batching of records into the store. */
+  sink?: Pick<BatchingSinkOptions, 'flushIntervalMs' | 'maxBatchSize' | 'maxQueueSize' | 'maxAttempts'>;
+  /** How long shutdown waits for calls in flight before aborting them, in ms. */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningServer {
+  /** Base URL of the server, with the port actually bound (useful with port 0). */
+  url: string;
+  paths: DataDirPaths;
+  /** Plaintext local route token, for the base URLs to print. */
+  routeToken: string;
+  /** Plaintext local owner API token, also written to server.json. */
+  apiToken: string;
+  /** True when this start created the local workspace. */
+  firstStart: boolean;
+  notices: string[];
+  /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
+  revokeRouteToken(tokenId: string): Promise<boolean>;
+  stats(): { proxy: ProxyStats; sink: SinkStats; suppressedLogLines: Record<string, number> };
+  /** Stop accepting connections, let calls in flight finish (up to the grace period), store every record, close. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start `tokenwise serve`: one HTTP server with the proxy under `/r/`, the API under `/api/v1/` and
+ * `GET /healthz`, backed by the SQLite store in the data directory. It writes `server.json` for the CLI
+ * and removes it on close. Signal handling is left to the caller.
+ */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
+  const registry = createRouteRegistry(options.upstreams);
+  const paths = await prepareDataDir(options.dataDir);
+
+  const running = await readServerInfo(paths);
+  if (running && (await respondsToHealthCheck(running.url))) {
+    throw new TokenwiseError(
+      'invalid_argument',
+      `a Tokenwise server (pid ${running.pid}) already runs on ${running.url} with the data directory ${paths.dir}: stop it first or pass another --data-dir`,
+    );
+  }
+
+  const { logger, suppressedCounts } = createServerLogger({ level: options.logLevel, destination: options.logDestination });
+  const store = options.store ?? new SqliteStore(paths.database);
+  const closeOnFailure = async (error: unknown): Promise<never> => {
+    await store.close().catch(() => undefined);
+    throw error;
+  };
+
+  const setup = await ensureLocalSetup(store, paths).catch(closeOnFailure);
+
+  const stream = createCallStream();
+  const batchingSink = createBatchingRecordSink({ store, logger, ...options.sink, onStored: (calls) => stream.publish(calls) });
+  const sink: RecordSink = {
+    write(record: CallRecord, bodies: CallBodies | null) {
+      logCall(logger, record);
+      batchingSink.write(record, bodies);
+    },
+  };
+
+  const authorizer = createRouteAuthorizer({ store, logger });
+  const proxy = createProxyHandler({
+    registry,
+    authorize: (token) => authorizer.authorize(token),
+    sink,
+    logger: logger.child({ component: 'proxy' }),
+    bodyCapBytes: options.bodyCapBytes,
+  });
+  const api = createApiHandler({
+    store,
+    verifier: createApiTokenVerifier(store),
+    authorizer,
+    stream,
+    logger: logger.child({ component: 'api' }),
+  });
+
+  let closing: Promise<void> | null = null;
+  const server = createServer((req, res) => dispatch(req, res));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (req.url?.startsWith('/r/') && !closing) {
+      proxy.handleUpgrade(req, socket, head);
+    } else {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    }
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    logger.debug({ code: error.code }, 'malformed HTTP request from a client');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  function dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const target = req.url ?? '/';
+    if (target.startsWith('/r/')) {
+      proxy.handleRequest(req, res);
+    } else if (target.startsWith('/api/')) {
+      api.handle(req, res);
+    } else if (target === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      sendJson(res, closing ? 503 : 200, { status: closing ? 'stopping' : 'ok' });
+    } else {
+      sendJson(res, 404, {
+        error: {
+          code: 'not_found',
+          message: `nothing at ${target.split('?')[0]}: the proxy is under /r/{route-token}/{route}/, the API under /api/v1/`,
+        },
+      });
+    }
+  }
+
+  await listen(server, options.host, options.port).catch(async (error) => {
+    await batchingSink.close();
+    await proxy.close();
+    return closeOnFailure(error);
+  });
+
+  const address = server.address() as AddressInfo;
+  const url = `http://${hostForUrl(options.host, address)}:${address.port}`;
+  await writeServerInfo(paths, {
+    url,
+    pid: process.pid,
+    api_token: setup.apiToken,
+    started_at: new Date().toISOString(),
+    version: SERVER_VERSION,
+  });
+  logger.info({ url, data_dir: paths.dir, version: SERVER_VERSION, first_start: setup.firstStart }, 'server started');
+
+  async function shutDown(): Promise<void> {
+    const graceMs = options.shutdownGraceMs ?? 10_000;
+    logger.info({ live_requests: proxy.stats().liveRequests }, 'server stopping');
+
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    api.closeStreams();
+    server.closeIdleConnections();
+
+    // Calls in flight get the grace period to finish. After it the proxy aborts them, and they are
+    // recorded as aborted before the sink's last flush.
+    const grace = setTimeout(() => {
+      void proxy.close();
+      server.closeAllConnections();
+    }, graceMs);
+    await serverClosed;
+    clearTimeout(grace);
+    await proxy.close();
+
+    await batchingSink.close();
+    await store.close();
+    await removeServerInfo(paths, process.pid);
+
+    const sinkStats = batchingSink.stats();
+    logger.info(
+      { stored: sinkStats.stored, dropped: sinkStats.dropped, lost: sinkStats.lost, suppressed_log_lines: suppressedCounts() },
+      'server stopped',
+    );
+  }
+
+  return {
+    url,
+    paths,
+    routeToken: setup.routeToken,
+    apiToken: setup.apiToken,
+    firstStart: setup.firstStart,
+    notices: setup.notices,
+    revokeRouteToken: (tokenId) => authorizer.revoke(tokenId),
+    stats: () => ({ proxy: proxy.stats(), sink: batchingSink.stats(), suppressedLogLines: suppressedCounts() }),
+    close() {
+      closing ??= shutDown();
+      return closing;
+    },
+  };
+}
+
+/** True when a server responds at `url`. A server.json left by a crash whose pid was reused gets no response. */
+async function respondsToHealthCheck(url: string): Promise<boolean> {
+  try {
+    await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function listen(server: Server, host: string, port: number): Promise<void> {
+  server.listen(port, host);
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new TokenwiseError(
+        'invalid_argument',
+        `port ${port} on ${host} is already in use: stop the other process or pass another --port (0 picks a free one)`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES') {
+      throw new TokenwiseError(
+        'invalid_argument',
+        `cannot listen on ${host}:${port} (${code}): pass a local address to --host and a free --port`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Return the host to print in URLs: loopback for a wildcard address, and IPv6 in brackets. */
+function hostForUrl(host: string, address: AddressInfo): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  if (address.family === 'IPv6' || host.includes(':')) return `[${host}]`;
+  return host;
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { parseSince } from './since.js';
+
+const now = new Date('2026-12-04T12:00:00.000Z');
+
+describe('parseSince', () => {
+  it.each([
+    ['90s', '2026-12-04T11:58:30.000Z'],
+    ['30m', '2026-12-04T11:30:00.000Z'],
+    ['1h', '2026-12-04T11:00:00.000Z'],
+    ['7d', '2026-11-27T12:00:00.000Z'],
+    ['2w', '2026-11-20T12:00:00.000Z'],
+  ])('reads the duration %s back from now', (value, expected) => {
+    expect(parseSince(value, now).toISOString()).toBe(expected);
+  });
+
+  it.each([
+    ['2026-12-04T10:00:00Z', '2026-12-04T10:00:00.000Z'],
+    ['2026-12-04T10:00:00.250+02:00', '2026-12-04T08:00:00.250Z'],
+  ])('reads the ISO time %s', (value, expected) => {
+    expect(parseSince(value, now).toISOString()).toBe(expected);
+  });
+
+  it('reads a bare date', () => {
+    expect(Number.isNaN(parseSince('2026-12-01', now).getTime())).toBe(false);
+  });
+
+  it.each(['yesterday', '1 hour', '-1h', '1y', '', '2026-13-45'])('rejects %j naming the value', (value) => {
+    expect(() => parseSince(value, now, '--since')).toThrow(`invalid --since "${value}"`);
+  });
+});

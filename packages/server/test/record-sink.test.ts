@@ -1,0 +1,168 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBatchingRecordSink } from '@tokenwise/server';
+import type { ListedCall } from '@tokenwise/storage';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FlakyStore } from './helpers/flaky-store.js';
+import { createLogCapture, type LogCapture } from './helpers/log-capture.js';
+import { sampleRecord } from './helpers/sample-record.js';
+import { createServerLoggerForTest } from './helpers/test-logger.js';
+
+describe('batching record sink', () => {
+  let dir: string;
+  let store: FlakyStore;
+  let logs: LogCapture;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tokenwise-sink-'));
+    store = new FlakyStore(join(dir, 'tokenwise.db'));
+    logs = createLogCapture();
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const logger = () => createServerLoggerForTest(logs);
+
+  it('stores records in one batch per interval', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 50 });
+    for (let index = 0; index < 5; index += 1) sink.write(sampleRecord(), null);
+
+    expect(store.insertAttempts).toBe(0);
+    await vi.waitFor(async () => expect(await store.listCalls({ limit: 10 })).toHaveLength(5));
+    expect(store.insertAttempts).toBe(1);
+    expect(sink.stats()).toMatchObject({ stored: 5, queued: 0, dropped: 0, storeFailures: 0, lost: 0 });
+    await sink.close();
+  });
+
+  it('flushes a full batch without waiting', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, maxBatchSize: 3 });
+    for (let index = 0; index < 3; index += 1) sink.write(sampleRecord(), null);
+
+    await vi.waitFor(async () => expect(await store.listCalls({ limit: 10 })).toHaveLength(3));
+    await sink.close();
+  });
+
+  it('keeps writes off the store until a flush', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000 });
+    sink.write(sampleRecord(), null);
+
+    expect(store.insertAttempts).toBe(0);
+    expect(sink.stats().queued).toBe(1);
+    await sink.flush();
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(1);
+    await sink.close();
+  });
+
+  it('never throws from write when the store fails', async () => {
+    store.failAll = true;
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, maxAttempts: 2 });
+
+    expect(() => sink.write(sampleRecord(), null)).not.toThrow();
+    await sink.flush();
+    expect(sink.stats()).toMatchObject({ queued: 1, storeFailures: 2, lost: 0 });
+
+    await sink.flush();
+    expect(sink.stats()).toMatchObject({ queued: 0, storeFailures: 4, lost: 1, stored: 0 });
+    expect(logs.text()).toContain('record lost');
+    await sink.close();
+  });
+
+  it('stores the records of a failed batch on retry', async () => {
+    store.failNext = 1;
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000 });
+    for (let index = 0; index < 4; index += 1) sink.write(sampleRecord(), null);
+
+    await sink.flush();
+
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(4);
+    expect(sink.stats()).toMatchObject({ stored: 4, storeFailures: 1, lost: 0 });
+  });
+
+  it('loses only the bad record of a batch', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, maxAttempts: 1 });
+    const good = [sampleRecord(), sampleRecord()];
+    sink.write(good[0]!, null);
+    sink.write(sampleRecord({ started_at: 'not a time' }), null);
+    sink.write(good[1]!, null);
+
+    await sink.flush();
+
+    const stored = await store.listCalls({ limit: 10 });
+    expect(stored.map((call) => call.record.id).sort()).toEqual(good.map((record) => record.id).sort());
+    expect(sink.stats()).toMatchObject({ stored: 2, lost: 1 });
+  });
+
+  it('drops and counts records beyond the queue bound', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, maxQueueSize: 2 });
+    sink.write(sampleRecord(), null);
+    sink.write(sampleRecord(), null);
+    sink.write(sampleRecord(), null);
+
+    expect(sink.stats()).toMatchObject({ queued: 2, dropped: 1 });
+    expect(logs.text()).toContain('call record dropped');
+    await sink.close();
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(2);
+  });
+
+  it('stores everything queued on close', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000 });
+    for (let index = 0; index < 3; index += 1) sink.write(sampleRecord(), null);
+
+    await sink.close();
+
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(3);
+    sink.write(sampleRecord(), null);
+    expect(sink.stats().dropped).toBe(1);
+  });
+
+  it('counts records still failing at close as lost', async () => {
+    store.failAll = true;
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000 });
+    sink.write(sampleRecord(), null);
+
+    await sink.close();
+
+    expect(sink.stats()).toMatchObject({ queued: 0, lost: 1 });
+  });
+
+  it('reports each stored call once with its cursor', async () => {
+    const published: ListedCall[] = [];
+    const sink = createBatchingRecordSink({
+      store,
+      logger: logger(),
+      flushIntervalMs: 3_600_000,
+      onStored: (calls) => published.push(...calls),
+    });
+    const record = sampleRecord();
+    sink.write(record, null);
+    sink.write(record, null);
+
+    await sink.flush();
+
+    expect(published).toHaveLength(1);
+    expect(published[0]!.record).toStrictEqual(record);
+    const [listed] = await store.listCalls({ limit: 1 });
+    expect(published[0]!.cursor).toBe(listed!.cursor);
+  });
+
+  it('removes credential headers from stored bodies', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000 });
+    const record = sampleRecord();
+    sink.write(record, {
+      request: null,
+      response: null,
+      request_headers: { Authorization: 'Bearer sk-ant-oat01-FAKE', 'x-api-key': 'sk-ant-api03-FAKE', 'anthropic-version': '2023-06-01' },
+      response_headers: { 'set-cookie': 'session=FAKE', 'content-type': 'application/json' },
+    });
+
+    await sink.close();
+
+    const stored = await store.getCall(record.id);
+    expect(stored?.bodies?.request_headers).toEqual({ 'anthropic-version': '2023-06-01' });
+    expect(stored?.bodies?.response_headers).toEqual({ 'content-type': 'application/json' });
+  });
+});
