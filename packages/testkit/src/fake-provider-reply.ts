@@ -13,6 +13,8 @@ export interface FakeAnswer {
   /** Value of the `request-id` (Anthropic) or `x-request-id` (OpenAI) response header; null when not sent. */
   upstreamRequestId: string | null;
   model: string | null;
+  /** Bytes of the HTTP response body the fake wrote; absent for WebSocket answers. */
+  responseBytes?: number;
 }
 
 /** An HTTP answer. Each chunk is written and flushed on its own, the way a provider's stream arrives in reads. */

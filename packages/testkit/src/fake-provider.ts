@@ -96,6 +96,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         const { path, query } = splitTarget(target, behavior.stripRoutePrefix);
         const bodyText = decodeBody(body, request.headers['content-encoding']);
         const reply = route(request.method ?? 'GET', path, new URLSearchParams(query), bodyText ?? '', behavior);
+        reply.answer.responseBytes = reply.chunks.reduce((total, chunk) => total + Buffer.byteLength(chunk), 0);
         record({
           transport: 'http',
           method: request.method ?? 'GET',

@@ -7,8 +7,17 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { type FakeProvider, startFakeProvider } from './fake-provider.js';
-import type { AgentReady, AgentRequest, AgentResponse, ProcessResult, ProcessSpec, SerializedRecordedRequest } from './sandbox-protocol.js';
+import type {
+  AgentReady,
+  AgentRequest,
+  AgentResponse,
+  ProcessResult,
+  ProcessSpec,
+  SerializedRecordedRequest,
+  SerializedTappedRequest,
+} from './sandbox-protocol.js';
 import { startRefusingProxy } from './sandbox-refusing-proxy.js';
+import { startTap, type Tap } from './sandbox-tap.js';
 
 /** Output kept per stream of a child process; the rest is dropped with a marker. */
 const OUTPUT_CAP_BYTES = 4 * 1024 * 1024;
@@ -58,6 +67,7 @@ async function main(): Promise<void> {
   const proxy = await startRefusingProxy();
   const fakes = new Map<number, FakeProvider>();
   const processes = new Map<number, ManagedProcess>();
+  const taps = new Map<number, Tap>();
   let nextHandle = 1;
 
   const handle = async (request: AgentRequest): Promise<unknown> => {
@@ -81,6 +91,20 @@ async function main(): Promise<void> {
       case 'fake.close':
         await getFake(fakes, request.params.handle).close();
         fakes.delete(request.params.handle);
+        return null;
+      case 'tap.start': {
+        const tap = await startTap(request.params.targetUrl);
+        const id = nextHandle++;
+        taps.set(id, tap);
+        return { handle: id, url: tap.url };
+      }
+      case 'tap.requests':
+        return getTap(taps, request.params.handle)
+          .requests()
+          .map(({ body, ...rest }): SerializedTappedRequest => ({ ...rest, bodyBase64: Buffer.from(body).toString('base64') }));
+      case 'tap.close':
+        await getTap(taps, request.params.handle).close();
+        taps.delete(request.params.handle);
         return null;
       case 'proxy.attempts':
         return proxy.attempts();
@@ -133,7 +157,8 @@ async function main(): Promise<void> {
     );
   });
   lines.on('close', () => {
-    shutdown(processes, fakes, proxy.close).then(
+    const closers = [...fakes.values(), ...taps.values(), proxy].map((server) => () => server.close());
+    shutdown(processes, closers).then(
       () => process.exit(0),
       () => process.exit(1),
     );
@@ -198,21 +223,22 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-async function shutdown(
-  processes: Map<number, ManagedProcess>,
-  fakes: Map<number, FakeProvider>,
-  closeProxy: () => Promise<void>,
-): Promise<void> {
+async function shutdown(processes: Map<number, ManagedProcess>, closers: (() => Promise<void>)[]): Promise<void> {
   for (const managed of processes.values()) terminate(managed);
   await Promise.all([...processes.values()].map((managed) => managed.exited));
-  await Promise.all([...fakes.values()].map((fake) => fake.close()));
-  await closeProxy();
+  await Promise.all(closers.map((close) => close()));
 }
 
 function getFake(fakes: Map<number, FakeProvider>, id: number): FakeProvider {
   const fake = fakes.get(id);
   if (!fake) throw new Error(`no fake provider with handle ${id} in the sandbox agent`);
   return fake;
+}
+
+function getTap(taps: Map<number, Tap>, id: number): Tap {
+  const tap = taps.get(id);
+  if (!tap) throw new Error(`no tap with handle ${id} in the sandbox agent`);
+  return tap;
 }
 
 function getProcess(processes: Map<number, ManagedProcess>, id: number): ManagedProcess {

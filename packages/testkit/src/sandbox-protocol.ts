@@ -3,6 +3,7 @@
  * object per line: requests on the agent's stdin, responses on its stdout.
  */
 import type { FakeProviderBehavior, FakeProviderOptions, RecordedRequest } from './fake-provider.js';
+import type { TappedRequest } from './sandbox-tap.js';
 
 export interface ProcessSpec {
   command: string;
@@ -36,6 +37,7 @@ export interface ProxyAttempt {
 
 /** A recorded request in JSON form: the body travels as base64. */
 export type SerializedRecordedRequest = Omit<RecordedRequest, 'body'> & { bodyBase64: string };
+export type SerializedTappedRequest = Omit<TappedRequest, 'body'> & { bodyBase64: string };
 
 export type AgentRequest =
   | { id: number; op: 'fake.start'; params: FakeProviderOptions }
@@ -43,6 +45,9 @@ export type AgentRequest =
   | { id: number; op: 'fake.clear'; params: { handle: number } }
   | { id: number; op: 'fake.configure'; params: { handle: number; behavior: Partial<FakeProviderBehavior> } }
   | { id: number; op: 'fake.close'; params: { handle: number } }
+  | { id: number; op: 'tap.start'; params: { targetUrl: string } }
+  | { id: number; op: 'tap.requests'; params: { handle: number } }
+  | { id: number; op: 'tap.close'; params: { handle: number } }
   | { id: number; op: 'proxy.attempts'; params: Record<string, never> }
   | { id: number; op: 'process.run'; params: ProcessSpec & { timeoutMs: number } }
   | { id: number; op: 'process.start'; params: ProcessSpec }

@@ -1,9 +1,8 @@
 /**
  * Runs real AI clients where nothing can leave the machine: a network namespace that has only loopback.
- * The fake provider, `tokenwise serve` and the client all live inside it (they run under the sandbox
- * agent, see `sandbox-agent.ts`), every client gets a scratch HOME and fake credentials only, and
- * HTTPS_PROXY/HTTP_PROXY/ALL_PROXY point at a proxy that refuses and records every connection, so the
- * test can show which traffic tried to bypass the base URL. The file system is shared with the test, so
+ * The fake provider, `tokenwise serve` and the client all run inside it, under the sandbox agent
+ * (`sandbox-agent.ts`). Every process gets a scratch HOME, and HTTPS_PROXY/HTTP_PROXY/ALL_PROXY point at a
+ * proxy that rejects and records every connection, so a test can show which traffic bypassed the base URL. The file system is shared with the test, so
  * data directories and config files are read and written directly.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -20,9 +19,12 @@ import type {
   ProcessResult,
   ProxyAttempt,
   SerializedRecordedRequest,
+  SerializedTappedRequest,
 } from './sandbox-protocol.js';
+import type { TappedRequest } from './sandbox-tap.js';
 
 export type { ProcessResult, ProxyAttempt } from './sandbox-protocol.js';
+export type { TappedRequest } from './sandbox-tap.js';
 
 export type SandboxSupport = { ok: true; unshareArgs: string[] } | { ok: false; reason: string };
 
@@ -51,6 +53,13 @@ export interface SandboxFakeProvider {
   close(): Promise<void>;
 }
 
+/** A recording pass-through in the sandbox (see `sandbox-tap.ts`). */
+export interface SandboxTap {
+  readonly url: string;
+  requests(): Promise<TappedRequest[]>;
+  close(): Promise<void>;
+}
+
 export interface SandboxProcess {
   readonly pid: number | null;
   /** Output so far, and the result once the process has exited. */
@@ -71,6 +80,8 @@ export interface Sandbox {
   /** The environment every process starts from (complete: nothing comes from the test's environment). */
   baseEnv(): Record<string, string>;
   startFakeProvider(options?: FakeProviderOptions): Promise<SandboxFakeProvider>;
+  /** Start a recording pass-through to `targetUrl` (an origin inside the sandbox). */
+  startTap(targetUrl: string): Promise<SandboxTap>;
   run(command: string, args: string[], options?: RunOptions): Promise<ProcessResult>;
   start(command: string, args: string[], options?: Omit<RunOptions, 'timeoutMs'>): Promise<SandboxProcess>;
   /** Connections refused by the proxy so far. */
@@ -189,6 +200,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         },
       };
     },
+    startTap: async (targetUrl) => {
+      const started = (await client.call({ op: 'tap.start', params: { targetUrl } })) as { handle: number; url: string };
+      const handle = started.handle;
+      return {
+        url: started.url,
+        requests: async () => {
+          const serialized = (await client.call({ op: 'tap.requests', params: { handle } })) as SerializedTappedRequest[];
+          return serialized.map(({ bodyBase64, ...rest }) => ({ ...rest, body: new Uint8Array(Buffer.from(bodyBase64, 'base64')) }));
+        },
+        close: async () => {
+          await client.call({ op: 'tap.close', params: { handle } });
+        },
+      };
+    },
     run: async (command, args, runOptions = {}) =>
       (await client.call({
         op: 'process.run',
@@ -244,7 +269,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** The compiled agent beside this file, or in ../dist when this file runs from source under vitest. */
+/** Find the compiled agent beside this file, or in ../dist when this file runs from source under vitest. */
 function agentScriptPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, 'sandbox-agent.js'), join(here, '..', 'dist', 'sandbox-agent.js')];
@@ -254,7 +279,7 @@ function agentScriptPath(): string {
   return found;
 }
 
-/** The test's PATH with this Node's directory first, so `node` inside the sandbox is the same Node. */
+/** Build the test's PATH with this Node's directory first, so `node` inside the sandbox is the same Node. */
 function defaultPath(): string {
   const nodeDirectory = dirname(process.execPath);
   const rest = (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
