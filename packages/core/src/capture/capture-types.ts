@@ -30,6 +30,8 @@ export interface CaptureOptions {
   bodyCapBytes?: number;
   /** Decoders the runtime adds, e.g. `br` on Node through `zlib.brotliDecompressSync`. */
   decoders?: Partial<Record<string, BodyDecoder>>;
+  /** Gather the visible output text (capped at `bodyCapBytes` characters) into `CaptureResult.outputText`. */
+  collectOutputText?: boolean;
 }
 
 /** How an HTTP exchange ended, as the forwarding runtime saw it. */
@@ -46,6 +48,13 @@ export interface CaptureResult {
   record: CallRecord;
   /** Null when bodies are not kept. Credentials are already removed. */
   bodies: CallBodies | null;
+  /** The model's visible output text when `collectOutputText` was set; null otherwise. */
+  outputText?: string | null;
+  /**
+   * Facts for the runtime to log and count, never secrets: a body that could not be decoded, events
+   * that were not JSON, a capture step that failed. Each one degraded the record; none failed the call.
+   */
+  warnings?: string[];
 }
 
 /**

@@ -1,85 +1,184 @@
-import { type CallRecord, emptyUsage } from '../call-record.js';
-import type { CaptureEnd, CaptureOptions, CaptureRequest, CaptureResult, HttpCapture, WebSocketCapture } from './capture-types.js';
+import { type CallBodies, type CallRecord, emptyUsage } from '../call-record.js';
+import { redactHeaders } from '../redact.js';
+import { detectApiShape, type ShapeInfo } from './api-shape.js';
+import type { CaptureEnd, CaptureOptions, CaptureRequest, CaptureResult, HttpCapture } from './capture-types.js';
+import { buildCallRecord, type ResponseSummary } from './record-builder.js';
+import { RequestObserver } from './request-observer.js';
+import { ResponseObserver } from './response-observer.js';
+import { uuidV7 } from './uuid-v7.js';
 
-// TODO: placeholder that records only status and timing; the parsers for each API shape replace it.
+export const DEFAULT_BODY_CAP_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Observe one HTTP exchange from copies of its bytes. Each method catches its own failures: a bug or an
+ * odd body degrades the record (the failure is listed in `CaptureResult.warnings`) and never reaches
+ * the forwarding path.
+ */
 export function createHttpCapture(request: CaptureRequest, options: CaptureOptions = {}): HttpCapture {
   const clock = options.clock ?? (() => performance.now());
   const wallClock = options.wallClock ?? Date.now;
   const startedMs = clock();
-  const startedAt = new Date(wallClock()).toISOString();
-  let status: number | null = null;
+  const startedUnixMs = wallClock();
+  const settings = {
+    keepBodies: options.keepBodies ?? false,
+    bodyCapBytes: options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES,
+    decoders: options.decoders ?? {},
+    collectOutputText: options.collectOutputText ?? false,
+  };
+
+  const warnings: string[] = [];
+  const guard = <T>(step: string, action: () => T): T | undefined => {
+    try {
+      return action();
+    } catch (cause) {
+      if (warnings.length < 10) warnings.push(`capture ${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+      return undefined;
+    }
+  };
+
+  const info: ShapeInfo = guard('setup', () => detectApiShape(request.route, request.method, request.target)) ?? {
+    shape: null,
+    wrapped: false,
+    pathModel: null,
+    pathStream: false,
+    altSse: false,
+    path: request.target.split('?')[0] ?? '',
+  };
+  const requestSide = guard('setup', () => new RequestObserver(request.headers, settings)) ?? null;
+  let responseSide: ResponseObserver | null = null;
   let headersMs: number | null = null;
-  let requestBytes = 0;
-  let responseBytes = 0;
   let result: CaptureResult | null = null;
+  const elapsed = () => clock() - startedMs;
+
+  const finish = (end: CaptureEnd): CaptureResult => {
+    const nowMs = elapsed();
+    guard('request end', () => requestSide?.end());
+    guard('response end', () => responseSide?.end(nowMs));
+
+    const lastReadMs = responseSide?.lastReadMs ?? null;
+    const totalMs = end.kind === 'client_aborted' || end.kind === 'upstream_unreachable' ? nowMs : (lastReadMs ?? headersMs ?? nowMs);
+    const timing = {
+      ttft_ms: roundMs(responseSide?.firstOutputMs ?? null),
+      total_ms: Math.max(0, Math.round(totalMs)),
+      headers_ms: roundMs(headersMs),
+    };
+
+    const record = guard('record', () =>
+      buildCallRecord(
+        request,
+        {
+          info,
+          requestFields: requestSide?.fields,
+          response: responseSide ? summarize(responseSide, startedUnixMs + nowMs) : null,
+          end,
+          timing,
+          requestBytes: requestSide?.wireBytes ?? 0,
+          responseBytes: responseSide?.wireBytes ?? 0,
+        },
+        { id: uuidV7(startedUnixMs), startedUnixMs },
+      ),
+    );
+    const bodies = settings.keepBodies ? (guard('bodies', () => collectBodies(request, requestSide, responseSide)) ?? null) : null;
+
+    const problems = [requestSide?.decodingError ?? null, ...(responseSide?.problems() ?? [])].filter((problem) => problem !== null);
+    return {
+      record: record ?? fallbackRecord(request, info, timing, startedUnixMs, responseSide),
+      bodies,
+      outputText: responseSide?.outputText() ?? null,
+      warnings: [...warnings, ...problems],
+    };
+  };
 
   return {
     requestChunk(chunk) {
-      requestBytes += chunk.byteLength;
+      guard('request chunk', () => requestSide?.push(chunk));
     },
-    requestEnd() {},
-    responseHead(httpStatus) {
-      status = httpStatus;
-      headersMs = clock() - startedMs;
+    requestEnd() {
+      guard('request end', () => requestSide?.end());
+    },
+    responseHead(status, headers) {
+      if (responseSide) return;
+      headersMs = elapsed();
+      responseSide = guard('response head', () => new ResponseObserver(info, status, headers, settings)) ?? null;
     },
     responseChunk(chunk) {
-      responseBytes += chunk.byteLength;
+      const readMs = elapsed();
+      guard('response chunk', () => responseSide?.push(chunk, readMs));
     },
-    finish(end: CaptureEnd) {
-      if (result) return result;
-      const record: CallRecord = {
-        id: crypto.randomUUID(),
-        started_at: startedAt,
-        workspace_id: request.workspaceId,
-        device_id: request.deviceId,
-        route: request.route.name,
-        provider: request.route.provider,
-        api_shape: null,
-        method: request.method,
-        path: request.target.split('?')[0] ?? request.target,
-        tool: 'unknown',
-        tool_version: null,
-        user_agent: request.headers['user-agent'] ?? null,
-        session_id: null,
-        stream_requested: false,
-        streaming: false,
-        stream_format: null,
-        model_requested: null,
-        model_answered: null,
-        http_status: status,
-        status:
-          end.kind === 'complete'
-            ? status !== null && status >= 400
-              ? 'error'
-              : 'success'
-            : end.kind === 'client_aborted'
-              ? 'aborted'
-              : 'error',
-        error: null,
-        billable: false,
-        usage: emptyUsage(),
-        stop_reason: null,
-        stop_reason_normalized: null,
-        tool_calls: 0,
-        server_tool_calls: {},
-        timing: { ttft_ms: null, total_ms: Math.round(clock() - startedMs), headers_ms: headersMs === null ? null : Math.round(headersMs) },
-        upstream_request_id: null,
-        response_id: null,
-        cost: { usd: null, basis: 'unknown', price_key: null, breakdown: {}, price_data_version: null },
-        request_bytes: requestBytes,
-        response_bytes: responseBytes,
-      };
-      result = { record, bodies: null };
+    finish(end) {
+      result ??= finish(end);
       return result;
     },
   };
 }
 
-// TODO: placeholder; the Responses WebSocket parser replaces it.
-export function createWebSocketCapture(
-  _request: CaptureRequest,
-  _options: CaptureOptions,
-  _onRecord: (result: CaptureResult) => void,
-): WebSocketCapture {
-  return { clientMessage() {}, serverMessage() {}, close() {} };
+function summarize(response: ResponseObserver, nowUnixMs: number): ResponseSummary {
+  return {
+    status: response.status,
+    headers: response.headers,
+    streaming: response.streaming,
+    streamFormat: response.streamFormat,
+    outcome: response.outcome(),
+    bodyComplete: response.bodyComplete,
+    httpError: response.httpError(nowUnixMs),
+  };
+}
+
+function collectBodies(request: CaptureRequest, requestSide: RequestObserver | null, responseSide: ResponseObserver | null): CallBodies {
+  return {
+    request: requestSide?.capturedBody() ?? null,
+    response: responseSide?.capturedBody() ?? null,
+    request_headers: redactHeaders(request.headers),
+    response_headers: responseSide ? redactHeaders(responseSide.headers) : {},
+  };
+}
+
+function roundMs(ms: number | null): number | null {
+  return ms === null ? null : Math.max(0, Math.round(ms));
+}
+
+/** The record when building the real one failed: what the transport alone knows, usage unknown. */
+function fallbackRecord(
+  request: CaptureRequest,
+  info: ShapeInfo,
+  timing: CallRecord['timing'],
+  startedUnixMs: number,
+  response: ResponseObserver | null,
+): CallRecord {
+  const status = response?.status ?? null;
+  return {
+    id: uuidV7(startedUnixMs),
+    started_at: new Date(startedUnixMs).toISOString(),
+    workspace_id: request.workspaceId,
+    device_id: request.deviceId,
+    route: request.route.name,
+    provider: request.route.provider,
+    api_shape: info.shape,
+    method: request.method.toUpperCase(),
+    path: info.path,
+    tool: 'unknown',
+    tool_version: null,
+    user_agent: null,
+    session_id: null,
+    stream_requested: false,
+    streaming: false,
+    stream_format: null,
+    model_requested: null,
+    model_answered: null,
+    http_status: status,
+    status: status !== null && status >= 400 ? 'error' : 'success',
+    error: null,
+    billable: info.shape !== null,
+    usage: emptyUsage(),
+    stop_reason: null,
+    stop_reason_normalized: null,
+    tool_calls: 0,
+    server_tool_calls: {},
+    timing,
+    upstream_request_id: null,
+    response_id: null,
+    cost: { usd: null, basis: 'unknown', price_key: null, breakdown: {}, price_data_version: null },
+    request_bytes: 0,
+    response_bytes: response?.wireBytes ?? 0,
+  };
 }

@@ -1,0 +1,167 @@
+/**
+ * Server-sent events parser over raw bytes, following the WHATWG HTML "event stream interpretation":
+ * lines end in CR, LF or CRLF; one optional space after `field:` is dropped; lines starting with ":" are
+ * comments; a blank line dispatches the event; an event cut off by the end of the stream is dropped.
+ *
+ * Data is not buffered: each data line's bytes go to the sink as they arrive, with "\n" between the lines
+ * of one event (the spec's joining rule), so a consumer can parse an event of any size incrementally.
+ * Working on bytes also means a read boundary inside a multi-byte character needs no care here.
+ */
+
+export interface SseSink {
+  /** A piece of the current event's data. */
+  data(piece: Uint8Array): void;
+  /** A blank line ended an event that had at least one data line. `name` defaults to "message". */
+  dispatch(name: string): void;
+}
+
+enum Line {
+  Start,
+  Field,
+  Space,
+  Value,
+  Skip,
+}
+
+enum Field {
+  Data,
+  Event,
+  Other,
+}
+
+const NEWLINE = new Uint8Array([0x0a]);
+const BOM = [0xef, 0xbb, 0xbf];
+const MAX_EVENT_NAME_BYTES = 128;
+
+export class SseParser {
+  readonly #sink: SseSink;
+  #line = Line.Start;
+  #field = Field.Other;
+  #fieldName = '';
+  #afterCarriageReturn = false;
+  #bomBytesSeen = 0;
+  #dataLines = 0;
+  #eventName: number[] = [];
+
+  constructor(sink: SseSink) {
+    this.#sink = sink;
+  }
+
+  push(chunk: Uint8Array): void {
+    let i = this.#skipByteOrderMark(chunk);
+
+    while (i < chunk.length) {
+      const byte = chunk[i]!;
+      if (this.#afterCarriageReturn) {
+        this.#afterCarriageReturn = false;
+        if (byte === 0x0a) {
+          i++;
+          continue;
+        }
+      }
+      if (byte === 0x0d || byte === 0x0a) {
+        this.#endLine();
+        this.#afterCarriageReturn = byte === 0x0d;
+        i++;
+        continue;
+      }
+      i = this.#consume(chunk, i);
+    }
+  }
+
+  /** Only a BOM at the very start of the stream is dropped; a partial match is replayed as data. */
+  #skipByteOrderMark(chunk: Uint8Array): number {
+    let i = 0;
+    while (this.#bomBytesSeen >= 0 && this.#bomBytesSeen < BOM.length && i < chunk.length) {
+      if (chunk[i] !== BOM[this.#bomBytesSeen]) {
+        const replay = new Uint8Array(BOM.slice(0, this.#bomBytesSeen));
+        this.#bomBytesSeen = -1;
+        if (replay.length > 0) this.push(replay);
+        return i;
+      }
+      this.#bomBytesSeen++;
+      i++;
+    }
+    if (this.#bomBytesSeen === BOM.length) this.#bomBytesSeen = -1;
+    return i;
+  }
+
+  /** Consume bytes of the current line up to (not including) the next line terminator. */
+  #consume(chunk: Uint8Array, start: number): number {
+    let i = start;
+    switch (this.#line) {
+      case Line.Start:
+        if (chunk[i] === 0x3a) {
+          this.#line = Line.Skip;
+          return i + 1;
+        }
+        this.#fieldName = '';
+        this.#line = Line.Field;
+        return i;
+
+      case Line.Field:
+        while (i < chunk.length && !isLineEnd(chunk[i]!)) {
+          const byte = chunk[i]!;
+          i++;
+          if (byte === 0x3a) {
+            this.#beginValue();
+            this.#line = Line.Space;
+            return i;
+          }
+          // Names longer than "event" cannot be a field this parser acts on.
+          if (this.#fieldName.length <= 5) this.#fieldName += String.fromCharCode(byte);
+        }
+        return i;
+
+      case Line.Space:
+        this.#line = Line.Value;
+        return chunk[i] === 0x20 ? i + 1 : i;
+
+      case Line.Value: {
+        let end = i;
+        while (end < chunk.length && !isLineEnd(chunk[end]!)) end++;
+        if (this.#field === Field.Data && end > i) this.#sink.data(chunk.subarray(i, end));
+        if (this.#field === Field.Event) {
+          for (let j = i; j < end && this.#eventName.length < MAX_EVENT_NAME_BYTES; j++) this.#eventName.push(chunk[j]!);
+        }
+        return end;
+      }
+
+      case Line.Skip: {
+        while (i < chunk.length && !isLineEnd(chunk[i]!)) i++;
+        return i;
+      }
+    }
+  }
+
+  #beginValue(): void {
+    this.#field = this.#fieldName === 'data' ? Field.Data : this.#fieldName === 'event' ? Field.Event : Field.Other;
+    if (this.#field === Field.Data) {
+      if (this.#dataLines > 0) this.#sink.data(NEWLINE);
+      this.#dataLines++;
+    }
+    if (this.#field === Field.Event) this.#eventName = [];
+  }
+
+  #endLine(): void {
+    if (this.#line === Line.Start) {
+      this.#dispatch();
+      return;
+    }
+    // A line with no colon is a field name with an empty value, e.g. a bare "data" line.
+    if (this.#line === Line.Field) this.#beginValue();
+    this.#line = Line.Start;
+  }
+
+  #dispatch(): void {
+    const name = this.#eventName.length > 0 ? new TextDecoder().decode(new Uint8Array(this.#eventName)) : 'message';
+    const hadData = this.#dataLines > 0;
+    this.#dataLines = 0;
+    this.#eventName = [];
+    if (hadData) this.#sink.dispatch(name);
+  }
+}
+
+function isLineEnd(byte: number): boolean {
+  return byte === 0x0a || byte === 0x0d;
+}
