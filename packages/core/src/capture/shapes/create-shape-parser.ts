@@ -1,5 +1,8 @@
 import type { ShapeInfo } from '../api-shape.js';
 import { createAnthropicMessagesParser } from './anthropic-messages.js';
+import { createGeminiParser } from './gemini.js';
+import { createOpenAiChatParser } from './openai-chat.js';
+import { createOpenAiResponsesParser } from './openai-responses.js';
 import type { ShapeParser, ShapeParserOptions } from './shape-parser.js';
 
 /** The parser for an exchange's API shape; null for shapes whose body carries no usage. */
@@ -7,6 +10,13 @@ export function createShapeParser(info: ShapeInfo, options: ShapeParserOptions):
   switch (info.shape) {
     case 'anthropic.messages':
       return createAnthropicMessagesParser(options);
+    case 'openai.chat_completions':
+      return createOpenAiChatParser(options);
+    case 'openai.responses':
+      return createOpenAiResponsesParser(options);
+    case 'gemini.generate_content':
+    case 'gemini.stream_generate_content':
+      return createGeminiParser({ ...options, wrapped: info.wrapped });
     default:
       return null;
   }
