@@ -1,13 +1,14 @@
 import { type CallBodies, type CallRecord, emptyUsage } from '../call-record.js';
 import { redactHeaders } from '../redact.js';
 import { detectApiShape, type ShapeInfo } from './api-shape.js';
+import { CaptureWarnings, resolveCaptureSettings } from './capture-settings.js';
 import type { CaptureEnd, CaptureOptions, CaptureRequest, CaptureResult, HttpCapture } from './capture-types.js';
 import { buildCallRecord, type ResponseSummary } from './record-builder.js';
 import { RequestObserver } from './request-observer.js';
 import { ResponseObserver } from './response-observer.js';
 import { uuidV7 } from './uuid-v7.js';
 
-export const DEFAULT_BODY_CAP_BYTES = 4 * 1024 * 1024;
+export { DEFAULT_BODY_CAP_BYTES } from './capture-settings.js';
 
 /**
  * Observe one HTTP exchange from copies of its bytes. Each method catches its own failures: a bug or an
@@ -15,26 +16,11 @@ export const DEFAULT_BODY_CAP_BYTES = 4 * 1024 * 1024;
  * the forwarding path.
  */
 export function createHttpCapture(request: CaptureRequest, options: CaptureOptions = {}): HttpCapture {
-  const clock = options.clock ?? (() => performance.now());
-  const wallClock = options.wallClock ?? Date.now;
-  const startedMs = clock();
-  const startedUnixMs = wallClock();
-  const settings = {
-    keepBodies: options.keepBodies ?? false,
-    bodyCapBytes: options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES,
-    decoders: options.decoders ?? {},
-    collectOutputText: options.collectOutputText ?? false,
-  };
-
-  const warnings: string[] = [];
-  const guard = <T>(step: string, action: () => T): T | undefined => {
-    try {
-      return action();
-    } catch (cause) {
-      if (warnings.length < 10) warnings.push(`capture ${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
-      return undefined;
-    }
-  };
+  const settings = resolveCaptureSettings(options);
+  const startedMs = settings.clock();
+  const startedUnixMs = settings.wallClock();
+  const warnings = new CaptureWarnings();
+  const guard = <T>(step: string, action: () => T): T | undefined => warnings.attempt(step, action);
 
   const info: ShapeInfo = guard('setup', () => detectApiShape(request.route, request.method, request.target)) ?? {
     shape: null,
@@ -48,7 +34,7 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
   let responseSide: ResponseObserver | null = null;
   let headersMs: number | null = null;
   let result: CaptureResult | null = null;
-  const elapsed = () => clock() - startedMs;
+  const elapsed = () => settings.clock() - startedMs;
 
   const finish = (end: CaptureEnd): CaptureResult => {
     const nowMs = elapsed();
@@ -85,7 +71,7 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
       record: record ?? fallbackRecord(request, info, timing, startedUnixMs, responseSide),
       bodies,
       outputText: responseSide?.outputText() ?? null,
-      warnings: [...warnings, ...problems],
+      warnings: [...warnings.list, ...problems],
     };
   };
 
@@ -116,6 +102,7 @@ function summarize(response: ResponseObserver, nowUnixMs: number): ResponseSumma
   return {
     status: response.status,
     headers: response.headers,
+    accepted: response.status >= 200 && response.status < 300,
     streaming: response.streaming,
     streamFormat: response.streamFormat,
     outcome: response.outcome(),

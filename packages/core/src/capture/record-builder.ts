@@ -13,6 +13,8 @@ import type { ShapeOutcome } from './shapes/shape-parser.js';
 export interface ResponseSummary {
   status: number;
   headers: Readonly<Record<string, string>>;
+  /** The upstream took the request and answered it (HTTP 2xx; any message on an open WebSocket). */
+  accepted: boolean;
   streaming: boolean;
   streamFormat: CallRecord['stream_format'];
   /** Parser results; null when the body was not parsed for usage. */
@@ -125,8 +127,8 @@ function classify(summary: ExchangeSummary): Classification {
 
   if (response.httpError) return { status: 'error', error: response.httpError, billable: false, usage: zeroUsage() };
 
-  const answered = response.status >= 200 && response.status < 300;
-  if (!modelCall || !answered) return { status: endStatus(end, end.kind === 'complete'), error: null, billable: false, usage: zeroUsage() };
+  if (!modelCall || !response.accepted)
+    return { status: endStatus(end, end.kind === 'complete'), error: null, billable: false, usage: zeroUsage() };
 
   const outcome = response.outcome;
   if (outcome?.error) {
