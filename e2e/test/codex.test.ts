@@ -148,7 +148,7 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
   });
 
   it('records a ChatGPT-login call on the chatgpt route', async () => {
-    const accessToken = unsignedJwt({
+    const accessToken = fakeJwt({
       'https://api.openai.com/auth': { chatgpt_account_id: ACCOUNT_ID, chatgpt_plan_type: 'plus', chatgpt_user_id: 'user-FAKE-e2e' },
       email: 'fake-e2e@example.org',
       exp: 4_102_444_800,
@@ -190,8 +190,11 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
   });
 });
 
-/** Build a JWT with `alg: none` and no signature; Codex reads its claims without verifying it. */
-function unsignedJwt(claims: Record<string, unknown>): string {
+/**
+ * Build a JWT with `alg: none` and a fake signature. Codex 0.171.0 reads the claims without verifying the
+ * signature, but rejects auth.json when the signature segment is empty.
+ */
+function fakeJwt(claims: Record<string, unknown>): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(claims)}.`;
+  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(claims)}.${Buffer.from('FAKE-signature').toString('base64url')}`;
 }

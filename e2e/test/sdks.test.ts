@@ -48,7 +48,8 @@ describeWithClients('official SDKs through the proxy', ['anthropic-sdk', 'openai
     const calls = modelExchanges(run);
     expect(calls.map((call) => `${call.target} ${call.answer.stream ?? 'json'}`)).toEqual(['/v1/messages json', '/v1/messages sse']);
     for (const call of calls) {
-      expect(call.headers['x-api-key']).toBe(ANTHROPIC_KEY);
+      // @anthropic-ai/sdk 1.17.0 sends ANTHROPIC_API_KEY as a bearer (with anthropic-version 2026-10-21).
+      expect(call.headers.authorization).toBe(`Bearer ${ANTHROPIC_KEY}`);
       expectModelCallRecord(recordFor(run, call), call, {
         family: 'anthropic',
         tool: 'anthropic-sdk',

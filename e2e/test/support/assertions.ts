@@ -6,7 +6,7 @@ import type { ApiShape, CallRecord, CostBasis, ProviderId, ToolId } from '@token
 import { FAKE_ANSWER_TEXT, type RecordedRequest, type TappedRequest } from '@tokenwise/testkit';
 import { expect } from 'vitest';
 import { ANSWER_MODELS, type ApiFamily, expectedCost, expectedUsage } from './expected.js';
-import type { ScenarioRun } from './scenario.js';
+import { ROUTE_BASE_PATHS, routeRelativePath, type ScenarioRun } from './scenario.js';
 
 /** Headers that belong to one connection (RFC 9110 section 7.6.1), which a proxy must not forward as they are. */
 const CONNECTION_HEADERS = new Set([
@@ -30,9 +30,6 @@ const WEBSOCKET_HANDSHAKE_HEADERS = new Set([
   'sec-websocket-protocol',
 ]);
 
-/** Upstream base path of each route when it points at the fake provider (see `startTokenwise`). */
-const ROUTE_BASE_PATHS: Record<string, string> = { chatgpt: '/backend-api/codex' };
-
 export function expectClientPrintedAnswer(run: ScenarioRun): void {
   const context = `client stderr:\n${run.client.stderr.slice(-4000)}`;
   expect(run.client.timedOut, context).toBe(false);
@@ -50,10 +47,17 @@ export function expectForwardedUnchanged(run: ScenarioRun): void {
   const upstreamHttp = run.upstream.filter((request) => request.transport === 'http');
   expect(upstreamHttp.map(describeRequest), 'HTTP requests that reached the fake provider').toHaveLength(sentHttp.length);
 
+  // A client can send the same request twice (Codex asks for /models from two places), so each sent
+  // request takes one unmatched upstream request, preferring one whose headers are identical.
+  const unmatched = [...upstreamHttp];
   for (const sent of sentHttp) {
-    const forwarded = upstreamHttp.find((request) => request.target === upstreamTarget(sent.target) && sameBytes(request.body, sent.body));
+    const candidates = unmatched.filter((request) => request.target === upstreamTarget(sent.target) && sameBytes(request.body, sent.body));
+    const sentHeaders = JSON.stringify(endToEndHeaders(sent.rawHeaders, PER_HOP_HEADERS));
+    const forwarded =
+      candidates.find((request) => JSON.stringify(endToEndHeaders(request.rawHeaders, PER_HOP_HEADERS)) === sentHeaders) ?? candidates[0];
     expect(forwarded, `${sent.method} ${sent.target} reached the fake provider with its path and body unchanged`).toBeDefined();
     if (!forwarded) continue;
+    unmatched.splice(unmatched.indexOf(forwarded), 1);
     expect.soft(forwarded.method, `method of ${sent.target}`).toBe(sent.method);
     expect
       .soft(endToEndHeaders(forwarded.rawHeaders, PER_HOP_HEADERS), `end-to-end headers of ${sent.target}`)
@@ -108,7 +112,7 @@ export function expectModelCallRecord(record: CallRecord | undefined, exchange: 
   expect.soft(record.route, field('route')).toBe(expected.route);
   expect.soft(record.provider, field('provider')).toBe(expected.provider);
   expect.soft(record.api_shape, field('api_shape')).toBe(expected.apiShape);
-  expect.soft(record.path, field('path')).toBe(exchange.path);
+  expect.soft(record.path, field('path')).toBe(routeRelativePath(expected.route, exchange.path));
 
   expect.soft(record.model_requested, field('model_requested')).toBe(expected.modelRequested);
   expect.soft(record.model_answered, field('model_answered')).toBe(ANSWER_MODELS[expected.family]);

@@ -25,6 +25,18 @@ export interface ScenarioRun {
   serveOutput: string;
 }
 
+/** Upstream base path of each route when it points at the fake provider (see `startTokenwise`). */
+export const ROUTE_BASE_PATHS: Record<string, string> = { chatgpt: '/backend-api/codex' };
+
+/**
+ * Strip the route's base path from an upstream path: records keep the path the client sent after
+ * `/r/{token}/{route}`, which differs from the upstream path only on routes whose base URL has a path.
+ */
+export function routeRelativePath(route: string, upstreamPath: string): string {
+  const base = ROUTE_BASE_PATHS[route] ?? '';
+  return upstreamPath.startsWith(base) ? upstreamPath.slice(base.length) : upstreamPath;
+}
+
 /** Builds `…/r/{token}/{route}` base URLs on the tap in front of the proxy. */
 export type BaseUrlFor = (route: string) => string;
 
@@ -49,7 +61,9 @@ export async function runThroughProxy(
     const expectedRecords = upstream.filter((request) => request.transport !== 'websocket-upgrade').length;
     const records = await server.waitForCalls(expectedRecords);
     const proxyAttempts = (await sandbox.proxyAttempts()).slice(attemptsBefore);
-    return { client, sent, upstream, records, proxyAttempts, token: server.token, serveOutput: await server.output() };
+    const run = { client, sent, upstream, records, proxyAttempts, token: server.token, serveOutput: await server.output() };
+    if (process.env.TOKENWISE_E2E_DEBUG === '1') printRun(run);
+    return run;
   } finally {
     await tap.close();
     await server.stop();
@@ -76,8 +90,9 @@ export function recordFor(run: ScenarioRun, exchange: RecordedRequest): CallReco
   }
   const samePath = run.upstream.filter((request) => request.transport !== 'websocket-upgrade' && request.path === exchange.path);
   const position = samePath.indexOf(exchange);
-  const recordsOnPath = [...run.records]
-    .filter((record) => record.path === exchange.path)
+  const recordPaths = new Set([exchange.path, ...Object.keys(ROUTE_BASE_PATHS).map((route) => routeRelativePath(route, exchange.path))]);
+  const recordsOnPath = run.records
+    .filter((record) => recordPaths.has(record.path))
     .sort((a, b) => a.started_at.localeCompare(b.started_at));
   return recordsOnPath[position];
 }
@@ -94,4 +109,18 @@ export function sentHeader(request: TappedRequest, name: string): string | undef
     if (request.rawHeaders[index]?.toLowerCase() === name) return request.rawHeaders[index + 1];
   }
   return undefined;
+}
+
+/** Print what each hop saw, for `TOKENWISE_E2E_DEBUG=1` runs. */
+function printRun(run: ScenarioRun): void {
+  const lines = [
+    `client exit ${run.client.exitCode} in ${run.client.durationMs} ms; stdout: ${JSON.stringify(run.client.stdout.slice(0, 500))}`,
+    ...run.upstream.map(
+      (request) => `upstream ${request.transport} ${request.method} ${request.target} -> ${JSON.stringify(request.answer)}`,
+    ),
+    ...run.records.map((record) => `record ${JSON.stringify(record)}`),
+    ...run.proxyAttempts.map((attempt) => `bypass attempt ${attempt.method} ${attempt.target}`),
+    `client stderr: ${run.client.stderr.slice(-2000)}`,
+  ];
+  console.log(lines.join('\n'));
 }
