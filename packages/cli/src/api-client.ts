@@ -1,0 +1,96 @@
+import { dataDirPaths, readServerInfo } from '@tokenwise/server';
+import { CliError, usageError } from './cli-error.js';
+import { flagOrEnv } from './options.js';
+
+/** The API a command talks to: a remote server named by `--server`, or the local one from server.json. */
+export interface ApiTarget {
+  url: string;
+  apiToken: string;
+  kind: 'remote' | 'local';
+}
+
+/** The server did not respond at all (refused, reset, timed out); a local command may fall back to the store. */
+export class ServerUnreachableError extends CliError {}
+
+/**
+ * Find the server to use: `--server URL` (or `TOKENWISE_SERVER`) with `TOKENWISE_API_TOKEN`, else the
+ * server that the data directory's server.json names, else null when none runs.
+ */
+export async function findApiTarget(serverFlag: string | undefined, dataDir: string, env: NodeJS.ProcessEnv): Promise<ApiTarget | null> {
+  const server = flagOrEnv(serverFlag, '--server', env, 'TOKENWISE_SERVER');
+  if (server) {
+    const url = parseServerUrl(server.value, server.source);
+    const apiToken = env.TOKENWISE_API_TOKEN;
+    if (!apiToken) {
+      throw usageError(
+        `missing TOKENWISE_API_TOKEN for ${server.source} ${url}: set it to an API token of that server (the owner token is api_token in local-tokens.json in the server's data directory)`,
+      );
+    }
+    return { url, apiToken, kind: 'remote' };
+  }
+
+  const info = await readServerInfo(dataDirPaths(dataDir));
+  return info ? { url: info.url, apiToken: info.api_token, kind: 'local' } : null;
+}
+
+/** Call the API and return the parsed JSON body; throws a `CliError` whose message names the fix. */
+export async function requestApi<T>(target: ApiTarget, path: string, init: RequestInit = {}): Promise<T> {
+  const response = await fetchApi(target, path, init);
+  return (await response.json()) as T;
+}
+
+/** Like `requestApi`, but returns the response for streaming bodies. */
+export async function fetchApi(target: ApiTarget, path: string, init: RequestInit = {}): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(`${target.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${target.apiToken}`, 'content-type': 'application/json', ...init.headers },
+    });
+  } catch (error) {
+    const cause = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as Error).message;
+    throw new ServerUnreachableError(`failed to reach the Tokenwise server at ${target.url} (${cause}): ${reachHint(target)}`);
+  }
+
+  if (response.status === 401) {
+    await response.body?.cancel();
+    throw new CliError(
+      target.kind === 'remote'
+        ? `the server at ${target.url} rejected the API token: check TOKENWISE_API_TOKEN`
+        : `the server at ${target.url} rejected the API token from server.json: restart tokenwise serve`,
+    );
+  }
+  if (!response.ok) {
+    const message = await errorMessage(response);
+    throw new CliError(`the server at ${target.url} returned HTTP ${response.status}: ${message}`);
+  }
+  return response;
+}
+
+function reachHint(target: ApiTarget): string {
+  return target.kind === 'remote' ? 'check --server or TOKENWISE_SERVER and that the server runs' : 'start tokenwise serve again';
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  const text = await response.text();
+  try {
+    const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+    if (typeof message === 'string') return message;
+  } catch {
+    // Not our JSON error shape (a proxy in between responded); show the start of the body instead.
+  }
+  return text.slice(0, 200) || response.statusText;
+}
+
+function parseServerUrl(value: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usageError(`invalid ${source} "${value}": expected a URL like http://127.0.0.1:4747`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw usageError(`invalid ${source} "${value}": expected an http or https URL`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}

@@ -1,0 +1,94 @@
+import { parseArgs } from 'node:util';
+import { formatConnectInstructions, resolveServeConfig, serve } from '@tokenwise/server';
+import type { CliIo } from '../cli-io.js';
+import { COMMON_OPTIONS, parseFlagsOf } from '../options.js';
+
+export const SERVE_HELP = `Usage: tokenwise serve [options]
+
+Start the recording proxy and the API on one port. Point your AI tools at the
+base URLs it prints; every call is stored in the data directory.
+
+Options:
+  --host HOST             address to listen on (default 127.0.0.1)       TOKENWISE_HOST
+  --port PORT             port to listen on; 0 picks a free one (default 4747)
+                                                                         TOKENWISE_PORT
+  --data-dir DIR          where the database and tokens live (default ~/.tokenwise)
+                                                                         TOKENWISE_DATA_DIR
+  --upstream NAME=URL     send route NAME to URL instead of the provider; repeatable
+                                                                         TOKENWISE_UPSTREAM_<NAME>
+  --log-level LEVEL       fatal, error, warn, info, debug, trace or silent (default info)
+                                                                         TOKENWISE_LOG_LEVEL
+  --body-cap-bytes N      largest request or response body kept per call, in bytes
+                          (default 4194304)                              TOKENWISE_BODY_CAP_BYTES
+  -h, --help              show this help
+
+Stop it with Ctrl-C (SIGINT) or SIGTERM: it finishes calls in flight, stores
+every record and exits.
+`;
+
+/** Run the server until SIGINT or SIGTERM; a second signal exits at once. */
+export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+  const flags = parseFlagsOf('serve', () =>
+    parseArgs({
+      args,
+      strict: true,
+      options: {
+        ...COMMON_OPTIONS,
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        upstream: { type: 'string', multiple: true },
+        'log-level': { type: 'string' },
+        'body-cap-bytes': { type: 'string' },
+      },
+    }),
+  ).values;
+  if (flags.help) {
+    io.stdout.write(SERVE_HELP);
+    return 0;
+  }
+
+  const config = resolveServeConfig(
+    {
+      host: flags.host,
+      port: flags.port,
+      dataDir: flags['data-dir'],
+      upstream: flags.upstream,
+      logLevel: flags['log-level'],
+      bodyCapBytes: flags['body-cap-bytes'],
+    },
+    io.env,
+  );
+  // Listen for the stop signals before anything is printed: a supervisor that reads the base URLs may
+  // send SIGTERM right after, and without a handler Node would die without flushing the records.
+  const stopSignal = waitForStopSignal(io);
+  const server = await serve(config);
+
+  const lines = [`Tokenwise is listening on ${server.url}`, `Data directory: ${server.paths.dir}`];
+  if (server.firstStart) lines.push('First start: created the local workspace and its route token.');
+  for (const notice of server.notices) lines.push(`Note: ${notice}`);
+  lines.push('', formatConnectInstructions(server.url, server.routeToken));
+  lines.push('Then run "npx tokenwise calls" to list the calls, or "npx tokenwise tail" to follow them live.', '');
+  io.stdout.write(lines.join('\n'));
+
+  await stopSignal;
+  await server.close();
+  return 0;
+}
+
+function waitForStopSignal(io: CliIo): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        io.stderr.write(`tokenwise: ${signal} again, exiting without waiting for calls in flight\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      io.stderr.write(`tokenwise: ${signal} received, stopping (press Ctrl-C again to exit at once)\n`);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { TokenwiseError } from '@tokenwise/core';
+import { CliError } from './cli-error.js';
+import { type CliIo, processIo } from './cli-io.js';
+import { callsCommand } from './commands/calls.js';
+import { serveCommand } from './commands/serve.js';
+import { tailCommand } from './commands/tail.js';
+import { tokenCommand } from './commands/token.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export const MAIN_HELP = `Usage: tokenwise <command> [options]
+
+See every LLM call your AI tools make.
+
+Commands:
+  serve           start the recording proxy and the API (default port 4747)
+  calls           list recorded calls
+  tail            follow calls live
+  token create    create a route token and print it
+
+Run "tokenwise <command> --help" for a command's options. Every option also
+has a TOKENWISE_* environment variable, listed in the command's help.
+
+Options:
+  -h, --help      show this help
+  --version       print the version
+`;
+
+const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+  serve: serveCommand,
+  calls: callsCommand,
+  tail: tailCommand,
+  token: tokenCommand,
+};
+
+/** Run the tokenwise command line and return the exit code: 0 done, 1 failed, 2 unusable command line. */
+export async function run(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [command, ...args] = argv;
+
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.stdout.write(MAIN_HELP);
+    return 0;
+  }
+  if (command === '--version' || command === '-v') {
+    io.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (command === undefined) {
+    io.stderr.write(MAIN_HELP);
+    return 2;
+  }
+
+  const handler = COMMANDS[command];
+  if (!handler) {
+    io.stderr.write(
+      `tokenwise: unknown command "${command}": expected one of ${Object.keys(COMMANDS).join(', ')}; run "tokenwise --help"\n`,
+    );
+    return 2;
+  }
+
+  try {
+    return await handler(args, io);
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function reportError(error: unknown, io: CliIo): number {
+  if (error instanceof CliError) {
+    io.stderr.write(`tokenwise: ${error.message}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof TokenwiseError) {
+    io.stderr.write(`tokenwise: ${error.message}\n`);
+    return error.code === 'invalid_argument' || error.code === 'invalid_upstream' ? 2 : 1;
+  }
+  io.stderr.write(
+    `tokenwise: unexpected error, please report it: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return 1;
+}

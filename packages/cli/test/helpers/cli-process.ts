@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/** The command a user runs, as the package's bin entry. */
+export const TOKENWISE_BIN = fileURLToPath(new URL('../../bin/tokenwise.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Environment for a CLI child: the test's own, minus every `TOKENWISE_*` variable (so a developer's
+ * settings cannot leak in), plus `extra`.
+ */
+export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('TOKENWISE_')) env[key] = value;
+  }
+  return { ...env, NO_COLOR: '1', ...extra };
+}
+
+/** Run `tokenwise <args>` to completion. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [TOKENWISE_BIN, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collectOutput(child);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  await output.closed;
+  return { code, stdout: output.stdout(), stderr: output.stderr() };
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  /** The URL it printed as listening on. */
+  url: string;
+  /** The route token in the printed base URLs. */
+  routeToken: string;
+  stdout(): string;
+  stderr(): string;
+  /** Send SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Start `tokenwise serve <args>` and wait until it printed its base URLs. */
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [TOKENWISE_BIN, 'serve', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collectOutput(child);
+  const exited = once(child, 'exit');
+
+  const printed = await output.waitFor(/Then run "npx tokenwise calls"/, exited);
+  const url = /Tokenwise is listening on (\S+)/.exec(printed)?.[1];
+  const routeToken = /ANTHROPIC_BASE_URL=\S+\/r\/([^/\s]+)\/anthropic/.exec(printed)?.[1];
+  if (!url || !routeToken) throw new Error(`serve printed no URL or route token:\n${printed}`);
+
+  return {
+    child,
+    url,
+    routeToken,
+    stdout: output.stdout,
+    stderr: output.stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      await output.closed;
+      return code;
+    },
+  };
+}
+
+/** Start `tokenwise tail <args>` and wait until it follows the stream. */
+export async function startTail(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [TOKENWISE_BIN, 'tail', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = collectOutput(child);
+  const exited = once(child, 'exit');
+  await output.waitForStderr(/Following new calls/, exited);
+  return {
+    stdout: output.stdout,
+    stderr: output.stderr,
+    waitForStdout: (pattern: RegExp) => output.waitFor(pattern, exited),
+    async stop() {
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+}
+
+function collectOutput(child: ChildProcess) {
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    notify();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+    notify();
+  });
+  const closed = Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]);
+
+  const waitUntil = (read: () => string, pattern: RegExp, exited: Promise<unknown>) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(read())) {
+          waiters.delete(check);
+          resolve(read());
+        }
+      };
+      waiters.add(check);
+      check();
+      exited.then(() => {
+        waiters.delete(check);
+        reject(new Error(`process exited before printing ${pattern}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      });
+    });
+
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    closed,
+    waitFor: (pattern: RegExp, exited: Promise<unknown>) => waitUntil(() => stdout, pattern, exited),
+    waitForStderr: (pattern: RegExp, exited: Promise<unknown>) => waitUntil(() => stderr, pattern, exited),
+  };
+}
