@@ -17,6 +17,8 @@ const SECRETS = {
   chatgptAccountId: 'FAKE-account-nosecrets-7f3c9e',
   openaiApiKey: 'sk-proj-FAKE-nosecrets-0a9b8c7d6e5f',
   cookie: 'FAKE-cookie-nosecrets-1e2d3c',
+  /** A key pasted into a prompt: the capture masks it in the stored body. */
+  keyInPrompt: 'sk-ant-api03-FAKE-in-prompt-9d8c7b6a5f4e',
 } as const;
 
 const CALLS = 5;
@@ -66,7 +68,11 @@ async function send(url: string, headers: Record<string, string>, body: unknown)
 
 /** Drive one call per credential form through the proxy. */
 async function sendCallsWithCredentials(): Promise<void> {
-  const anthropicBody = { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'say hi' }] };
+  const anthropicBody = {
+    model: 'claude-sonnet-4-5',
+    max_tokens: 16,
+    messages: [{ role: 'user', content: `why is ${SECRETS.keyInPrompt} rejected?` }],
+  };
   const responsesBody = { model: 'gpt-5', input: 'say hi', stream: true };
 
   const statuses = [
@@ -119,8 +125,8 @@ describe('no secrets at rest or in output', () => {
     await sendCallsWithCredentials();
 
     // The credentials reached the upstream unchanged, so the calls below really carried them.
-    const upstreamHeaders = JSON.stringify(upstream.requests().map((request) => [request.target, request.headers]));
-    expect(findSecrets(upstreamHeaders).sort()).toEqual(Object.keys(SECRETS).sort());
+    const upstreamSaw = JSON.stringify(upstream.requests().map((request) => [request.target, request.headers, request.bodyText]));
+    expect(findSecrets(upstreamSaw).sort()).toEqual(Object.keys(SECRETS).sort());
 
     let records: CallRecord[] = [];
     await vi.waitFor(
@@ -133,19 +139,23 @@ describe('no secrets at rest or in output', () => {
     );
 
     const responses: string[] = [];
+    let callsWithBodies = 0;
     responses.push(await (await api('/api/v1/calls?limit=100')).text());
     for (const record of records) {
       const single = await (await api(`/api/v1/calls/${record.id}`)).text();
       responses.push(single);
 
       const { bodies } = JSON.parse(single) as { bodies: { request_headers: Record<string, string> } | null };
-      // Bodies appear once the capture keeps them; their headers must then be free of credentials.
+      // A call's bodies, when kept, must carry no credential header.
       if (bodies) {
+        callsWithBodies += 1;
         for (const name of ['authorization', 'x-api-key', 'x-goog-api-key', 'cookie', 'chatgpt-account-id']) {
           expect(bodies.request_headers).not.toHaveProperty(name);
         }
       }
     }
+    // The capture keeps bodies by default, so the checks above ran on real bodies.
+    expect(callsWithBodies).toBe(CALLS);
     responses.push(await readStreamBacklog());
     responses.push((await runCli(['calls', '--json', '--data-dir', dataDir])).stdout);
     responses.push((await runCli(['calls', '--data-dir', dataDir])).stdout);

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CallRecord } from '@tokenwise/core';
+import type { CallBodies, CallRecord } from '@tokenwise/core';
 import { SqliteStore } from '@tokenwise/storage';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -142,7 +142,7 @@ describe('serve', () => {
       expect(callLines[0]).toMatchObject({ call_id: call!.id, route: 'anthropic', status: call!.status });
     });
 
-    it('reads one call by id, and 404 for an unknown id', async () => {
+    it('reads one call with its bodies by id', async () => {
       const { server } = await start();
       await (await anthropicCall(server.url, server.routeToken)).arrayBuffer();
       await vi.waitFor(async () => expect(await listCalls()).toHaveLength(1));
@@ -150,8 +150,10 @@ describe('serve', () => {
 
       const found = await running.api(`/api/v1/calls/${listed!.id}`);
       expect(found.status).toBe(200);
-      const body = (await found.json()) as { call: CallRecord; bodies: unknown };
+      const body = (await found.json()) as { call: CallRecord; bodies: CallBodies | null };
       expect(body.call).toStrictEqual(listed);
+      expect(body.bodies?.request?.text).toContain('say hi');
+      expect(body.bodies?.request_headers).not.toHaveProperty('x-api-key');
 
       const missing = await running.api('/api/v1/calls/no-such-call');
       expect(missing.status).toBe(404);
