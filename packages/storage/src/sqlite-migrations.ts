@@ -169,6 +169,8 @@ export function migrateSqlite(db: Database.Database, migrations: readonly Migrat
   }
 
   for (const migration of migrations) {
+    // An up-to-date database is only read, so read-only commands never wait for the write lock.
+    if (found >= migration.version) continue;
     const apply = db.transaction(() => {
       const applied = currentVersion.get()?.version ?? 0;
       if (applied >= migration.version) return;
