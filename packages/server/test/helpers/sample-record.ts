@@ -2,7 +2,7 @@ import type { CallRecord } from '@tokenwise/core';
 
 let counter = 0;
 
-/** A minimal finished call; each one gets a fresh id and a start time one second after the last. */
+/** Build a minimal finished call with a fresh id, started one second after the previous one. */
 export function sampleRecord(overrides: Partial<CallRecord> = {}): CallRecord {
   counter += 1;
   return {
