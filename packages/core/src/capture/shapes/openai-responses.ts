@@ -79,7 +79,7 @@ export function createOpenAiResponsesParser(options: ShapeParserOptions): ShapeP
 
       if (type === 'error') {
         // SSE streams send `{type, code, message}`; the WebSocket transport nests `{error:{type, message}}`.
-        state.error = streamError(asObject(event?.error) ?? event, 'error');
+        state.error = streamError(asObject(event?.error) ?? { code: event?.code, message: event?.message }, 'error');
         state.terminal = true;
         return false;
       }

@@ -1,0 +1,283 @@
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { createRouteRegistry } from '../routes/registry.js';
+import type { CaptureOptions, CaptureRequest } from './capture-types.js';
+import { createHttpCapture } from './http-capture.js';
+
+const routes = createRouteRegistry();
+const encode = (text: string) => new TextEncoder().encode(text);
+const API_KEY = 'sk-ant-api03-FAKE-TEST-KEY-DO-NOT-USE-0000000000000000000000000000';
+
+function request(overrides: Partial<CaptureRequest> & { routeName?: string } = {}): CaptureRequest {
+  const { routeName = 'anthropic', ...rest } = overrides;
+  return {
+    route: routes.get(routeName)!,
+    method: 'POST',
+    target: '/v1/messages',
+    headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, 'user-agent': 'Anthropic/JS 0.68.0' },
+    workspaceId: 'ws1',
+    deviceId: 'dev1',
+    ...rest,
+  };
+}
+
+/** A capture on a scripted clock: `at(ms)` moves time before the next call. */
+function scripted(req: CaptureRequest, options: CaptureOptions = {}) {
+  let now = 0;
+  const capture = createHttpCapture(req, { clock: () => now, wallClock: () => Date.parse('2026-11-03T14:05:09Z'), ...options });
+  return {
+    capture,
+    at(ms: number) {
+      now = ms;
+      return capture;
+    },
+  };
+}
+
+const messageBody = JSON.stringify({
+  model: 'claude-haiku-4-5',
+  max_tokens: 100,
+  stream: true,
+  messages: [{ role: 'user', content: 'hi' }],
+});
+const sseHeaders = { 'content-type': 'text/event-stream', 'request-id': 'req_1' };
+const anthropicStream = [
+  'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"claude-haiku-4-5-20251001","usage":{"input_tokens":10,"output_tokens":1}}}\n\n',
+  'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}\n\n',
+  'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}\n\n',
+  'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+];
+
+/** Gzip `parts` as a server that flushes after each part does: one read per part, the last one ending the stream. */
+async function gzipFlushedReads(parts: string[]): Promise<Uint8Array[]> {
+  const gzip = zlib.createGzip();
+  const reads: Uint8Array[] = [];
+  let pending: Buffer[] = [];
+  gzip.on('data', (data: Buffer) => pending.push(data));
+  for (const [index, part] of parts.entries()) {
+    if (index < parts.length - 1) {
+      gzip.write(part);
+      await new Promise<void>((resolve) => gzip.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    } else {
+      const ended = new Promise((resolve) => gzip.on('end', resolve));
+      gzip.end(part);
+      await ended;
+    }
+    reads.push(new Uint8Array(Buffer.concat(pending)));
+    pending = [];
+  }
+  return reads;
+}
+
+describe('createHttpCapture', () => {
+  it('records an unreachable upstream as a transport error', () => {
+    const { capture, at } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    capture.requestEnd();
+    const { record } = at(3000).finish({ kind: 'upstream_unreachable', message: 'connect ECONNREFUSED 127.0.0.1:9' });
+
+    expect(record.http_status).toBeNull();
+    expect(record.status).toBe('error');
+    expect(record.error).toEqual({
+      type: 'upstream_unreachable',
+      message: 'connect ECONNREFUSED 127.0.0.1:9',
+      source: 'transport',
+      retry_after_s: null,
+    });
+    expect(record.billable).toBe(false);
+    expect(record.cost).toMatchObject({ usd: 0, basis: 'none' });
+    expect(record.timing).toEqual({ ttft_ms: null, total_ms: 3000, headers_ms: null });
+    expect(record.model_requested).toBe('claude-haiku-4-5');
+  });
+
+  it('records a client abort before the headers as aborted with unknown usage', () => {
+    const { capture, at } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    const { record } = at(1500).finish({ kind: 'client_aborted' });
+
+    expect(record.status).toBe('aborted');
+    expect(record.billable).toBe(true);
+    expect(record.usage.input_tokens).toBeNull();
+    expect(record.cost.basis).toBe('unknown');
+    expect(record.timing.total_ms).toBe(1500);
+  });
+
+  it('keeps success when the client hangs up after the terminal event', () => {
+    const { capture, at } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    at(100).responseHead(200, sseHeaders);
+    at(200).responseChunk(encode(anthropicStream.join('')));
+    const { record } = at(250).finish({ kind: 'client_aborted' });
+
+    expect(record.status).toBe('success');
+    expect(record.usage.output_tokens).toBe(5);
+  });
+
+  it('times the first token on the read that completes it, through gzip', async () => {
+    const reads = await gzipFlushedReads([
+      anthropicStream[0]!,
+      anthropicStream[1]! + anthropicStream[2]!,
+      anthropicStream[3]! + anthropicStream[4]!,
+    ]);
+    const { capture, at } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    at(100).responseHead(200, { ...sseHeaders, 'content-encoding': 'gzip' });
+    at(300).responseChunk(reads[0]!);
+    at(450).responseChunk(reads[1]!);
+    at(500).responseChunk(reads[2]!);
+    const { record, warnings } = capture.finish({ kind: 'complete' });
+
+    expect(warnings).toEqual([]);
+    expect(record.status).toBe('success');
+    expect(record.usage.output_tokens).toBe(5);
+    expect(record.timing).toEqual({ ttft_ms: 450, total_ms: 500, headers_ms: 100 });
+  });
+
+  it('never throws on bodies that are not what the path promises', () => {
+    const { capture, at } = scripted(request({ headers: { 'content-encoding': 'gzip' } }), { keepBodies: true });
+    expect(() => {
+      capture.responseChunk(encode('before any head'));
+      capture.requestChunk(encode('not gzip at all'));
+      capture.requestEnd();
+      at(10).responseHead(200, { 'content-type': 'text/event-stream' });
+      at(20).responseChunk(new Uint8Array([0xff, 0xfe, 0x00, 0x0a, 0x0a, 0x64, 0x61, 0x74, 0x61, 0x3a, 0x7b, 0x0a, 0x0a]));
+      at(30).responseHead(500, {});
+    }).not.toThrow();
+    const result = capture.finish({ kind: 'complete' });
+
+    expect(result.record.http_status).toBe(200);
+    expect(result.record.status).toBe('truncated');
+    expect(result.record.model_requested).toBeNull();
+    expect(result.warnings?.some((warning) => warning.startsWith('gzip decoding failed'))).toBe(true);
+    expect(result.bodies?.request?.encoding_error).toMatch(/^gzip decoding failed/);
+  });
+
+  it('returns the same result from a second finish', () => {
+    const { capture } = scripted(request());
+    const first = capture.finish({ kind: 'complete' });
+    expect(capture.finish({ kind: 'client_aborted' })).toBe(first);
+  });
+
+  it('keeps no bodies unless asked', () => {
+    const { capture } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    expect(capture.finish({ kind: 'complete' }).bodies).toBeNull();
+  });
+
+  it('caps kept bodies without splitting a character and masks secrets', () => {
+    const body = JSON.stringify({
+      model: 'claude-haiku-4-5',
+      messages: [{ role: 'user', content: `my key is ${API_KEY} ${'é'.repeat(100)}` }],
+    });
+    const { capture, at } = scripted(request(), { keepBodies: true, bodyCapBytes: 150 });
+    capture.requestChunk(encode(body));
+    capture.requestEnd();
+    at(10).responseHead(200, { 'content-type': 'application/json', 'set-cookie': 'session=FAKE', 'anthropic-organization-id': 'FAKE-org' });
+    const { bodies, record } = capture.finish({ kind: 'complete' });
+
+    const captured = bodies!.request!;
+    expect(captured.truncated).toBe(true);
+    expect(captured.bytes).toBe(encode(body).length);
+    expect(captured.text).toContain('[REDACTED:anthropic-key]');
+    expect(captured.text).not.toContain('\uFFFD');
+    expect(encode(captured.text!.replace('[REDACTED:anthropic-key]', API_KEY)).length).toBeLessThanOrEqual(150);
+    expect(bodies!.request_headers).toEqual({ 'content-type': 'application/json', 'user-agent': 'Anthropic/JS 0.68.0' });
+    expect(bodies!.response_headers).toEqual({ 'content-type': 'application/json' });
+    expect(JSON.stringify(record)).not.toContain(API_KEY);
+  });
+
+  it('drops the query string from the recorded path', () => {
+    const { capture } = scripted(
+      request({
+        routeName: 'gemini',
+        target: '/v1beta/models/gemini-2.5-flash:generateContent?key=AIzaSyFAKE-TEST-KEY-DO-NOT-USE-000000',
+        headers: {},
+      }),
+    );
+    const { record } = capture.finish({ kind: 'complete' });
+    expect(record.path).toBe('/v1beta/models/gemini-2.5-flash:generateContent');
+    expect(JSON.stringify(record)).not.toContain('AIzaSyFAKE');
+  });
+
+  it('records other exchanges as not billable', () => {
+    const { capture, at } = scripted(
+      request({ routeName: 'openai', method: 'GET', target: '/v1/models', headers: { 'user-agent': 'OpenAI/JS 6.9.1' } }),
+    );
+    at(50).responseHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_models' });
+    at(60).responseChunk(encode('{"object":"list","data":[]}'));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.api_shape).toBeNull();
+    expect(record.status).toBe('success');
+    expect(record.billable).toBe(false);
+    expect(record.usage.input_tokens).toBe(0);
+    expect(record.cost).toMatchObject({ usd: 0, basis: 'none' });
+    expect(record.upstream_request_id).toBe('req_models');
+  });
+
+  it('reads Google error details and retry hints', () => {
+    const { capture, at } = scripted(
+      request({ routeName: 'gemini', target: '/v1beta/models/gemini-2.5-pro:streamGenerateContent', headers: {} }),
+    );
+    at(80).responseHead(429, { 'content-type': 'application/json; charset=UTF-8' });
+    const error = {
+      error: {
+        code: 429,
+        message: 'Resource has been exhausted (e.g. check quota).',
+        status: 'RESOURCE_EXHAUSTED',
+        details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '23s' }],
+      },
+    };
+    at(90).responseChunk(encode(JSON.stringify([error])));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.error).toEqual({
+      type: 'RESOURCE_EXHAUSTED',
+      message: 'Resource has been exhausted (e.g. check quota).',
+      source: 'http',
+      retry_after_s: 23,
+    });
+    expect(record.streaming).toBe(false);
+    expect(record.model_requested).toBe('gemini-2.5-pro');
+  });
+
+  it('reads retry-after given as an HTTP date', () => {
+    const { capture, at } = scripted(request({ routeName: 'openai', target: '/v1/chat/completions' }));
+    at(10).responseHead(503, { 'retry-after': 'Tue, 03 Nov 2026 14:06:09 GMT', 'content-type': 'text/plain' });
+    at(11).responseChunk(encode('upstream connect error'));
+    const { record } = capture.finish({ kind: 'complete' });
+    expect(record.error).toEqual({ type: 'http_503', message: null, source: 'non_json', retry_after_s: 60 });
+  });
+
+  it('parses a non-streamed body with a multi-megabyte string', () => {
+    const text = 'x'.repeat(3 * 1024 * 1024);
+    const body = JSON.stringify({
+      id: 'msg_big',
+      type: 'message',
+      model: 'claude-haiku-4-5-20251001',
+      content: [{ type: 'text', text }],
+      stop_reason: 'max_tokens',
+      usage: { input_tokens: 12, output_tokens: 64000 },
+    });
+    const { capture, at } = scripted(request());
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    const bytes = encode(body);
+    for (let offset = 0; offset < bytes.length; offset += 16 * 1024) at(20).responseChunk(bytes.subarray(offset, offset + 16 * 1024));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.usage.output_tokens).toBe(64000);
+    expect(record.stop_reason_normalized).toBe('max_tokens');
+  });
+
+  it('marks a non-streamed body cut by the upstream as truncated', () => {
+    const { capture, at } = scripted(request());
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    at(20).responseChunk(encode('{"id":"msg_cut","type":"message","content":[{"type":"text","text":"par'));
+    const { record } = capture.finish({ kind: 'upstream_closed' });
+
+    expect(record.status).toBe('truncated');
+    expect(record.usage.output_tokens).toBeNull();
+    expect(record.cost.basis).toBe('unknown');
+  });
+});
