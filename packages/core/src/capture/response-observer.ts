@@ -4,7 +4,7 @@ import { BodyCopy, TextCollector } from './body-copy.js';
 import type { BodyDecoder } from './capture-types.js';
 import { type ContentDecoder, createContentDecoder } from './content-decoder.js';
 import { httpErrorFromBody } from './http-error.js';
-import { JsonReader } from './json-reader.js';
+import { JsonDocument } from './json-document.js';
 import { createShapeParser } from './shapes/create-shape-parser.js';
 import type { ShapeOutcome, ShapeParser } from './shapes/shape-parser.js';
 import { JsonArrayEvents, SseJsonEvents, type StreamEventHandler } from './stream-events.js';
@@ -19,7 +19,9 @@ export interface ResponseObserverOptions {
 /** How the body is read: as events, as one JSON document, or only counted. */
 type Framing = 'sse' | 'json-array' | 'json' | 'error' | 'none';
 
-/** A whole JSON body is parsed while it arrives; strings beyond this keep a prefix. */
+/** A whole JSON body up to this size is parsed at its end; a larger one while it arrives. */
+const MAX_BUFFERED_DOCUMENT_BYTES = 1024 * 1024;
+/** Limits for a larger body: strings beyond `maxStringBytes` keep a prefix. */
 const DOCUMENT_LIMITS = { maxStringBytes: 1024 * 1024, maxRetainedBytes: 16 * 1024 * 1024 };
 
 /**
@@ -36,7 +38,7 @@ export class ResponseObserver {
   readonly #copy: BodyCopy | null;
   readonly #text: TextCollector | null;
   #events: SseJsonEvents | JsonArrayEvents | null = null;
-  #document: JsonReader | null = null;
+  #document: JsonDocument | null = null;
   #documentResult: { value: unknown; complete: boolean } = { value: undefined, complete: false };
   #wireBytes = 0;
   #readMs: number | null = null;
@@ -56,7 +58,8 @@ export class ResponseObserver {
     const handler = this.#eventHandler();
     if (this.framing === 'sse') this.#events = new SseJsonEvents(handler);
     if (this.framing === 'json-array') this.#events = new JsonArrayEvents(handler);
-    if (this.framing === 'json' || this.framing === 'error') this.#document = new JsonReader(DOCUMENT_LIMITS);
+    if (this.framing === 'json' || this.framing === 'error')
+      this.#document = new JsonDocument(MAX_BUFFERED_DOCUMENT_BYTES, DOCUMENT_LIMITS);
 
     this.#decoder = createContentDecoder(
       headers['content-encoding'],

@@ -1,3 +1,4 @@
+import { JsonDocument } from './json-document.js';
 import { JsonReader } from './json-reader.js';
 import { SseParser } from './sse-parser.js';
 
@@ -13,30 +14,30 @@ export interface StreamEventHandler {
 
 /** Limits for one event: text deltas are small, while a terminal event may repeat a whole output. */
 const EVENT_LIMITS = { maxStringBytes: 64 * 1024, maxRetainedBytes: 4 * 1024 * 1024 };
+/** Events up to this size are parsed with JSON.parse; larger ones incrementally. */
+const MAX_BUFFERED_EVENT_BYTES = 256 * 1024;
 const DONE = '[DONE]';
 
-/** SSE whose data payloads are JSON documents, parsed while they arrive. */
+/** SSE whose data payloads are JSON documents. */
 export class SseJsonEvents {
   readonly #parser: SseParser;
-  #reader: JsonReader | null = null;
-  #prefix = '';
+  #document: JsonDocument | null = null;
 
   constructor(handler: StreamEventHandler) {
     this.#parser = new SseParser({
       data: (piece) => {
-        this.#reader ??= new JsonReader(EVENT_LIMITS);
-        this.#reader.push(piece);
-        if (this.#prefix.length <= DONE.length) this.#prefix += new TextDecoder().decode(piece.subarray(0, DONE.length + 1));
+        this.#document ??= new JsonDocument(MAX_BUFFERED_EVENT_BYTES, EVENT_LIMITS);
+        this.#document.push(piece);
       },
       dispatch: (name) => {
-        const reader = this.#reader;
-        const prefix = this.#prefix;
-        this.#reader = null;
-        this.#prefix = '';
-        if (prefix.trim() === DONE) return handler.sentinel();
-        if (!reader) return handler.invalid(`event "${name}" has empty data`);
+        const document = this.#document;
+        this.#document = null;
+        if (!document) return handler.invalid(`event "${name}" has empty data`);
+        // "[DONE]" is the only payload short enough to be worth decoding twice.
+        const size = document.bufferedBytes;
+        if (size >= 0 && size <= 16 && document.bufferedText()?.trim() === DONE) return handler.sentinel();
 
-        const result = reader.end();
+        const result = document.end();
         if (result.complete) handler.event(result.value, name);
         else handler.invalid(`event "${name}" data is not JSON: ${result.error}`);
       },

@@ -1,0 +1,66 @@
+import { JsonReader, type JsonReaderOptions } from './json-reader.js';
+import { concatBytes, decodeUtf8 } from './utf8.js';
+
+export interface JsonDocumentResult {
+  value: unknown;
+  complete: boolean;
+  error: string | null;
+}
+
+/**
+ * One JSON document that arrives in pieces. While it stays under `maxBufferedBytes` its bytes are kept
+ * and parsed with `JSON.parse` at the end, which is many times faster than reading byte by byte; a larger
+ * document switches to an incremental JsonReader, so memory stays bounded whatever its size.
+ */
+export class JsonDocument {
+  readonly #maxBufferedBytes: number;
+  readonly #readerOptions: JsonReaderOptions;
+  #parts: Uint8Array[] = [];
+  #bufferedBytes = 0;
+  #reader: JsonReader | null = null;
+
+  constructor(maxBufferedBytes: number, readerOptions: JsonReaderOptions) {
+    this.#maxBufferedBytes = maxBufferedBytes;
+    this.#readerOptions = readerOptions;
+  }
+
+  push(piece: Uint8Array): void {
+    if (this.#reader) {
+      this.#reader.push(piece);
+      return;
+    }
+    if (this.#bufferedBytes + piece.length <= this.#maxBufferedBytes) {
+      this.#parts.push(piece.slice());
+      this.#bufferedBytes += piece.length;
+      return;
+    }
+
+    this.#reader = new JsonReader(this.#readerOptions);
+    for (const part of this.#parts) this.#reader.push(part);
+    this.#reader.push(piece);
+    this.#parts = [];
+  }
+
+  /** Bytes pushed so far while buffered; a document that switched to the reader reports -1. */
+  get bufferedBytes(): number {
+    return this.#reader ? -1 : this.#bufferedBytes;
+  }
+
+  /** The buffered text, or null once the document outgrew the buffer. */
+  bufferedText(): string | null {
+    return this.#reader ? null : decodeUtf8(concatBytes(this.#parts, this.#bufferedBytes));
+  }
+
+  end(): JsonDocumentResult {
+    if (this.#reader) {
+      const result = this.#reader.end();
+      return { value: result.value, complete: result.complete, error: result.error };
+    }
+    const text = this.bufferedText() ?? '';
+    try {
+      return { value: JSON.parse(text), complete: true, error: null };
+    } catch (cause) {
+      return { value: undefined, complete: false, error: cause instanceof Error ? cause.message : String(cause) };
+    }
+  }
+}
