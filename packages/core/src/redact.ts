@@ -19,7 +19,7 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
   { kind: 'groq-key', pattern: /(?<![A-Za-z0-9_-])gsk_[A-Za-z0-9]{20,}/g },
   { kind: 'xai-key', pattern: /(?<![A-Za-z0-9_-])xai-[A-Za-z0-9]{20,}/g },
   { kind: 'jwt', pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g },
-  // RFC 6750 b64token; a digit is required so prose such as "Bearer authentication" stays readable.
+  // RFC 6750 b64token. A digit is required so prose such as "Bearer authentication" stays readable.
   { kind: 'bearer-token', pattern: /(\bBearer\s+)(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{16,}=*/gi, keepGroup: 1 },
 ];
 
@@ -43,7 +43,7 @@ const CREDENTIAL_HEADERS = new Set([
   'chatgpt-account-id',
 ]);
 
-/** Header names made of words that say credential; "tokens" (a rate-limit count) is not "token". */
+/** Header names made of credential words. "tokens" (a rate-limit count) is not "token". */
 const CREDENTIAL_WORD = /(?:^|[-_])(?:key|apikey|token|secret|password|passwd|cookie|credentials?|auth)(?:[-_]|$)/;
 /** Account identifiers: the record and the stored headers never name whose account paid. */
 const ACCOUNT_WORD = /(?:^|[-_])(?:account|organization|org|project)(?:[-_]|$)/;

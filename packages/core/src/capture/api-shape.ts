@@ -1,7 +1,7 @@
 import type { ApiShape } from '../call-record.js';
 import type { RouteDescriptor } from '../routes/route-descriptor.js';
 
-/** What the request line says about an exchange, before any body byte is read. */
+/** Facts the request line gives about an exchange, before any body byte is read. */
 export interface ShapeInfo {
   shape: ApiShape | null;
   /** Code Assist wraps requests as `{model, project, request:{…}}` and responses as `{"response":{…}}`. */

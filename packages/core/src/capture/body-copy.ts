@@ -22,7 +22,7 @@ export class BodyCopy {
     this.#keptBytes += piece.length;
   }
 
-  /** Decode the kept bytes as UTF-8 text with secrets masked; a cut never splits a character. */
+  /** Decode the kept bytes as UTF-8 text with secrets masked. A cut never splits a character. */
   toCapturedBody(contentType: string | null, encodingError: string | null): CapturedBody {
     const truncated = this.#seenBytes > this.#keptBytes;
     const bytes = concatBytes(this.#parts, this.#keptBytes);

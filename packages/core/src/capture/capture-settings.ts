@@ -36,7 +36,7 @@ export class CaptureWarnings {
   }
 
   add(message: string): void {
-    // A broken stream repeats its failure on every chunk; a few copies say enough.
+    // A broken stream repeats its failure on every chunk, so a few copies are enough.
     if (this.list.length < 10) this.list.push(message);
   }
 }

@@ -7,12 +7,12 @@ import { concatBytes } from './utf8.js';
  * Undoes a `Content-Encoding` on the capture's copy of a body. gzip, deflate and zstd decode while the
  * bytes arrive, synchronously, so an event is parsed during the read that completed it and time to first
  * token stays exact. Other codings (br) go through a whole-body decoder the runtime injects, once the body
- * has ended. A failure is recorded in `error` and stops decoding; it never throws.
+ * has ended. A decoding failure is recorded in `error` and stops decoding instead of throwing.
  */
 export interface ContentDecoder {
   push(chunk: Uint8Array): void;
   end(): void;
-  /** Why decoding failed or was not attempted; null while it works. */
+  /** Reason decoding failed or was not attempted, or null while it works. */
   readonly error: string | null;
 }
 
@@ -75,7 +75,7 @@ function streamingDecoder(coding: string, create: () => StreamingDecompressor): 
 }
 
 /**
- * HTTP "deflate" is zlib-wrapped (RFC 9110 section 8.4.1.2), but some servers send raw DEFLATE; the
+ * HTTP "deflate" is zlib-wrapped (RFC 9110 section 8.4.1.2), but some servers send raw DEFLATE. The
  * first two bytes tell them apart (RFC 1950: CM 8 and a header checksum divisible by 31).
  */
 function deflateDecoder(emit: (bytes: Uint8Array) => void): ContentDecoder {

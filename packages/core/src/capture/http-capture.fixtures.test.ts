@@ -34,7 +34,7 @@ function listCases(): FixtureCase[] {
 
 const readJson = (dir: string, file: string) => JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
 
-/** The route named by request.json `route`, else the built-in route whose base URL has the case's origin. */
+/** Find the route named by request.json `route`, else the built-in route whose base URL has the case's origin. */
 function routeOf(request: { route?: string; upstream: string }): RouteDescriptor {
   const route = request.route
     ? builtinRoutes.find((candidate) => candidate.name === request.route)
@@ -43,7 +43,7 @@ function routeOf(request: { route?: string; upstream: string }): RouteDescriptor
   return route;
 }
 
-/** The forwarded rest after `/r/{token}/{route}`: the upstream path without the route's base path. */
+/** Strip the route's base path from the upstream path, giving the rest forwarded after `/r/{token}/{route}`. */
 function targetOf(route: RouteDescriptor, upstreamPath: string): string {
   const basePath = new URL(route.baseUrl).pathname.replace(/\/+$/, '');
   return basePath && upstreamPath.startsWith(basePath) ? upstreamPath.slice(basePath.length) : upstreamPath;

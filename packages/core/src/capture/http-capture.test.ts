@@ -21,7 +21,7 @@ function request(overrides: Partial<CaptureRequest> & { routeName?: string } = {
   };
 }
 
-/** A capture on a scripted clock: `at(ms)` moves time before the next call. */
+/** Create a capture on a scripted clock. `at(ms)` sets the time the next call sees. */
 function scripted(req: CaptureRequest, options: CaptureOptions = {}) {
   let now = 0;
   const capture = createHttpCapture(req, { clock: () => now, wallClock: () => Date.parse('2026-11-03T14:05:09Z'), ...options });

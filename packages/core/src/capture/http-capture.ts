@@ -124,7 +124,7 @@ function roundMs(ms: number | null): number | null {
   return ms === null ? null : Math.max(0, Math.round(ms));
 }
 
-/** The record when building the real one failed: what the transport alone knows, usage unknown. */
+/** Build the record when building the real one failed, from transport facts only and with usage unknown. */
 function fallbackRecord(
   request: CaptureRequest,
   info: ShapeInfo,

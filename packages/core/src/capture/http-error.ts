@@ -3,9 +3,9 @@ import { redactSecrets } from '../redact.js';
 import { asArray, asObject, asString } from './json-access.js';
 
 /**
- * The error of a response with status >= 400. JSON bodies in the three providers' shapes give the type
- * (Anthropic `error.type`, OpenAI `error.type` or `error.code`, Google `error.status`) and message; any
- * other body falls back to `http_<status>`.
+ * Extract the error of a response with status >= 400. JSON bodies in the three providers' shapes give
+ * the type (Anthropic `error.type`, OpenAI `error.type` or `error.code`, Google `error.status`) and the
+ * message. Any other body falls back to `http_<status>`.
  */
 export function httpErrorFromBody(
   status: number,

@@ -14,7 +14,7 @@ export function asString(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-/** A token count: a finite non-negative integer, else null. */
+/** Read a token count: a finite non-negative integer, else null. */
 export function asCount(value: unknown): number | null {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
 }

@@ -8,9 +8,9 @@ export interface JsonDocumentResult {
 }
 
 /**
- * One JSON document that arrives in pieces. While it stays under `maxBufferedBytes` its bytes are kept
- * and parsed with `JSON.parse` at the end, which is many times faster than reading byte by byte; a larger
- * document switches to an incremental JsonReader, so memory stays bounded whatever its size.
+ * One JSON document that arrives in pieces. While it stays under `maxBufferedBytes`, its bytes are kept
+ * and parsed with `JSON.parse` at the end, which is several times faster than reading byte by byte. A
+ * larger document switches to an incremental JsonReader, so memory stays bounded whatever its size.
  */
 export class JsonDocument {
   readonly #maxBufferedBytes: number;
@@ -46,7 +46,7 @@ export class JsonDocument {
     return this.#reader ? -1 : this.#bufferedBytes;
   }
 
-  /** The buffered text, or null once the document outgrew the buffer. */
+  /** Decode the buffered bytes; null once the document outgrew the buffer. */
   bufferedText(): string | null {
     return this.#reader ? null : decodeUtf8(concatBytes(this.#parts, this.#bufferedBytes));
   }

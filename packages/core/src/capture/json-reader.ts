@@ -122,8 +122,9 @@ export class JsonReader {
         return;
 
       case State.AfterValue:
-        if (byte !== 0x2c) this.#closeContainer(byte === 0x7d ? OBJECT : byte === 0x5d ? ARRAY : -1, at);
-        else this.#state = this.#stack.at(-1)?.kind === OBJECT ? State.Key : State.Value;
+        if (byte === 0x2c) this.#state = this.#stack.at(-1)?.kind === OBJECT ? State.Key : State.Value;
+        else if (byte === 0x7d) this.#closeContainer(OBJECT, at);
+        else this.#closeContainer(byte === 0x5d ? ARRAY : -1, at);
         return;
 
       case State.KeyOrObjectEnd:
@@ -164,7 +165,8 @@ export class JsonReader {
     }
     const releaseElements = kind === ARRAY && this.#stack.length === 0 && this.#options.onRootElement !== undefined;
     const kept = this.#shouldKeep(true);
-    const target = kept && !releaseElements ? (kind === OBJECT ? {} : []) : null;
+    let target: Frame['target'] = null;
+    if (kept && !releaseElements) target = kind === OBJECT ? {} : [];
     this.#stack.push({ kind, target, keepChildren: kept, key: null, index: 0 });
     this.#state = kind === OBJECT ? State.KeyOrObjectEnd : State.ValueOrArrayEnd;
   }

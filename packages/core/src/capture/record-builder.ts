@@ -9,11 +9,11 @@ import type { CaptureEnd, CaptureRequest } from './capture-types.js';
 import { asString, type JsonObject } from './json-access.js';
 import type { ShapeOutcome } from './shapes/shape-parser.js';
 
-/** What the response side of an exchange produced, whatever transport carried it. */
+/** Result of the response side of an exchange, whatever transport carried it. */
 export interface ResponseSummary {
   status: number;
   headers: Readonly<Record<string, string>>;
-  /** The upstream took the request and answered it (HTTP 2xx; any message on an open WebSocket). */
+  /** The upstream accepted the request: HTTP 2xx, or any message on an open WebSocket. */
   accepted: boolean;
   streaming: boolean;
   streamFormat: CallRecord['stream_format'];
@@ -28,7 +28,7 @@ export interface ResponseSummary {
 export interface ExchangeSummary {
   info: ShapeInfo;
   requestFields: JsonObject | undefined;
-  /** Overrides what the path and body say; a Responses WebSocket always streams. */
+  /** Overrides the stream flag of the path and body, because a Responses WebSocket always streams. */
   streamRequested?: boolean;
   /** Null when no status line arrived. */
   response: ResponseSummary | null;
@@ -107,9 +107,9 @@ interface Classification {
 }
 
 /**
- * Status, error, billability and usage. A model call is billable once the upstream accepted it; a
- * rejection (status >= 400, or an in-band error before the answer began) bills nothing, so its usage is
- * a known zero. Usage the upstream never reported stays null.
+ * Derive status, error, billability and usage. A model call is billable once the upstream accepted it.
+ * A rejection (status >= 400, or an in-band error before the response began) bills nothing, so its usage
+ * is a known zero. Usage the upstream never reported stays null.
  */
 function classify(summary: ExchangeSummary): Classification {
   const { response, end, info } = summary;

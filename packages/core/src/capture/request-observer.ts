@@ -66,7 +66,7 @@ export class RequestObserver {
     this.#fields = this.#decodedBytes > 0 ? asObject(this.#reader.end().value) : undefined;
   }
 
-  /** Top-level fields of a JSON object body; undefined when there is none or it does not parse. */
+  /** Top-level fields of a JSON object body, or undefined when there is none or it does not parse. */
   get fields(): JsonObject | undefined {
     return this.#fields;
   }

@@ -16,7 +16,7 @@ export interface ResponseObserverOptions {
   collectOutputText: boolean;
 }
 
-/** How the body is read: as events, as one JSON document, or only counted. */
+/** Body reading mode: stream events, one JSON document, an error document, or a byte count only. */
 type Framing = 'sse' | 'json-array' | 'json' | 'error' | 'none';
 
 /** A whole JSON body up to this size is parsed at its end; a larger one while it arrives. */

@@ -1,7 +1,7 @@
 /**
- * Server-sent events parser over raw bytes, following the WHATWG HTML "event stream interpretation":
- * lines end in CR, LF or CRLF; one optional space after `field:` is dropped; lines starting with ":" are
- * comments; a blank line dispatches the event; an event cut off by the end of the stream is dropped.
+ * Server-sent events parser over raw bytes, following the WHATWG HTML "event stream interpretation".
+ * Lines end in CR, LF or CRLF. One optional space after `field:` is dropped, and lines starting with ":"
+ * are comments. A blank line dispatches the event, and an event cut off by the end of the stream is dropped.
  *
  * Data is not buffered: each data line's bytes go to the sink as they arrive, with "\n" between the lines
  * of one event (the spec's joining rule), so a consumer can parse an event of any size incrementally.
@@ -135,7 +135,9 @@ export class SseParser {
   }
 
   #beginValue(): void {
-    this.#field = this.#fieldName === 'data' ? Field.Data : this.#fieldName === 'event' ? Field.Event : Field.Other;
+    this.#field = Field.Other;
+    if (this.#fieldName === 'data') this.#field = Field.Data;
+    if (this.#fieldName === 'event') this.#field = Field.Event;
     if (this.#field === Field.Data) {
       if (this.#dataLines > 0) this.#sink.data(NEWLINE);
       this.#dataLines++;

@@ -8,13 +8,13 @@ export interface StreamEventHandler {
   event(value: unknown, name: string | null): void;
   /** The `data: [DONE]` line that ends OpenAI Chat Completions streams. */
   sentinel(): void;
-  /** An event whose payload is not JSON; the stream goes on. */
+  /** An event whose payload is not JSON. The stream goes on. */
   invalid(reason: string): void;
 }
 
 /** Limits for one event: text deltas are small, while a terminal event may repeat a whole output. */
 const EVENT_LIMITS = { maxStringBytes: 64 * 1024, maxRetainedBytes: 4 * 1024 * 1024 };
-/** Events up to this size are parsed with JSON.parse; larger ones incrementally. */
+/** Events up to this size are parsed with JSON.parse, larger ones incrementally. */
 const MAX_BUFFERED_EVENT_BYTES = 256 * 1024;
 const DONE = '[DONE]';
 

@@ -11,7 +11,10 @@ export function utf8SafeLength(bytes: Uint8Array, length: number): number {
   if (start < 0) return end;
 
   const lead = bytes[start]!;
-  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  let needed = 1;
+  if (lead >= 0xc0) needed = 2;
+  if (lead >= 0xe0) needed = 3;
+  if (lead >= 0xf0) needed = 4;
   return end - start >= needed ? end : start;
 }
 

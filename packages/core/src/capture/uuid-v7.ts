@@ -1,4 +1,4 @@
-/** A UUIDv7 (RFC 9562 section 5.7): 48-bit Unix milliseconds, then random bits, so ids sort by time. */
+/** Generate a UUIDv7 (RFC 9562 section 5.7): 48-bit Unix milliseconds, then random bits, so ids sort by time. */
 export function uuidV7(unixMs: number): string {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);

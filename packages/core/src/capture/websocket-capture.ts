@@ -14,7 +14,7 @@ import { uuidV7 } from './uuid-v7.js';
 const TERMINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed', 'response.cancelled', 'error']);
 const WEBSOCKET_STATUS = 101;
 
-/** One `response.create` and the server events that answer it. */
+/** One `response.create` and the server events sent in reply to it. */
 interface PendingResponse {
   fields: JsonObject;
   startedMs: number;
@@ -34,7 +34,7 @@ interface PendingResponse {
 /**
  * Observe a relayed OpenAI Responses WebSocket, the transport Codex tries first. The client sends text
  * frames `{"type":"response.create", …}` with the fields of an HTTP request body (the first may be a
- * prewarm with `"generate": false`); the server answers each with one text frame per event, the same
+ * prewarm with `"generate": false`). The server replies to each with one text frame per event, the same
  * JSON as an SSE data payload. Each response becomes its own record, handed to `onRecord` as soon as its
  * terminal event arrives. Timings count from the `response.create` message.
  */
@@ -65,7 +65,7 @@ export function createWebSocketCapture(
     try {
       onRecord(result);
     } catch {
-      // The sink's own failure is the sink's to report; it must not break the relay.
+      // The sink reports its own failures, and one must not break the relay.
     }
   };
 
@@ -75,7 +75,7 @@ export function createWebSocketCapture(
         const text = messageText(data);
         const message = parseMessage(text);
         if (asString(message?.type) !== 'response.create') return;
-        // Codex waits for a terminal event before the next request; one still open was abandoned.
+        // Codex waits for a terminal event before the next request, so a response still open was abandoned.
         flush({ kind: 'upstream_closed', message: 'a new response.create arrived before this response ended' });
         pending = startResponse(message!, text, settings);
       });
@@ -162,7 +162,7 @@ function buildResult(
       timing: {
         ttft_ms: roundMs(response.firstOutputMs),
         total_ms: roundMs(ended ? (response.lastEventMs ?? nowMs) : nowMs) ?? 0,
-        // The upgrade's status line came before this response; its first event is when the upstream answered it.
+        // The upgrade's status line came before this response, so its first event marks when the upstream replied.
         headers_ms: roundMs(response.firstEventMs),
       },
       requestBytes: response.requestBytes,

@@ -36,13 +36,15 @@ function known(fields: {
 }): Usage {
   const cacheRead = fields.cacheRead ?? 0;
   const cacheWrite = fields.cacheWrite ?? 0;
+  // Without a split, only "no writes at all" is a known split.
+  const unsplit = cacheWrite === 0 ? 0 : null;
   return usage({
     input_tokens: fields.uncached + cacheRead + cacheWrite,
     uncached_input_tokens: fields.uncached,
     cache_read_tokens: cacheRead,
     cache_write_tokens: cacheWrite,
-    cache_write_5m_tokens: fields.split ? fields.split[0] : cacheWrite === 0 ? 0 : null,
-    cache_write_1h_tokens: fields.split ? fields.split[1] : cacheWrite === 0 ? 0 : null,
+    cache_write_5m_tokens: fields.split?.[0] ?? unsplit,
+    cache_write_1h_tokens: fields.split?.[1] ?? unsplit,
     output_tokens: fields.output,
     reasoning_tokens: null,
     web_search_requests: fields.webSearches ?? 0,

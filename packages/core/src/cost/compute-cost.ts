@@ -27,11 +27,11 @@ interface Component {
 }
 
 /**
- * Price one call. The catalog gives the model's price row (through `calcPrice`, so its model matching
- * and dated prices apply); the arithmetic is done here, per component and in integer nano-dollars, so
- * partial usage can be priced (`calcPrice` needs every count) and 5-minute and 1-hour cache writes are
- * priced apart. A long-context tier applies to the whole call once the total input exceeds its start,
- * as genai-prices does.
+ * Price one call. The catalog gives the model's price row through `calcPrice`, so its model matching and
+ * dated prices apply. The arithmetic is done here, per component and in integer nano-dollars, because
+ * `calcPrice` returns only input and output totals and counts a missing count as zero, which would make
+ * partial usage look exact. A long-context tier applies to the whole call once the total input exceeds
+ * its start, as in genai-prices.
  */
 export function computeCost(input: CostInput): Cost {
   if (!input.billable) return { usd: 0, basis: 'none', price_key: null, breakdown: {}, price_data_version: null };
@@ -57,7 +57,8 @@ export function computeCost(input: CostInput): Cost {
 
   const complete = known.length === components.length;
   // Subscription traffic is never real spend, even when only part of it could be priced.
-  const basis = input.subscriptionBilled ? 'api_equivalent' : complete ? 'exact' : 'partial';
+  let basis: Cost['basis'] = complete ? 'exact' : 'partial';
+  if (input.subscriptionBilled) basis = 'api_equivalent';
   return { usd: totalNanos / 1e9, basis, price_key: priceKey, breakdown, price_data_version: PRICE_DATA_VERSION };
 }
 
@@ -75,7 +76,7 @@ function componentsOf(usage: Usage): Component[] {
     },
     {
       name: 'cache_write_1h',
-      count: splitKnown ? usage.cache_write_1h_tokens : usage.cache_write_tokens === null ? null : 0,
+      count: splitKnown ? usage.cache_write_1h_tokens : zeroWhenKnown(usage.cache_write_tokens),
       priceKeys: ['cache_write_1h_mtok', 'cache_write_mtok', 'input_mtok'],
       per: 1e6,
     },
@@ -84,11 +85,15 @@ function componentsOf(usage: Usage): Component[] {
   ];
 }
 
+function zeroWhenKnown(count: number | null): number | null {
+  return count === null ? null : 0;
+}
+
 function knownInputTokens(usage: Usage): number {
   return (usage.uncached_input_tokens ?? 0) + (usage.cache_read_tokens ?? 0) + (usage.cache_write_tokens ?? 0);
 }
 
-/** The model's price row for the call's time, or null when the catalog has no price for it. */
+/** Find the model's price row for the call's time; null when the catalog has no price for it. */
 function findModelPrice(input: CostInput): ModelPrice | null {
   for (const model of [input.modelAnswered, input.modelRequested]) {
     if (model === null) continue;

@@ -7,7 +7,7 @@ const MAX_SESSION_ID_LENGTH = 200;
 const SESSION_HEADERS = ['x-claude-code-session-id', 'session-id', 'thread-id', 'session_id', 'conversation_id'];
 
 /**
- * The agent session a call belongs to, from the request headers and the top-level body fields:
+ * Find the agent session a call belongs to, from the request headers and the top-level body fields:
  * Claude Code's `x-claude-code-session-id` and `metadata.user_id`, Codex's session headers and
  * `prompt_cache_key`, Code Assist's `request.session_id`. Plain Gemini API calls carry none.
  */

@@ -14,7 +14,7 @@ const STOP_REASONS: Record<string, StopReasonNormalized> = {
 
 /**
  * Anthropic Messages, streamed or not. In a stream, `message_start` carries the input side and a
- * placeholder output count; `message_delta.usage` carries cumulative totals, so every count it repeats
+ * placeholder output count. `message_delta.usage` carries cumulative totals, so every count it repeats
  * overwrites the earlier one and is never added.
  */
 export function createAnthropicMessagesParser(options: ShapeParserOptions): ShapeParser {
@@ -163,15 +163,16 @@ class AnthropicUsage {
     const cacheRead = inputKnown ? (this.#cacheRead ?? 0) : null;
     const cacheWrite = inputKnown ? (this.#cacheWrite ?? 0) : null;
     const splitKnown = this.#cacheWrite5m !== null && this.#cacheWrite1h !== null;
-    const noWrites = cacheWrite === 0;
+    // Without a split from the provider, only "no writes at all" gives a known split.
+    const unsplit = cacheWrite === 0 ? 0 : null;
 
     return {
       input_tokens: inputKnown ? this.#uncached! + cacheRead! + cacheWrite! : null,
       uncached_input_tokens: this.#uncached,
       cache_read_tokens: cacheRead,
       cache_write_tokens: cacheWrite,
-      cache_write_5m_tokens: splitKnown ? this.#cacheWrite5m : noWrites ? 0 : null,
-      cache_write_1h_tokens: splitKnown ? this.#cacheWrite1h : noWrites ? 0 : null,
+      cache_write_5m_tokens: splitKnown ? this.#cacheWrite5m : unsplit,
+      cache_write_1h_tokens: splitKnown ? this.#cacheWrite1h : unsplit,
       output_tokens: this.#output,
       reasoning_tokens: this.#finalSeen ? this.#reasoning : null,
       web_search_requests: this.#finalSeen ? this.#webSearches : null,

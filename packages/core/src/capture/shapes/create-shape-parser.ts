@@ -5,7 +5,7 @@ import { createOpenAiChatParser } from './openai-chat.js';
 import { createOpenAiResponsesParser } from './openai-responses.js';
 import type { ShapeParser, ShapeParserOptions } from './shape-parser.js';
 
-/** The parser for an exchange's API shape; null for shapes whose body carries no usage. */
+/** Create the parser for an exchange's API shape; null for shapes whose body carries no usage. */
 export function createShapeParser(info: ShapeInfo, options: ShapeParserOptions): ShapeParser | null {
   switch (info.shape) {
     case 'anthropic.messages':

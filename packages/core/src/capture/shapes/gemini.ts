@@ -64,7 +64,7 @@ export function createGeminiParser(options: GeminiParserOptions): ShapeParser {
       return true;
     }
     if (nonEmptyString(part.text)) {
-      // Thought summaries are model output but not part of the visible answer.
+      // Thought summaries are model output but not part of the visible text.
       if (part.thought !== true && candidateIndex === 0) options.text?.append(part.text as string);
       return true;
     }

@@ -2,7 +2,7 @@ import type { StopReasonNormalized, Usage } from '../../call-record.js';
 import { asArray, asCount, asObject, asString, type JsonObject, nonEmptyString } from '../json-access.js';
 import { increment, type ShapeOutcome, type ShapeParser, type ShapeParserOptions, streamError } from './shape-parser.js';
 
-/** Output items the client executes: the model asks, the tool (Codex, an SDK app) runs them. */
+/** Output items the client executes: the model requests the call and the tool (Codex, an SDK app) runs it. */
 const CLIENT_TOOL_ITEMS = new Set([
   'function_call',
   'custom_tool_call',
@@ -34,7 +34,7 @@ const INCOMPLETE_REASONS: Record<string, StopReasonNormalized> = { max_output_to
 /**
  * OpenAI Responses over SSE or WebSocket (same event JSON), or as one body. Usage arrives only with the
  * terminal event (`response.completed`, `response.incomplete`; `response.failed` has none). There is no
- * tool-call finish reason: the normalized reason is `tool_use` when the output holds client tool calls.
+ * tool-call finish reason, so the normalized reason is `tool_use` when the output contains client tool calls.
  */
 export function createOpenAiResponsesParser(options: ShapeParserOptions): ShapeParser {
   const state = {
@@ -65,7 +65,7 @@ export function createOpenAiResponsesParser(options: ShapeParserOptions): ShapeP
     state.usage = asObject(response.usage) ?? state.usage;
     if (response.error !== undefined && response.error !== null) state.error = streamError(response.error, 'response_failed');
 
-    // The final output list is authoritative; with `store: false` it may be empty, then streamed items count.
+    // The final output list wins. With `store: false` it may be empty, and then the streamed items count.
     const output = asArray(response.output);
     if (output.length === 0) return;
     items = new Map();
@@ -78,7 +78,7 @@ export function createOpenAiResponsesParser(options: ShapeParserOptions): ShapeP
       const type = asString(event?.type) ?? name ?? '';
 
       if (type === 'error') {
-        // SSE streams send `{type, code, message}`; the WebSocket transport nests `{error:{type, message}}`.
+        // SSE streams send `{type, code, message}`, while the WebSocket transport may nest `{error:{type, message}}`.
         state.error = streamError(asObject(event?.error) ?? { code: event?.code, message: event?.message }, 'error');
         state.terminal = true;
         return false;

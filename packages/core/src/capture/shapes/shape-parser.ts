@@ -2,13 +2,13 @@ import type { CallError, StopReasonNormalized, Usage } from '../../call-record.j
 import type { TextCollector } from '../body-copy.js';
 import { asObject, asString } from '../json-access.js';
 
-/** What one API shape's parser learned from a response body. */
+/** Facts one API shape's parser read from a response body. */
 export interface ShapeOutcome {
   modelAnswered: string | null;
   responseId: string | null;
   /** Null when the response never reported usage; single fields are null when not reported. */
   usage: Usage | null;
-  /** The upstream began answering (`message_start`, `response.created`, a first chunk, a whole body). */
+  /** The upstream began its response (`message_start`, `response.created`, a first chunk, a whole body). */
   started: boolean;
   /** The shape's terminal event arrived (or a complete non-streamed body). */
   terminal: boolean;
@@ -23,8 +23,8 @@ export interface ShapeOutcome {
 }
 
 /**
- * Parses the body of one API shape. Stream events and whole bodies arrive already parsed as JSON, so a
- * parser only interprets values; it must not throw on a value of an unexpected shape.
+ * Parser for the body of one API shape. Stream events and whole bodies arrive already parsed as JSON, so
+ * a parser only interprets values. It must not throw on a value of an unexpected shape.
  */
 export interface ShapeParser {
   /** One streamed event; returns true when it carried model output (for time to first token). */
@@ -41,7 +41,7 @@ export interface ShapeParserOptions {
   text: TextCollector | null;
 }
 
-/** An error object in a provider's own shape, as found in a stream event or a 200 body. */
+/** Convert an error object in a provider's own shape, as found in a stream event or a 200 body. */
 export function streamError(error: unknown, fallbackType: string): CallError {
   const object = asObject(error);
   const type = asString(object?.type) ?? asString(object?.code) ?? asString(object?.status) ?? fallbackType;
