@@ -49,6 +49,13 @@ describe('createContentDecoder', () => {
     expect(decode('br', compressed, 9, { br })).toEqual({ text, error: null });
   });
 
+  it('skips the whole-body decoder for an empty body', () => {
+    const br = () => {
+      throw new Error('decoder called');
+    };
+    expect(decode('br', new Uint8Array(0), 9, { br })).toEqual({ text: '', error: null });
+  });
+
   it('reports a coding without a decoder', () => {
     expect(decode('br', plain)).toEqual({ text: '', error: 'content-encoding "br" has no decoder in this runtime' });
   });

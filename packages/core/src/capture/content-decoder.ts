@@ -124,8 +124,10 @@ function wholeBodyDecoder(coding: string, decode: BodyDecoder, emit: (bytes: Uin
       parts.push(chunk.slice());
     },
     end() {
-      if (error !== null) return;
+      if (error !== null || total === 0) return;
       try {
+        // NOTE: the decoded body exists whole in memory here; the runtime's decoder must bound its
+        // output (Node: zlib's maxOutputLength) to keep a compression bomb from exhausting memory.
         emit(decode(concatBytes(parts, total)));
       } catch (cause) {
         error = `${coding} decoding failed: ${cause instanceof Error ? cause.message : String(cause)}`;

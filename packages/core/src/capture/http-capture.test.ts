@@ -281,3 +281,51 @@ describe('createHttpCapture', () => {
     expect(record.cost.basis).toBe('unknown');
   });
 });
+
+describe('createHttpCapture with large payloads', () => {
+  it('reads an SSE event larger than the parse buffer', () => {
+    const image = 'A'.repeat(2 * 1024 * 1024);
+    const completed = {
+      type: 'response.completed',
+      response: {
+        id: 'resp_big',
+        model: 'gpt-5',
+        status: 'completed',
+        output: [{ id: 'ig_1', type: 'image_generation_call', result: image }],
+        usage: { input_tokens: 50, output_tokens: 1200 },
+      },
+    };
+    const { capture, at } = scripted(request({ routeName: 'openai', target: '/v1/responses', headers: {} }));
+    capture.requestChunk(encode('{"model":"gpt-5","stream":true}'));
+    at(10).responseHead(200, { 'content-type': 'text/event-stream' });
+    const bytes = encode(`event: response.completed\ndata: ${JSON.stringify(completed)}\n\n`);
+    for (let offset = 0; offset < bytes.length; offset += 64 * 1024) at(20).responseChunk(bytes.subarray(offset, offset + 64 * 1024));
+    const { record, warnings } = capture.finish({ kind: 'complete' });
+
+    expect(warnings).toEqual([]);
+    expect(record.status).toBe('success');
+    expect(record.usage.output_tokens).toBe(1200);
+    expect(record.server_tool_calls).toEqual({ image_generation: 1 });
+  });
+
+  it('reads a streamed JSON array element larger than the parse buffer', () => {
+    const element = (text: string, finish?: string) =>
+      JSON.stringify({
+        candidates: [{ content: { parts: [{ text }] }, ...(finish ? { finishReason: finish } : {}) }],
+        usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 900 },
+        modelVersion: 'gemini-2.5-flash',
+      });
+    const body = encode(`[${element('x'.repeat(512 * 1024))}\n,\r\n${element('done', 'STOP')}\n]`);
+    const { capture, at } = scripted(
+      request({ routeName: 'gemini', target: '/v1beta/models/gemini-2.5-flash:streamGenerateContent', headers: {} }),
+    );
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    for (let offset = 0; offset < body.length; offset += 32 * 1024) at(20).responseChunk(body.subarray(offset, offset + 32 * 1024));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.stream_format).toBe('json-array');
+    expect(record.status).toBe('success');
+    expect(record.usage.output_tokens).toBe(900);
+    expect(record.timing.ttft_ms).toBe(20);
+  });
+});
