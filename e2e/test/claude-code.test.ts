@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Sandbox, type SandboxFakeProvider, startSandbox } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectClientPrintedAnswer, expectForwardedUnchanged, expectModelCallRecord } from './support/assertions.js';
-import { CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
+import { CLIENT_TIMEOUT_MS, CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
 import { bodyJson, modelExchanges, recordFor, runThroughProxy, type ScenarioRun } from './support/scenario.js';
 
 // Fake credentials only; each has the shape of the real kind so the client and the capture treat it as such.
@@ -28,6 +28,7 @@ describeWithClients('claude -p through the proxy', ['claude'], () => {
     const run = await runThroughProxy(sandbox, fake, (baseUrlFor) =>
       sandbox.run(CLIENTS.claude.command, ['-p', 'Say hi.', '--session-id', sessionId], {
         env: { ANTHROPIC_BASE_URL: baseUrlFor('anthropic'), ...credentials },
+        timeoutMs: CLIENT_TIMEOUT_MS,
       }),
     );
     return { run, sessionId };

@@ -9,7 +9,7 @@ import {
   expectModelCallRecord,
   type ModelCallExpectation,
 } from './support/assertions.js';
-import { CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
+import { CLIENT_TIMEOUT_MS, CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
 import { type BaseUrlFor, bodyJson, modelExchanges, recordFor, runThroughProxy, type ScenarioRun } from './support/scenario.js';
 
 const API_KEY = 'sk-proj-FAKE-e2e-openai-key-0000000000000000000000000000000000000000';
@@ -40,7 +40,10 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
     mkdirSync(codexHome, { recursive: true });
     const run = await runThroughProxy(sandbox, fake, (baseUrlFor) => {
       writeConfig(codexHome, baseUrlFor);
-      return sandbox.run(CLIENTS.codex.command, ['exec', '--skip-git-repo-check', 'Say hi.'], { env: { CODEX_HOME: codexHome, ...env } });
+      return sandbox.run(CLIENTS.codex.command, ['exec', '--skip-git-repo-check', 'Say hi.'], {
+        env: { CODEX_HOME: codexHome, ...env },
+        timeoutMs: CLIENT_TIMEOUT_MS,
+      });
     });
     const sessionId = /^session id: ([0-9a-f-]{36})$/m.exec(run.client.stderr)?.[1];
     return { run, sessionId };

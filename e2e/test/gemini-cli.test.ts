@@ -4,7 +4,7 @@ import { createRouteRegistry } from '@tokenwise/core';
 import { type RecordedRequest, type Sandbox, type SandboxFakeProvider, startSandbox } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectClientPrintedAnswer, expectForwardedUnchanged, expectModelCallRecord } from './support/assertions.js';
-import { CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
+import { CLIENT_TIMEOUT_MS, CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
 import { bodyJson, modelExchanges, recordFor, runThroughProxy, type ScenarioRun } from './support/scenario.js';
 
 const API_KEY = 'AIzaSyFAKE-e2e-gemini-key-000000000000';
@@ -33,7 +33,9 @@ describeWithClients('gemini -p through the proxy', ['gemini'], () => {
       join(settingsDir, 'settings.json'),
       JSON.stringify({ security: { auth: { selectedType } }, privacy: { usageStatisticsEnabled: false } }),
     );
-    return runThroughProxy(sandbox, fake, (baseUrlFor) => sandbox.run(CLIENTS.gemini.command, ['-p', 'Say hi.'], { env: env(baseUrlFor) }));
+    return runThroughProxy(sandbox, fake, (baseUrlFor) =>
+      sandbox.run(CLIENTS.gemini.command, ['-p', 'Say hi.'], { env: env(baseUrlFor), timeoutMs: CLIENT_TIMEOUT_MS }),
+    );
   }
 
   /** Return the model named in a Gemini API path (`/v1beta/models/{model}:{verb}`). */

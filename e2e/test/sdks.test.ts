@@ -9,7 +9,7 @@ import {
 } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectForwardedUnchanged, expectModelCallRecord, type ModelCallExpectation } from './support/assertions.js';
-import { CLIENTS, describeWithClients, E2E_ROOT, installedVersion } from './support/environment.js';
+import { CLIENT_TIMEOUT_MS, CLIENTS, describeWithClients, E2E_ROOT, installedVersion } from './support/environment.js';
 import { bodyJson, modelExchanges, recordFor, runThroughProxy, type ScenarioRun } from './support/scenario.js';
 
 const ANTHROPIC_KEY = 'sk-ant-api03-FAKE-e2e-sdk-key-0000000000000000000000000000000000000000';
@@ -29,7 +29,7 @@ describeWithClients('official SDKs through the proxy', ['anthropic-sdk', 'openai
 
   /** Run one of the scripts in e2e/scripts (from e2e/, so it resolves the SDKs installed there). */
   function runScript(script: string, env: Record<string, string>) {
-    return sandbox.run(CLIENTS['anthropic-sdk'].command, [join('scripts', script)], { cwd: E2E_ROOT, env });
+    return sandbox.run(CLIENTS['anthropic-sdk'].command, [join('scripts', script)], { cwd: E2E_ROOT, env, timeoutMs: CLIENT_TIMEOUT_MS });
   }
 
   function printed(run: ScenarioRun): Record<string, unknown> {

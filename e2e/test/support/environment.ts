@@ -16,6 +16,12 @@ export const TOKENWISE_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'tokenwis
 
 const BIN = join(E2E_ROOT, 'node_modules', '.bin');
 
+/**
+ * Time a client run may take before it is killed. Each run takes a few seconds here; the bound stays
+ * below vitest's 60 s test timeout so that a hung client fails with its own output.
+ */
+export const CLIENT_TIMEOUT_MS = 40_000;
+
 export type ClientName = 'claude' | 'codex' | 'gemini' | 'anthropic-sdk' | 'openai-sdk';
 
 interface ClientInstall {

@@ -237,16 +237,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           ...(startOptions.input === undefined ? {} : { input: startOptions.input }),
         },
       })) as { handle: number; pid: number | null };
+      // After stop the agent forgets the process, so its final output is kept here.
+      let stopped: ProcessResult | null = null;
       return {
         pid: started.pid,
-        output: async () =>
-          (await client.call({ op: 'process.output', params: { handle: started.handle } })) as {
+        output: async () => {
+          if (stopped) return { stdout: stopped.stdout, stderr: stopped.stderr, result: stopped };
+          return (await client.call({ op: 'process.output', params: { handle: started.handle } })) as {
             stdout: string;
             stderr: string;
             result: ProcessResult | null;
-          },
-        stop: async (graceMs = 5_000) =>
-          (await client.call({ op: 'process.stop', params: { handle: started.handle, timeoutMs: graceMs } })) as ProcessResult,
+          };
+        },
+        stop: async (graceMs = 5_000) => {
+          stopped ??= (await client.call({ op: 'process.stop', params: { handle: started.handle, timeoutMs: graceMs } })) as ProcessResult;
+          return stopped;
+        },
       };
     },
     proxyAttempts: async () => (await client.call({ op: 'proxy.attempts', params: {} })) as ProxyAttempt[],
