@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Sandbox, type SandboxFakeProvider, startSandbox } from '@tokenwise/testkit';
+import { FAKE_TOOL_OUTPUT, type RecordedRequest, type Sandbox, type SandboxFakeProvider, startSandbox } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectClientPrintedAnswer, expectForwardedUnchanged, expectModelCallRecord } from './support/assertions.js';
 import { CLIENT_TIMEOUT_MS, CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
@@ -23,10 +23,13 @@ describeWithClients('claude -p through the proxy', ['claude'], () => {
   });
 
   /** Run `claude -p` once with a known session id and the given credential variables. */
-  async function runClaude(credentials: Record<string, string>): Promise<{ run: ScenarioRun; sessionId: string }> {
+  async function runClaude(
+    credentials: Record<string, string>,
+    extraArgs: string[] = [],
+  ): Promise<{ run: ScenarioRun; sessionId: string }> {
     const sessionId = randomUUID();
     const run = await runThroughProxy(sandbox, fake, (baseUrlFor) =>
-      sandbox.run(CLIENTS.claude.command, ['-p', 'Say hi.', '--session-id', sessionId], {
+      sandbox.run(CLIENTS.claude.command, ['-p', 'Say hi.', '--session-id', sessionId, ...extraArgs], {
         env: { ANTHROPIC_BASE_URL: baseUrlFor('anthropic'), ...credentials },
         timeoutMs: CLIENT_TIMEOUT_MS,
       }),
@@ -87,5 +90,40 @@ describeWithClients('claude -p through the proxy', ['claude'], () => {
     expect(call.headers.authorization).toBe(`Bearer ${OAUTH_TOKEN}`);
     expect(call.headers['x-api-key']).toBeUndefined();
     expect(call.headers['anthropic-beta']?.split(',')).toContain('oauth-2025-04-20');
+  });
+
+  it('records both calls of a tool round trip', async () => {
+    await fake.configure({ toolCallFirst: true });
+    try {
+      // The fake answers the first call with a Bash tool call (echo); Claude runs it and calls again with the result.
+      const { run, sessionId } = await runClaude({ ANTHROPIC_API_KEY: API_KEY }, ['--allowedTools', 'Bash(echo:*)']);
+
+      expectClientPrintedAnswer(run);
+      expectForwardedUnchanged(run);
+      const calls = modelExchanges(run);
+      expect(calls.map((call) => call.answer.kind)).toEqual(['tool_call', 'text']);
+      const [toolCall, answer] = calls as [RecordedRequest, RecordedRequest];
+      const lastMessage = (bodyJson(answer).messages as { content: unknown }[]).at(-1);
+      expect(JSON.stringify(lastMessage?.content), 'the second call carries the tool output').toContain(FAKE_TOOL_OUTPUT);
+
+      for (const call of calls) {
+        expect(call.headers['x-claude-code-session-id'], 'both calls belong to one session').toBe(sessionId);
+        expectModelCallRecord(recordFor(run, call), call, {
+          family: 'anthropic',
+          tool: 'claude-code',
+          toolVersion: installedVersion('claude'),
+          route: 'anthropic',
+          provider: 'anthropic',
+          apiShape: 'anthropic.messages',
+          sessionId,
+          modelRequested: bodyJson(call).model as string,
+          basis: 'exact',
+          streamRequested: true,
+          stopReason: call === toolCall ? 'tool_use' : 'end_turn',
+        });
+      }
+    } finally {
+      await fake.configure({ toolCallFirst: false });
+    }
   });
 });

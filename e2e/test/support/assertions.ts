@@ -94,11 +94,11 @@ export interface ModelCallExpectation {
   modelRequested: string;
   basis: Extract<CostBasis, 'exact' | 'api_equivalent'>;
   streamRequested: boolean;
-  /** The raw stop reason of the fixed text answer in this API. */
+  /** The raw stop reason the answer carries (a tool-call answer has its own, e.g. `tool_use`). */
   stopReason: string;
 }
 
-/** The stored record of a model call answered with the fixed text, checked field by field. */
+/** Check the stored record of a model call with a fixed answer (text or tool call), field by field. */
 export function expectModelCallRecord(record: CallRecord | undefined, exchange: RecordedRequest, expected: ModelCallExpectation): void {
   const label = `record of ${exchange.method} ${exchange.target} (${exchange.answer.endpoint})`;
   expect(record, `${label}: no record found`).toBeDefined();
@@ -127,8 +127,9 @@ export function expectModelCallRecord(record: CallRecord | undefined, exchange: 
   expect.soft(record.error, field('error')).toBeNull();
   expect.soft(record.billable, field('billable')).toBe(true);
   expect.soft(record.stop_reason, field('stop_reason')).toBe(expected.stopReason);
-  expect.soft(record.stop_reason_normalized, field('stop_reason_normalized')).toBe('end');
-  expect.soft(record.tool_calls, field('tool_calls')).toBe(0);
+  const toolCall = exchange.answer.kind === 'tool_call';
+  expect.soft(record.stop_reason_normalized, field('stop_reason_normalized')).toBe(toolCall ? 'tool_use' : 'end');
+  expect.soft(record.tool_calls, field('tool_calls')).toBe(toolCall ? 1 : 0);
 
   expect.soft(record.usage, field('usage')).toEqual(expectedUsage(expected.family));
   const cost = expectedCost(expected.family);
