@@ -38,9 +38,9 @@ export function expectClientPrintedAnswer(run: ScenarioRun): void {
 }
 
 /**
- * Check that every HTTP request the client sent reached the fake provider unchanged: the route prefix is
- * replaced by the route's base path, and the query, the end-to-end header values (byte for byte) and the
- * body bytes are the same, with no header added. The route token appears nowhere upstream.
+ * Check that every HTTP request the client sent reached the fake provider unchanged. Only the route prefix
+ * is replaced, by the route's base path. The query, the end-to-end header values (byte for byte) and the
+ * body bytes stay the same, no header is added, and the route token appears nowhere upstream.
  */
 export function expectForwardedUnchanged(run: ScenarioRun): void {
   const sentHttp = run.sent.filter((request) => request.transport === 'http');

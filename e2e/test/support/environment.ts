@@ -17,7 +17,7 @@ export const TOKENWISE_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'tokenwis
 const BIN = join(E2E_ROOT, 'node_modules', '.bin');
 
 /**
- * Time a client run may take before it is killed. Each run takes a few seconds here; the bound stays
+ * Time a client run may take before it is killed. Each run takes a few seconds here, and the bound stays
  * below vitest's 60 s test timeout so that a hung client fails with its own output.
  */
 export const CLIENT_TIMEOUT_MS = 40_000;

@@ -222,8 +222,9 @@ function endsWithFunctionOutput(input: unknown): boolean {
 }
 
 /**
- * The events of one Responses answer: response.created, response.in_progress, the output item events and
- * response.completed with usage. A Codex prewarm (`generate: false`) gets only created and completed.
+ * Build the events of one Responses answer: response.created, response.in_progress, the output item
+ * events and response.completed with usage. A Codex prewarm (`generate: false`) gets only the first two
+ * and response.completed.
  */
 function responsesEvents(
   body: Record<string, unknown>,

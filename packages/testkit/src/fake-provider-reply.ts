@@ -46,7 +46,7 @@ export function jsonReply(status: number, headers: Record<string, string>, body:
   };
 }
 
-/** An SSE event with an `event:` line, as Anthropic and the Responses API send them. */
+/** Format an SSE event with an `event:` line, as Anthropic and the Responses API send them. */
 export function namedSseEvent(type: string, data: unknown): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
 }

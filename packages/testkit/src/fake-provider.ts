@@ -183,8 +183,8 @@ interface UpgradeContext {
 }
 
 /**
- * The Responses WebSocket (`GET …/responses` with `Upgrade: websocket`). Rejecting answers 426 the way
- * a server without WebSocket support does; Codex 0.171.0 then falls back to `POST …/responses` SSE.
+ * Accept or reject the Responses WebSocket (`GET …/responses` with `Upgrade: websocket`). A rejection is
+ * a 426, as from a server without WebSocket support, and Codex 0.171.0 then falls back to SSE.
  */
 function handleUpgrade({ request, socket, head, webSockets, behavior, record }: UpgradeContext): void {
   const target = request.url ?? '/';
