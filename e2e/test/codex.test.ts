@@ -4,6 +4,7 @@ import type { RecordedRequest, Sandbox, SandboxFakeProvider } from '@tokenwise/t
 import { startSandbox } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
+  expectBypassOnlyTo,
   expectClientPrintedAnswer,
   expectForwardedUnchanged,
   expectModelCallRecord,
@@ -14,6 +15,12 @@ import { type BaseUrlFor, bodyJson, modelExchanges, recordFor, runThroughProxy, 
 
 const API_KEY = 'sk-proj-FAKE-e2e-openai-key-0000000000000000000000000000000000000000';
 const ACCOUNT_ID = 'FAKE-e2e-chatgpt-account-0000';
+/**
+ * What Codex 0.171.0 contacts directly whatever its base URL: git and the GitHub API, ChatGPT side
+ * services and analytics. Model traffic to api.openai.com must not be here; model traffic to chatgpt.com
+ * would hide among the side services, so the scenarios also check that every model call arrived.
+ */
+const CODEX_SIDE_TRAFFIC = ['github.com:443', 'api.github.com:443', 'chatgpt.com:443', 'ab.chatgpt.com:443'];
 
 describeWithClients('codex exec through the proxy', ['codex'], () => {
   let sandbox: Sandbox;
@@ -92,6 +99,7 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
 
     expectClientPrintedAnswer(run);
     expectForwardedUnchanged(run);
+    expectBypassOnlyTo(run, CODEX_SIDE_TRAFFIC);
     const calls = modelExchanges(run);
     expect(calls.map((call) => `${call.transport} ${call.target}`)).toEqual(['http /v1/responses']);
     const call = calls[0]!;
@@ -108,6 +116,7 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
 
     expectClientPrintedAnswer(run);
     expectForwardedUnchanged(run);
+    expectBypassOnlyTo(run, CODEX_SIDE_TRAFFIC);
     const upgrades = run.upstream.filter((request) => request.transport === 'websocket-upgrade');
     expect(upgrades.map((upgrade) => `${upgrade.target} ${upgrade.answer.status}`)).toEqual(['/v1/responses 101']);
     expect(upgrades[0]?.headers['openai-beta']).toContain('responses_websockets=');
@@ -136,6 +145,7 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
 
       expectClientPrintedAnswer(run);
       expectForwardedUnchanged(run);
+      expectBypassOnlyTo(run, CODEX_SIDE_TRAFFIC);
       const upgrades = run.upstream.filter((request) => request.transport === 'websocket-upgrade');
       expect(
         upgrades.map((upgrade) => upgrade.answer.status),
@@ -184,6 +194,7 @@ describeWithClients('codex exec through the proxy', ['codex'], () => {
 
     expectClientPrintedAnswer(run);
     expectForwardedUnchanged(run);
+    expectBypassOnlyTo(run, CODEX_SIDE_TRAFFIC);
     const calls = modelExchanges(run);
     expect(calls.map((call) => `${call.transport} ${call.target}`)).toEqual(['http /backend-api/codex/responses']);
     const call = calls[0]!;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createRouteRegistry } from '@tokenwise/core';
 import { type RecordedRequest, type Sandbox, type SandboxFakeProvider, startSandbox } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { expectClientPrintedAnswer, expectForwardedUnchanged, expectModelCallRecord } from './support/assertions.js';
+import { expectBypassOnlyTo, expectClientPrintedAnswer, expectForwardedUnchanged, expectModelCallRecord } from './support/assertions.js';
 import { CLIENT_TIMEOUT_MS, CLIENTS, describeWithClients, installedVersion } from './support/environment.js';
 import { bodyJson, modelExchanges, recordFor, runThroughProxy, type ScenarioRun } from './support/scenario.js';
 
@@ -97,6 +97,8 @@ describeWithClients('gemini -p through the proxy', ['gemini'], () => {
 
     expectClientPrintedAnswer(run);
     expectForwardedUnchanged(run);
+    // With a Google login the CLI checks the token and fetches user info from Google directly.
+    expectBypassOnlyTo(run, ['www.googleapis.com:443', 'oauth2.googleapis.com:443']);
     const calls = modelExchanges(run);
     expect(calls.map((call) => `${call.path}${call.query}`)).toEqual([
       '/v1internal:generateContent',

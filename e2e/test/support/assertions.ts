@@ -151,6 +151,18 @@ export function expectModelCallRecord(record: CallRecord | undefined, exchange: 
   }
 }
 
+/**
+ * Check that every connection the client tried to open around its base URL went to one of `allowedHosts`
+ * (`host:port`, the side traffic a client sends by design), so no model call bypassed the proxy.
+ */
+export function expectBypassOnlyTo(run: ScenarioRun, allowedHosts: string[]): void {
+  const targets = run.proxyAttempts.map((attempt) => attempt.target);
+  expect(
+    targets.filter((target) => !allowedHosts.includes(target)),
+    'connections around the base URL',
+  ).toEqual([]);
+}
+
 /** The target the fake provider should see for a target the client sent to `/r/{token}/{route}/…`. */
 function upstreamTarget(sentTarget: string): string {
   const match = /^\/r\/[^/]+\/([^/?]+)(.*)$/.exec(sentTarget);

@@ -20,7 +20,7 @@ const BIN = join(E2E_ROOT, 'node_modules', '.bin');
  * Time a client run may take before it is killed. Each run takes a few seconds here, and the bound stays
  * below vitest's 60 s test timeout so that a hung client fails with its own output.
  */
-export const CLIENT_TIMEOUT_MS = 40_000;
+export const CLIENT_TIMEOUT_MS = 30_000;
 
 export type ClientName = 'claude' | 'codex' | 'gemini' | 'anthropic-sdk' | 'openai-sdk';
 

@@ -25,7 +25,7 @@ export interface TokenwiseServer {
 
 const SERVER_START_TIMEOUT_MS = 30_000;
 /** Records go to the store in batches off the request path, so they can trail the client's exit. */
-const RECORDS_TIMEOUT_MS = 15_000;
+const RECORDS_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 200;
 
 /**
