@@ -103,7 +103,7 @@ export interface CallRecord {
   provider: ProviderId;
   api_shape: ApiShape | null;
   method: string;
-  /** Upstream path without the query string (the query may carry keys, e.g. Gemini's `?key=`). */
+  /** Path after `/r/{token}/{route}`, without the query string (the query may carry keys, e.g. Gemini's `?key=`). */
   path: string;
   tool: ToolId;
   tool_version: string | null;
