@@ -329,3 +329,37 @@ describe('createHttpCapture with large payloads', () => {
     expect(record.timing.ttft_ms).toBe(20);
   });
 });
+
+describe('createHttpCapture on Code Assist', () => {
+  it('unwraps a non-streamed generateContent', () => {
+    const body = { model: 'gemini-2.5-flash-lite', project: 'fake-project', request: { contents: [], session_id: 'sess-1' } };
+    const { capture, at } = scripted(
+      request({
+        routeName: 'codeassist',
+        target: '/v1internal:generateContent',
+        headers: { 'user-agent': 'GeminiCLI/0.61.0/gemini-2.5-flash-lite (linux; x64)' },
+      }),
+    );
+    capture.requestChunk(encode(JSON.stringify(body)));
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    const answer = {
+      response: {
+        candidates: [{ content: { role: 'model', parts: [{ text: '{"complexity_score": 12}' }] }, finishReason: 'STOP' }],
+        usageMetadata: { promptTokenCount: 900, candidatesTokenCount: 12 },
+        modelVersion: 'gemini-2.5-flash-lite',
+        responseId: 'ca-1',
+      },
+    };
+    at(40).responseChunk(encode(JSON.stringify(answer)));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.api_shape).toBe('gemini.generate_content');
+    expect(record.model_requested).toBe('gemini-2.5-flash-lite');
+    expect(record.model_answered).toBe('gemini-2.5-flash-lite');
+    expect(record.session_id).toBe('sess-1');
+    expect(record.tool).toBe('gemini-cli');
+    expect(record.usage).toMatchObject({ input_tokens: 900, output_tokens: 12 });
+    expect(record.response_id).toBe('ca-1');
+    expect(record.cost.basis).toBe('exact');
+  });
+});

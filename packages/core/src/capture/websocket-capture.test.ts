@@ -203,3 +203,26 @@ describe('createWebSocketCapture', () => {
     expect(results[0]!.bodies?.request_headers).toHaveProperty('session-id', SESSION);
   });
 });
+
+describe('createWebSocketCapture prewarm', () => {
+  it('drops a prewarm that got no events', () => {
+    const { capture, results } = open();
+    capture.clientMessage(create({ generate: false, input: [] }));
+    capture.clientMessage(create({ input: [{ role: 'user', content: 'hi' }] }));
+    capture.serverMessage(event('response.completed', { response: response('completed', { usage }) }));
+    capture.close({ kind: 'complete' });
+
+    expect(results).toHaveLength(1);
+    expect(results[0]!.record.status).toBe('success');
+  });
+
+  it('flushes an abandoned request as truncated', () => {
+    const { capture, results } = open();
+    capture.clientMessage(create({ input: [] }));
+    capture.serverMessage(event('response.created', { response: response('in_progress') }));
+    capture.clientMessage(create({ input: [] }));
+
+    expect(results).toHaveLength(1);
+    expect(results[0]!.record.status).toBe('truncated');
+  });
+});

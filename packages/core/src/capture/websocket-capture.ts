@@ -59,6 +59,8 @@ export function createWebSocketCapture(
     const response = pending;
     pending = null;
     if (!response) return;
+    // A prewarm (`generate: false`) that got no event did nothing worth a record.
+    if (response.fields.generate === false && response.firstEventMs === null) return;
     const result = response.warnings.attempt('record', () => buildResult(request, info, response, end, settings));
     if (!result) return;
     result.warnings = [...connectionWarnings.list.splice(0), ...(result.warnings ?? [])];
