@@ -274,8 +274,9 @@ describe('createHttpCapture', () => {
     const { capture, at } = scripted(request());
     at(10).responseHead(200, { 'content-type': 'application/json' });
     at(20).responseChunk(encode('{"id":"msg_cut","type":"message","content":[{"type":"text","text":"par'));
-    const { record } = capture.finish({ kind: 'upstream_closed' });
+    const { record, warnings } = capture.finish({ kind: 'upstream_closed' });
 
+    expect(warnings?.[0]).toMatch(/^response body is not JSON: /);
     expect(record.status).toBe('truncated');
     expect(record.usage.output_tokens).toBeNull();
     expect(record.cost.basis).toBe('unknown');

@@ -97,6 +97,8 @@ export class ResponseObserver {
       const result = this.#document.end();
       this.#documentResult = result;
       if (this.framing === 'json' && result.complete) this.#parser?.document(result.value);
+      if (this.framing === 'json' && !result.complete && this.#wireBytes > 0)
+        this.#invalidEvents.push(`response body is not JSON: ${result.error}`);
     }
   }
 
