@@ -361,6 +361,6 @@ describe('createHttpCapture on Code Assist', () => {
     expect(record.tool).toBe('gemini-cli');
     expect(record.usage).toMatchObject({ input_tokens: 900, output_tokens: 12 });
     expect(record.response_id).toBe('ca-1');
-    expect(record.cost.basis).toBe('exact');
+    expect(record.cost.basis).toBe('api_equivalent');
   });
 });
