@@ -1,12 +1,12 @@
-import type { CallRecord } from '@tokenwise/core';
+import { type CallRecord, createRouteRegistry } from '@tokenwise/core';
 import { loadAllWireFixtures, type ReplayedRequest, startReplayUpstream, type WireFixture } from '@tokenwise/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientResponse, headerPairs, type SinkEntry, sendRequest, startTestProxy, TEST_AUTHORIZATION } from './proxy-harness.js';
 
 /**
- * Every llm-wire case (both corpora, new folders picked up without code changes) replayed from the fake
- * upstream through the real proxy on real sockets: the client must receive the upstream's bytes, the
- * upstream the client's, and the record every field of `expected.json`.
+ * Every llm-wire case of both corpora, replayed from the fake upstream through the real proxy on real
+ * sockets. New folders are picked up without code changes. The client must receive the upstream's bytes
+ * and the upstream the client's, and the record must hold every field of `expected.json`.
  */
 
 /** Recorded times are replayed this much faster; set TOKENWISE_REPLAY_TIME_SCALE=1 to replay in real time. */
@@ -23,8 +23,8 @@ const TIMING_LATE_FACTOR = 1.25;
 /** Request fields the proxy itself is expected to set or leave out on the upstream hop. */
 const HOP_FIELDS = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
-/** `expected.json` keys that are not record fields: documentation and helpers for the parser tests. */
-const NOT_RECORD_FIELDS = new Set(['case', 'why', 'extra', 'checks', 'timing', 'cost']);
+/** Expected record fields compared on their own below: timings on the scaled clock, cost to 9 decimals. */
+const COMPARED_APART = new Set(['timing', 'cost']);
 
 interface Exchange {
   response: ClientResponse;
@@ -38,15 +38,19 @@ const exchanges = new Map<WireFixture, Promise<Exchange>>();
 /** Replay one case through its own upstream and proxy, so cases can run side by side. */
 async function runExchange(fixture: WireFixture): Promise<Exchange> {
   const upstream = await startReplayUpstream({ fixture, timeScale: TIME_SCALE });
-  const proxy = await startTestProxy({ upstreams: { [fixture.route]: upstream.url } });
+  // The override keeps the route's base path (the ChatGPT backend's `/backend-api/codex`), only the origin changes.
+  const basePath = new URL(createRouteRegistry().get(fixture.route)!.baseUrl).pathname.replace(/\/+$/, '');
+  const proxy = await startTestProxy({ upstreams: { [fixture.route]: `${upstream.url}${basePath}` } });
   try {
     const response = await sendRequest(proxy.port, {
       method: fixture.request.method,
       path: proxy.pathFor(fixture.route, fixture.routeRest),
       headers: fixture.request.headers,
       body: fixture.requestBody,
+      abortAfterBytes: clientAbortBytes(fixture),
     });
     const entry = await proxy.sink.next();
+    await upstream.settled();
     return { response, upstreamRequests: upstream.requests(), entry };
   } finally {
     await proxy.close();
@@ -111,10 +115,19 @@ describe.each(fixtures.map((fixture) => [`${fixture.corpus}/${fixture.name}`, fi
     expect(response.body.equals(Buffer.from(fixture.responseBody))).toBe(true);
   });
 
-  it(fixture.responseMeta.ends === 'complete' ? 'ends the response cleanly' : 'breaks the client stream like the upstream', async () => {
+  it(fixture.responseMeta.ends === 'complete' ? 'ends the response cleanly' : 'ends without a clean end', async () => {
     const { response } = await exchange();
     expect(response.complete).toBe(fixture.responseMeta.ends === 'complete');
   });
+
+  it(
+    clientAbortBytes(fixture) === undefined ? 'plays the upstream answer to its end' : 'cancels the upstream on client hang-up',
+    async () => {
+      const { upstreamRequests } = await exchange();
+      const expected = clientAbortBytes(fixture) === undefined ? fixture.responseMeta.ends : 'client_closed';
+      expect(upstreamRequests[0]!.outcome).toBe(expected);
+    },
+  );
 
   it('records the call under its route and token', async () => {
     const { entry } = await exchange();
@@ -129,12 +142,12 @@ describe.each(fixtures.map((fixture) => [`${fixture.corpus}/${fixture.name}`, fi
   it('records every field of expected.json', async () => {
     const { record } = (await exchange()).entry;
     const recordFields = record as unknown as Record<string, unknown>;
-    for (const [field, expected] of Object.entries(fixture.expected)) {
-      if (NOT_RECORD_FIELDS.has(field)) continue;
+    for (const [field, expected] of Object.entries(fixture.expectedRecord)) {
+      if (COMPARED_APART.has(field)) continue;
       expect.soft(recordFields[field], field).toEqual(expected);
     }
 
-    const cost = fixture.expected.cost;
+    const cost = fixture.expectedRecord.cost as WireFixture['expected']['cost'];
     expect.soft(record.cost.basis, 'cost.basis').toBe(cost.basis);
     expect.soft(record.cost.price_key, 'cost.price_key').toBe(cost.price_key);
     if (cost.usd === null) expect.soft(record.cost.usd, 'cost.usd').toBeNull();
@@ -154,6 +167,13 @@ describe.each(fixtures.map((fixture) => [`${fixture.corpus}/${fixture.name}`, fi
     else expectScaledTiming(record.timing.ttft_ms, fixture.expected.timing.ttft_ms, 'timing.ttft_ms');
   });
 });
+
+/** Body bytes after which the client hangs up, for a case recorded with a client abort. */
+function clientAbortBytes(fixture: WireFixture): number | undefined {
+  const lastRead = fixture.responseMeta.client_aborts_after_chunk;
+  if (lastRead === undefined) return undefined;
+  return fixture.responseMeta.chunks.slice(0, lastRead + 1).reduce((sum, length) => sum + length, 0);
+}
 
 function expectScaledTiming(actualMs: number | null, recordedMs: number, field: string): void {
   const scaledMs = recordedMs * TIME_SCALE;

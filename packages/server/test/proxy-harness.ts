@@ -1,5 +1,12 @@
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink } from '@tokenwise/core';
 import { type Logger, pino } from 'pino';
 import { createProxyHandler, type ProxyHandler, type ProxyOptions, type RouteAuthorization } from '../src/proxy/index.js';
@@ -41,7 +48,7 @@ export function createMemorySink(): MemorySink {
   };
 }
 
-/** A pino logger whose lines are kept as parsed objects, so tests can check what the proxy logged. */
+/** Create a pino logger whose lines are kept, so tests can check what the proxy logged. */
 export function createCapturingLogger(): { logger: Logger; lines: Record<string, unknown>[]; text(): string } {
   const raw: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => raw.push(line) });
@@ -120,6 +127,8 @@ export interface ClientRequestSpec {
   path: string;
   headers?: Record<string, string | string[]>;
   body?: Uint8Array | string | null;
+  /** Hang up as soon as this many response body bytes have arrived. */
+  abortAfterBytes?: number;
 }
 
 /** Send one request with node:http on a fresh connection and read the whole response, however it ends. */
@@ -133,10 +142,20 @@ export function sendRequest(port: number, spec: ClientRequestSpec): Promise<Clie
       headers: spec.headers,
       agent: false,
     });
-    req.once('error', reject);
+    let responded = false;
+    // Once the response has begun, its own `close` reports the outcome, including our own hang-up.
+    req.on('error', (error) => {
+      if (!responded) reject(error);
+    });
     req.once('response', (res) => {
+      responded = true;
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let receivedBytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        receivedBytes += chunk.length;
+        if (spec.abortAfterBytes !== undefined && receivedBytes >= spec.abortAfterBytes) req.destroy();
+      });
       // A broken stream surfaces as an `aborted` error on the response; `close` still follows.
       res.on('error', () => {});
       res.once('close', () =>
@@ -159,4 +178,83 @@ export function headerPairs(rawHeaders: readonly string[]): [string, string][] {
   const pairs: [string, string][] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i]!.toLowerCase(), rawHeaders[i + 1]!]);
   return pairs;
+}
+
+/** One request a test upstream received, with its body once fully read. */
+export interface UpstreamRequest {
+  method: string;
+  target: string;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+export interface TestUpstream {
+  url: string;
+  port: number;
+  /** Requests whose body has been fully read, in order. */
+  requests: UpstreamRequest[];
+  /** TCP connections accepted so far. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Start a plain HTTP upstream on 127.0.0.1 whose `respond` writes each response. With `readBody` false
+ * the request body is left unread, for tests that need the upstream to stall.
+ */
+export async function startUpstream(
+  respond: (req: IncomingMessage, res: ServerResponse, request: UpstreamRequest) => void,
+  options: { readBody?: boolean } = {},
+): Promise<TestUpstream> {
+  const requests: UpstreamRequest[] = [];
+  const sockets = new Set<Socket>();
+  let connectionCount = 0;
+
+  const server = createServer((req, res) => {
+    const request: UpstreamRequest = {
+      method: req.method ?? '',
+      target: req.url ?? '',
+      rawHeaders: [...req.rawHeaders],
+      body: Buffer.alloc(0),
+    };
+    if (options.readBody === false) {
+      respond(req, res, request);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => {
+      request.body = Buffer.concat(chunks);
+      requests.push(request);
+      respond(req, res, request);
+    });
+  });
+  server.on('connection', (socket) => {
+    connectionCount += 1;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    connections: () => connectionCount,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Find a port on 127.0.0.1 that nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

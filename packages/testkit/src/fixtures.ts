@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { builtinRoutes } from '@tokenwise/core';
 
 /**
- * Loading of the llm-wire fixture corpora kept in this package: `llm-wire` (a byte-exact copy of the
- * shared corpus; never edit it) and `llm-wire-extra` (cases added for this project, same format).
- * Each case folder holds `request.json`, `response-meta.json`, the response body and `expected.json`;
- * the corpus README describes every field.
+ * Loading of the llm-wire fixture corpora kept in this package. `llm-wire` is a byte-exact copy of the
+ * shared corpus and must never be edited. `llm-wire-extra` holds cases added for this project in the same
+ * format. Each case folder holds `request.json`, `response-meta.json`, the response body and
+ * `expected.json`, and each corpus README describes every field.
  */
 
 /** The corpora, in load order; a missing one is skipped. */
@@ -25,6 +25,10 @@ export interface WireFixtureRequest {
   body: unknown;
   /** Route name to send the request through, when the upstream host alone does not decide it. */
   route?: string;
+  /** The request body's content coding (`zstd`), also present in `headers`. */
+  request_content_encoding?: string;
+  /** The exact request body bytes, base64, sent instead of `body` (which keeps the decoded JSON). */
+  request_body_base64?: string;
 }
 
 export interface WireFixtureResponseMeta {
@@ -45,6 +49,11 @@ export interface WireFixtureResponseMeta {
   /** Arrival time of each read, same clock as `headers_ms`. */
   chunk_times_ms: number[];
   ends: 'complete' | 'connection_closed';
+  /**
+   * Index of the read after which the client hangs up (always the last read). A replay that honours it
+   * keeps the response open after that read and lets the client close the connection instead.
+   */
+  client_aborts_after_chunk?: number;
   notes?: string;
 }
 
@@ -75,6 +84,11 @@ export interface WireFixtureExpected {
   why: string;
   extra?: unknown;
   checks?: Record<string, unknown>;
+  /**
+   * Record values the shared format cannot state: each key replaces the top-level key of the same name
+   * (`status: "aborted"`) or adds a record field (`route`, `tool`, `tool_version`, `user_agent`, `session_id`).
+   */
+  record?: Record<string, unknown>;
 }
 
 export interface WireFixture {
@@ -84,12 +98,18 @@ export interface WireFixture {
   corpus: string;
   dir: string;
   request: WireFixtureRequest;
-  /** The request body bytes to send: `body` serialized as compact JSON, or null without a body. */
+  /** The request body bytes to send: `request_body_base64` decoded, else `body` as compact JSON, else null. */
   requestBody: Uint8Array | null;
   responseMeta: WireFixtureResponseMeta;
   /** The response body exactly as the upstream sent it (still content-encoded). */
   responseBody: Uint8Array;
   expected: WireFixtureExpected;
+  /**
+   * What the call record must hold when the case is replayed through the proxy honouring every optional
+   * field: `expected` with `record` applied and the keys that are not record fields (`case`, `why`,
+   * `extra`, `checks`) removed.
+   */
+  expectedRecord: Record<string, unknown>;
   /** Route the request goes through: `request.route`, else the built-in route whose base URL matches. */
   route: string;
   /** Path and query relative to the route's base URL, i.e. what follows `/r/{token}/{route}`. */
@@ -106,12 +126,12 @@ export function fixtureCorpusDirs(): string[] {
   return FIXTURE_CORPORA.map((corpus) => path.join(fixturesRoot(), corpus)).filter((dir) => isDirectory(dir));
 }
 
-/** Every case of every corpus, sorted by name within each corpus. */
+/** Load every case of every corpus, sorted by name within each corpus. */
 export function loadAllWireFixtures(): WireFixture[] {
   return fixtureCorpusDirs().flatMap((dir) => loadWireFixtures(dir));
 }
 
-/** Every case folder of one corpus (folders starting with `.` are skipped). */
+/** Load every case folder of one corpus, skipping folders that start with `.`. */
 export function loadWireFixtures(corpusDir: string): WireFixture[] {
   return readdirSync(corpusDir)
     .filter((entry) => !entry.startsWith('.') && isDirectory(path.join(corpusDir, entry)))
@@ -130,19 +150,30 @@ export function loadWireFixture(dir: string): WireFixture {
     corpus: path.basename(path.dirname(dir)),
     dir,
     request,
-    requestBody: request.body === null || request.body === undefined ? null : new TextEncoder().encode(JSON.stringify(request.body)),
+    requestBody: requestBodyOf(request),
     responseMeta,
     responseBody: new Uint8Array(readFileSync(path.join(dir, responseMeta.body_file))),
     expected,
+    expectedRecord: expectedRecordOf(expected),
     route,
     routeRest,
   };
 }
 
+function requestBodyOf(request: WireFixtureRequest): Uint8Array | null {
+  if (request.request_body_base64 !== undefined) return new Uint8Array(Buffer.from(request.request_body_base64, 'base64'));
+  if (request.body === null || request.body === undefined) return null;
+  return new TextEncoder().encode(JSON.stringify(request.body));
+}
+
+function expectedRecordOf(expected: WireFixtureExpected): Record<string, unknown> {
+  const { case: _case, why: _why, extra: _extra, checks: _checks, record, ...fields } = expected;
+  return { ...fields, ...record };
+}
+
 /**
- * Pick the built-in route for a case: the explicit `route`, else the one whose base URL has the same
- * origin as `upstream` and whose base path prefixes the request path (the ChatGPT backend's base URL
- * has a path, the API hosts' do not).
+ * Pick the built-in route for a case: the explicit `route`, else the one whose base URL has the origin
+ * of `upstream` and whose base path prefixes the request path. Only the ChatGPT backend's base URL has a path.
  */
 function routeFor(request: WireFixtureRequest, dir: string): { route: string; routeRest: string } {
   const origin = new URL(request.upstream).origin;

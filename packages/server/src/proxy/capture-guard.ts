@@ -12,8 +12,8 @@ export interface GuardedHttpCapture {
 
 /**
  * Wrap a capture so that a throw in any method is counted and logged once per call and never reaches
- * the forwarding path. After the first throw the capture's state is unknown, so it is fed nothing
- * more; `finish` is still tried, because a record of status and timing beats no record.
+ * the forwarding path. After the first throw the capture's state is unknown, so it is fed nothing more.
+ * `finish` is still tried, because a record of status and timing is better than no record.
  */
 export function guardHttpCapture(create: () => HttpCapture, faults: FaultLog, route: string): GuardedHttpCapture {
   let failed = false;
@@ -55,7 +55,7 @@ export function guardHttpCapture(create: () => HttpCapture, faults: FaultLog, ro
   };
 }
 
-/** The WebSocket counterpart of `guardHttpCapture`: faults are counted once per connection. */
+/** Wrap a WebSocket capture like `guardHttpCapture` does, counting faults once per connection. */
 export function guardWebSocketCapture(create: () => WebSocketCapture, faults: FaultLog, route: string): WebSocketCapture {
   let failed = false;
   let capture: WebSocketCapture | null = null;

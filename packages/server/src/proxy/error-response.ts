@@ -2,7 +2,7 @@ import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ErrorFormat, formatProviderError, type ProxyErrorKind } from '@tokenwise/core';
 
-/** An error the proxy answers itself, rendered in the route's provider shape. */
+/** An error response the proxy sends itself, rendered in the route's provider shape. */
 export interface ProxyError {
   status: number;
   kind: ProxyErrorKind;
@@ -20,7 +20,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyError): void {
   res.end(body);
 }
 
-/** Answer an upgrade request on its raw socket; the connection closes after the body. */
+/** Write an error response to an upgrade request's raw socket and close the connection after the body. */
 export function writeProxyErrorToSocket(socket: Duplex, error: ProxyError): void {
   const body = formatProviderError(error.format, error.status, error.kind, error.message);
   const head = [

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 
-/** At most one warning per kind in this interval; the next one says how many were suppressed. */
+/** Minimum interval between two warnings of one kind; the next warning carries the count suppressed meanwhile. */
 const WARN_INTERVAL_MS = 60_000;
 
 export type FaultKind = 'capture_failed' | 'sink_failed';
@@ -54,9 +54,8 @@ export function createFaultLog(logger: Logger, now: () => number = Date.now): Fa
 }
 
 /**
- * A capture parses request and response bodies, and some of its errors quote the input (V8's
- * `JSON.parse` errors include a snippet of the text), so for capture faults only the error's type and
- * stack frames are logged, never its message.
+ * Describe an error for the log. Capture errors can quote body text (V8's `JSON.parse` errors include a
+ * snippet of the input), so for capture faults only the error's type and stack frames are kept.
  */
 function describeError(error: unknown, kind: FaultKind): Record<string, unknown> {
   if (!(error instanceof Error)) return { type: typeof error };

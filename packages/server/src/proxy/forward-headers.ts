@@ -18,8 +18,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Request fields the proxy answers or replaces itself: undici sends the upstream's own `host`, and Node's
- * server has already answered `expect: 100-continue` before the request reached the proxy.
+ * Request fields the proxy handles itself: undici sends the upstream's own `host`, and Node's server has
+ * already sent `100 Continue` for `expect: 100-continue` before the request reached the proxy.
  */
 const REQUEST_ONLY = new Set(['host', 'expect']);
 
@@ -41,14 +41,14 @@ export function forwardRequestHeaders(rawHeaders: readonly string[]): string[] {
   return filterRawHeaders(rawHeaders, REQUEST_ONLY);
 }
 
-/** The raw-list counterpart of `forwardResponseHeaders`, for responses relayed onto a raw socket. */
+/** Filter a response's raw header list like `forwardResponseHeaders`, for responses relayed onto a raw socket. */
 export function forwardRawResponseHeaders(rawHeaders: readonly string[]): string[] {
   return filterRawHeaders(rawHeaders, new Set());
 }
 
 /**
- * The header object a WebSocket upgrade is opened upstream with: the client's fields minus hop-by-hop
- * and handshake ones. Repeated fields are joined as RFC 9110 section 5.3 allows (`cookie` with `; `).
+ * Build the header object the upstream WebSocket upgrade is opened with: the client's fields minus
+ * hop-by-hop and handshake ones. Repeated fields are joined as RFC 9110 section 5.3 allows (`cookie` with `; `).
  */
 export function forwardUpgradeHeaders(rawHeaders: readonly string[]): Record<string, string> {
   const dropped = droppedNames(rawHeaders, new Set([...REQUEST_ONLY, ...WEBSOCKET_HANDSHAKE]));
@@ -79,7 +79,7 @@ export function forwardResponseHeaders(
   return forwarded;
 }
 
-/** Response fields to put on a 101 we answer after the upstream accepted a WebSocket upgrade. */
+/** Header lines for the 101 the proxy sends once the upstream accepted a WebSocket upgrade. */
 export function forwardUpgradeResponseHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): string[] {
   const lines: string[] = [];
   for (const [name, value] of Object.entries(forwardResponseHeaders(headers))) {
@@ -98,7 +98,7 @@ export function captureHeaders(headers: Readonly<Record<string, string | string[
   return flat;
 }
 
-/** A request carries a body exactly when it has `content-length` or `transfer-encoding` (RFC 9112 section 6.1). */
+/** Tell whether a request has a body: it has one exactly when it has `content-length` or `transfer-encoding` (RFC 9112 section 6.1). */
 export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
 }

@@ -18,14 +18,14 @@ export interface HttpCall {
   capture: GuardedHttpCapture;
   headersTimeoutMs: number;
   bodyIdleTimeoutMs: number;
-  /** Called exactly once, when the exchange has ended however it ended. */
+  /** Called once, when the exchange has ended however it ended (the handler's `#ended` flag guards it). */
   onEnd(end: CaptureEnd): void;
 }
 
 /**
  * Forward one request to the upstream and stream the response back. Both bodies flow chunk by chunk
- * with backpressure (the upstream read pauses while the client's socket buffer is full, and the client's
- * request is read only as fast as the upstream takes it), and the capture sees a copy of every chunk.
+ * with backpressure: the upstream read pauses while the client's socket buffer is full, and the client's
+ * request is read only as fast as the upstream takes it. The capture receives a copy of every chunk.
  */
 export function forwardHttp(req: IncomingMessage, res: ServerResponse, call: HttpCall): void {
   const handler = new ForwardingHandler(res, call);
@@ -54,9 +54,9 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, call: Htt
 }
 
 /**
- * A pass-through stream that hands the capture a copy of each request chunk. It is piped from the
- * request rather than iterating the request directly, because undici destroys a body it stops reading
- * (after an early response), and destroying the request itself would also close the client's socket.
+ * Create a pass-through stream that hands the capture a copy of each request chunk. The request is piped
+ * into it rather than given to undici directly, because undici destroys a body it stops reading (after an
+ * early response), and destroying the request itself would also close the client's socket.
  */
 function tapRequestBody(capture: GuardedHttpCapture): Transform {
   return new Transform({
@@ -85,7 +85,7 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
     this.#call = call;
   }
 
-  /** The response's `close`: after our own end it means nothing; before it, the client hung up. */
+  /** Handle the response's `close`, which before our own end means the client hung up. */
   clientClosed(): void {
     if (this.#ended) return;
     this.#clientGone = true;
@@ -114,7 +114,7 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
     } catch (error) {
       // Node rejects header names or values it considers invalid; nothing has been sent yet.
       controller.abort(error instanceof Error ? error : new Error('invalid upstream response headers'));
-      this.#answerUpstreamFailure(error, `upstream ${this.#call.upstreamUrl.origin} sent response headers that cannot be forwarded`);
+      this.#respondWithUpstreamFailure(error, `upstream ${this.#call.upstreamUrl.origin} sent response headers that cannot be forwarded`);
     }
   }
 
@@ -156,15 +156,15 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
       return;
     }
 
-    this.#answerUpstreamFailure(error);
+    this.#respondWithUpstreamFailure(error);
   }
 
-  #answerUpstreamFailure(error: unknown, message?: string): void {
+  #respondWithUpstreamFailure(error: unknown, message?: string): void {
     const failure = describeUpstreamFailure(error, this.#call.upstreamUrl.origin);
-    const answer = { ...failure, message: message ?? failure.message };
+    const reported = { ...failure, message: message ?? failure.message };
     this.#ended = true;
-    sendProxyError(this.#res, { ...answer, format: this.#call.errorFormat });
-    this.#call.onEnd({ kind: 'upstream_unreachable', message: answer.message });
+    sendProxyError(this.#res, { ...reported, format: this.#call.errorFormat });
+    this.#call.onEnd({ kind: 'upstream_unreachable', message: reported.message });
   }
 
   #end(end: CaptureEnd): void {

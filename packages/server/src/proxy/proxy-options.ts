@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { RecordSink, RouteRegistry } from '@tokenwise/core';
 import type { Logger } from 'pino';
 
-/** What a valid route token grants: the workspace and device its calls are recorded under. */
+/** The grant of a valid route token: the workspace and device its calls are recorded under. */
 export interface RouteAuthorization {
   workspaceId: string;
   deviceId: string | null;
@@ -12,7 +12,7 @@ export interface RouteAuthorization {
 }
 
 export interface ProxyOptions {
-  /** Where each route forwards to, from `createRouteRegistry(overrides)`. */
+  /** The upstream of each route, from `createRouteRegistry(overrides)`. */
   registry: RouteRegistry;
   /** Looks up a route token; null for an unknown or revoked one. */
   authorize(token: string): RouteAuthorization | null | Promise<RouteAuthorization | null>;
@@ -23,14 +23,14 @@ export interface ProxyOptions {
   bodyCapBytes?: number;
   /** Time to wait for the upstream's status line and headers, in ms; default 10 minutes. */
   upstreamHeadersTimeoutMs?: number;
-  /** Longest silence allowed between two reads of an upstream body, in ms; default 10 minutes. */
+  /** Maximum silence between two reads of an upstream body, in ms; default 10 minutes. */
   upstreamBodyIdleTimeoutMs?: number;
 }
 
 export interface ProxyStats {
   /** HTTP calls being forwarded plus WebSocket connections being relayed. */
   liveRequests: number;
-  /** WebSocket connections being relayed (also counted in liveRequests). */
+  /** WebSocket connections being relayed or being opened upstream (also counted in liveRequests). */
   liveRelays: number;
   /** Records the sink threw on. */
   sinkFailures: number;

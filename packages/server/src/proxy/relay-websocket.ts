@@ -33,10 +33,9 @@ interface LiveRelay {
 }
 
 /**
- * Relays WebSocket upgrades (Codex's Responses WebSocket) to the upstream. The client's handshake is
- * answered only after the upstream accepted its own, so a refusal reaches the client with the
- * upstream's status and body; once both sides are open, messages flow both ways with backpressure and
- * close codes pass through.
+ * Create the relay for WebSocket upgrades (Codex's Responses WebSocket). The client's handshake completes
+ * only after the upstream accepted its own, so a refusal reaches the client with the upstream's status
+ * and body. Once both sides are open, messages flow both ways with backpressure and close codes pass through.
  */
 export function createWebSocketRelayer(options: { handshakeTimeoutMs: number }): WebSocketRelayer {
   const live = new Set<LiveRelay>();
@@ -80,12 +79,20 @@ export function createWebSocketRelayer(options: { handshakeTimeoutMs: number }):
       }, options.handshakeTimeoutMs);
 
       // The client hung up while the upstream handshake was in progress, or our own handshake failed.
-      const onClientSocketClose = () => {
+      // Node's server sockets allow half-open connections, so a client's FIN shows only as `end`, and
+      // only while the socket is read. RFC 6455 section 4.1 bars data frames before the 101, and any
+      // bytes read meanwhile are kept and handed to our handshake with `head`.
+      const early: Buffer[] = [];
+      const keepEarlyBytes = (chunk: Buffer) => early.push(chunk);
+      const onClientGone = () => {
         if (phase !== 'connecting') return;
         giveUp();
         upstream.terminate();
+        socket.destroy();
       };
-      socket.once('close', onClientSocketClose);
+      socket.on('data', keepEarlyBytes);
+      socket.once('end', onClientGone);
+      socket.once('close', onClientGone);
 
       upstream.on('error', (error) => {
         if (phase !== 'connecting') return;
@@ -101,9 +108,9 @@ export function createWebSocketRelayer(options: { handshakeTimeoutMs: number }):
       });
 
       // Messages the upstream sends right after its 101, before the client side is attached.
-      const early: { data: WebSocket.RawData; isBinary: boolean }[] = [];
-      const keepEarly = (data: WebSocket.RawData, isBinary: boolean) => early.push({ data, isBinary });
-      upstream.on('message', keepEarly);
+      const earlyMessages: { data: WebSocket.RawData; isBinary: boolean }[] = [];
+      const keepEarlyMessage = (data: WebSocket.RawData, isBinary: boolean) => earlyMessages.push({ data, isBinary });
+      upstream.on('message', keepEarlyMessage);
 
       upstream.once('upgrade', (response) => {
         pending.set(req, { protocol: '', headers: forwardUpgradeResponseHeaders(response.headers) });
@@ -117,16 +124,19 @@ export function createWebSocketRelayer(options: { handshakeTimeoutMs: number }):
         const accepted = pending.get(req);
         pending.set(req, { protocol: upstream.protocol, headers: accepted?.headers ?? [] });
 
-        server.handleUpgrade(req, socket, head, (client) => {
+        // `handleUpgrade` attaches its own `data` listener synchronously, so no bytes fall in between.
+        socket.off('data', keepEarlyBytes);
+        socket.off('end', onClientGone);
+        server.handleUpgrade(req, socket, Buffer.concat([head, ...early]), (client) => {
           giveUp();
-          socket.off('close', onClientSocketClose);
+          socket.off('close', onClientGone);
           pending.delete(req);
-          upstream.off('message', keepEarly);
+          upstream.off('message', keepEarlyMessage);
           phase = 'relaying';
 
           const relay = startRelay(client, upstream, target.createCapture(), () => live.delete(relay));
           live.add(relay);
-          for (const message of early) relay.fromUpstream(message.data, message.isBinary);
+          for (const message of earlyMessages) relay.fromUpstream(message.data, message.isBinary);
         });
       });
     },
@@ -161,8 +171,8 @@ function startRelay(client: WebSocket, upstream: WebSocket, capture: WebSocketCa
     pipeMessage(client, upstream, data, isBinary);
   });
 
-  // Who closes first decides how the capture ends: the client leaving is an abort of whatever response
-  // is open; the upstream closing with 1000 is a normal end, any other code a broken connection.
+  // Whoever closes first decides how the capture ends. The client leaving aborts any open response.
+  // The upstream closing with 1000 is a normal end, and with any other code a broken connection.
   client.once('close', (code, reason) => {
     finish({ kind: 'client_aborted' });
     passClose(upstream, code, reason);
@@ -189,7 +199,7 @@ function startRelay(client: WebSocket, upstream: WebSocket, capture: WebSocketCa
 /**
  * Send one message on and keep the sender in step with the receiver: reading from `from` pauses while
  * `to` has more than HIGH_WATER_BYTES queued, and each send's callback resumes it once the queue is
- * below LOW_WATER_BYTES. Every send registers the callback, so the last one always sees the drained queue.
+ * below LOW_WATER_BYTES. Every send registers the callback, so the last callback runs with the queue drained.
  */
 function pipeMessage(from: WebSocket, to: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
   if (to.readyState !== WebSocket.OPEN) return;
@@ -234,8 +244,8 @@ function offeredProtocols(req: IncomingMessage): string[] {
 }
 
 /**
- * Answer the client with the upstream's refusal (status, headers and body as they came). The body is
- * streamed and delimited by closing the connection unless the upstream gave its length.
+ * Send the client the upstream's refusal (status, headers and body as they came). The body is streamed
+ * and ends with the connection unless the upstream gave its length.
  */
 function relayRefusal(socket: Duplex, request: ClientRequest, response: IncomingMessage): void {
   const headerLines: string[] = [];

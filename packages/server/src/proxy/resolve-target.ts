@@ -10,8 +10,8 @@ export type ResolvedTarget =
 const FALLBACK_FORMAT: ErrorFormat = 'openai';
 
 /**
- * Turn a request target into the upstream URL and the token's authorization, or into the error to
- * answer with: 400 for a malformed path, 404 for an unknown route, 401 for an unknown or revoked token.
+ * Turn a request target into the upstream URL and the token's authorization, or into the error response
+ * to send: 400 for a malformed path, 404 for an unknown route, 401 for an unknown or revoked token.
  * The route is checked before the token so a typo in the route name gets the more useful answer.
  */
 export async function resolveTarget(
@@ -42,12 +42,12 @@ export async function resolveTarget(
   return { ok: true, route, rest: parsed.rest, upstreamUrl: joinUpstreamUrl(route.baseUrl, parsed.rest), authorization };
 }
 
-/** The `{route}` segment of `/r/{token}/{route}/...`, used only to pick an error shape for a bad path. */
+/** Extract the `{route}` segment of `/r/{token}/{route}/...`, used only to pick an error shape for a bad path. */
 function routeSegment(target: string): string {
   return target.split('?')[0]?.split('/')[3] ?? '';
 }
 
-/** The error shape for a target before it is resolved: its route's, else the fallback. */
+/** Pick the error shape for a target before it is resolved: its route's, else the fallback. */
 export function errorFormatFor(target: string, registry: RouteRegistry): ErrorFormat {
   return registry.get(routeSegment(target))?.errorFormat ?? FALLBACK_FORMAT;
 }

@@ -1,6 +1,6 @@
 import type { ProxyErrorKind } from '@tokenwise/core';
 
-/** How the proxy answers a request the upstream never responded to. */
+/** The error response the proxy sends when the upstream never responded. */
 export interface UpstreamFailure {
   status: number;
   kind: ProxyErrorKind;
@@ -41,7 +41,7 @@ export function describeUpstreamFailure(error: unknown, upstreamOrigin: string):
     return {
       status: 504,
       kind: 'upstream_timeout',
-      message: `upstream ${upstreamOrigin} did not answer: ${timeout} (${code}); retry, or check the network or the --upstream setting`,
+      message: `upstream ${upstreamOrigin} timed out: ${timeout} (${code}); retry, or check the network or the --upstream setting`,
     };
   }
 
@@ -54,7 +54,7 @@ export function describeUpstreamFailure(error: unknown, upstreamOrigin: string):
   };
 }
 
-/** The error's code, looking through `cause` and the AggregateError Node raises when every address failed. */
+/** Find the error's code, looking through `cause` and the AggregateError Node raises when every address failed. */
 export function errorCode(error: unknown): string | undefined {
   const seen = new Set<unknown>();
   let current: unknown = error;
