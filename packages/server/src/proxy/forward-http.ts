@@ -134,7 +134,7 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.#ended) return;
-    // NOTE: response trailers are not forwarded; no LLM API in the route registry sends any.
+    // NOTE: response trailers are dropped; none of the route registry's APIs is known to send them.
     this.#res.end();
     this.#end({ kind: 'complete' });
   }

@@ -23,12 +23,12 @@ const DEFAULT_BODY_CAP_BYTES = 4 * 1024 * 1024;
 /** Anthropic's and OpenAI's SDKs wait up to 10 minutes for a non-streamed response (`x-stainless-timeout: 600`). */
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 10 * 60 * 1000;
 
-/** Node's zlib decodes Brotli; core has no streaming Brotli decoder of its own. */
+/** Core decodes gzip, deflate and zstd itself; Brotli it leaves to a whole-body decoder the runtime injects. */
 const NODE_DECODERS: CaptureOptions['decoders'] = { br: (bytes) => brotliDecompressSync(bytes) };
 
 /**
- * The Node proxy listener: forwards `/r/{token}/{route}/{rest}` to the route's upstream with undici
- * (one keep-alive pool per upstream origin), relays WebSocket upgrades, and hands every finished
+ * Create the Node proxy listener. It forwards `/r/{token}/{route}/{rest}` to the route's upstream with
+ * undici (one keep-alive pool per upstream origin), relays WebSocket upgrades, and hands every finished
  * exchange to the capture and then to the record sink. Logs only its own faults and degradations; the
  * one-line-per-call log belongs to the sink's wrapper in the app.
  */
@@ -212,7 +212,7 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
 /**
  * Check a client's opening handshake the way `ws` does (RFC 6455 section 4.2.1) before the upstream is
  * contacted, so our own handshake does not fail after the upstream accepted its one. Should it fail
- * anyway, the relay sees the socket close and terminates the upstream.
+ * anyway, the relay notices the socket close and terminates the upstream.
  */
 function checkWebSocketHandshake(req: IncomingMessage): string | null {
   if (req.headers.upgrade?.toLowerCase() !== 'websocket') return 'only WebSocket upgrades are relayed (expected "upgrade: websocket")';

@@ -171,7 +171,7 @@ function startRelay(client: WebSocket, upstream: WebSocket, capture: WebSocketCa
     pipeMessage(client, upstream, data, isBinary);
   });
 
-  // Whoever closes first decides how the capture ends. The client leaving aborts any open response.
+  // The side that closes first decides how the capture ends. The client leaving aborts any open response.
   // The upstream closing with 1000 is a normal end, and with any other code a broken connection.
   client.once('close', (code, reason) => {
     finish({ kind: 'client_aborted' });

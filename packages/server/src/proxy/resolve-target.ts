@@ -12,7 +12,7 @@ const FALLBACK_FORMAT: ErrorFormat = 'openai';
 /**
  * Turn a request target into the upstream URL and the token's authorization, or into the error response
  * to send: 400 for a malformed path, 404 for an unknown route, 401 for an unknown or revoked token.
- * The route is checked before the token so a typo in the route name gets the more useful answer.
+ * The route is checked before the token so a typo in the route name gets the more useful error.
  */
 export async function resolveTarget(
   target: string,
