@@ -48,13 +48,17 @@ describe('parseProxyPath', () => {
   });
 
   it.each([
-    ['short token', '/r/abc/anthropic/v1/messages'],
-    ['token with a dot', `/r/${TOKEN}.x/anthropic/v1/messages`],
+    ['empty token', '/r//anthropic/v1/messages'],
+    ['oversized token', `/r/${'x'.repeat(257)}/anthropic/v1/messages`],
     ['missing route', `/r/${TOKEN}`],
     ['uppercase route', `/r/${TOKEN}/Anthropic/v1/messages`],
     ['empty route', `/r/${TOKEN}//v1/messages`],
   ])('rejects a %s', (_name, target) => {
     expect(parseProxyPath(target)).toMatchObject({ ok: false, reason: 'invalid_path' });
+  });
+
+  it('leaves a mangled token to the token lookup', () => {
+    expect(parseProxyPath('/r/abc.def/anthropic/v1/messages')).toMatchObject({ ok: true, token: 'abc.def', route: 'anthropic' });
   });
 
   it('never echoes the token in an error message', () => {

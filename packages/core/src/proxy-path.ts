@@ -10,7 +10,11 @@ export type ParsedProxyPath =
   | { ok: true; token: string; route: string; rest: string }
   | { ok: false; reason: 'not_proxy_path' | 'invalid_path'; message: string };
 
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
+/**
+ * Any token segment is accepted here and left to the token lookup, so that a mangled token gets the
+ * same 401 "invalid route" answer as an unknown one. The token is only hashed, never forwarded.
+ */
+const TOKEN_PATTERN = /^[^/?#]{1,256}$/;
 const ROUTE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const FORBIDDEN_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 const FORBIDDEN_SEQUENCE = /%2f|%5c|\\|%00/i;
@@ -28,7 +32,7 @@ export function parseProxyPath(target: string): ParsedProxyPath {
   const secondSlash = path.indexOf('/', 3);
   const token = secondSlash === -1 ? path.slice(3) : path.slice(3, secondSlash);
   if (!TOKEN_PATTERN.test(token)) {
-    return { ok: false, reason: 'invalid_path', message: 'invalid route token in the URL: expected /r/{token}/{route}/...' };
+    return { ok: false, reason: 'invalid_path', message: 'missing or oversized route token in the URL: expected /r/{token}/{route}/...' };
   }
   if (secondSlash === -1) {
     return { ok: false, reason: 'invalid_path', message: 'missing route name in the URL: expected /r/{token}/{route}/...' };

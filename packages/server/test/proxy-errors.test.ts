@@ -122,10 +122,10 @@ describe('malformed path', () => {
     expect(JSON.parse(response.body.toString()).error.type).toBe('invalid_request_error');
   });
 
-  it('returns 400 for a malformed token', async () => {
-    const response = await post('/r/short/openai/v1/chat/completions');
-    expect(response.status).toBe(400);
-    expect(JSON.parse(response.body.toString()).error.code).toBe('invalid_request');
+  it('returns 401 invalid route for a malformed token', async () => {
+    const response = await post('/r/short.x/openai/v1/chat/completions');
+    expect(response.status).toBe(401);
+    expect(JSON.parse(response.body.toString()).error.message).toMatch(/^invalid route: /);
   });
 
   it('returns 400 for a path outside /r/', async () => {
