@@ -1,2 +1,4 @@
+export * from './migrations.js';
+export * from './postgres-store.js';
 export * from './sqlite-store.js';
 export * from './store.js';

@@ -1,11 +1,6 @@
 import { TokenwiseError } from '@tokenwise/core';
 import type Database from 'better-sqlite3';
-
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import { type Migration, type MigrationResult, newestVersion } from './migrations.js';
 
 /**
  * The SQLite schema as an append-only list: never edit a released migration, add the next version.
@@ -147,7 +142,7 @@ export const sqliteMigrations: readonly Migration[] = [
  * that re-reads the version first, so two processes opening the same new file cannot both apply it.
  * Rejects a database written by a newer Tokenwise instead of guessing at its schema.
  */
-export function migrateSqlite(db: Database.Database, migrations: readonly Migration[] = sqliteMigrations): void {
+export function migrateSqlite(db: Database.Database, migrations: readonly Migration[] = sqliteMigrations): MigrationResult {
   db.exec(`
     CREATE TABLE IF NOT EXISTS schema_migrations (
       version INTEGER PRIMARY KEY,
@@ -158,7 +153,7 @@ export function migrateSqlite(db: Database.Database, migrations: readonly Migrat
 
   const currentVersion = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
   const recordVersion = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-  const newest = migrations.reduce((max, migration) => Math.max(max, migration.version), 0);
+  const newest = newestVersion(migrations);
 
   const found = currentVersion.get()?.version ?? 0;
   if (found > newest) {
@@ -168,15 +163,25 @@ export function migrateSqlite(db: Database.Database, migrations: readonly Migrat
     );
   }
 
+  const applied: number[] = [];
   for (const migration of migrations) {
     // An up-to-date database is only read, so read-only commands never wait for the write lock.
     if (found >= migration.version) continue;
     const apply = db.transaction(() => {
-      const applied = currentVersion.get()?.version ?? 0;
-      if (applied >= migration.version) return;
+      const current = currentVersion.get()?.version ?? 0;
+      if (current >= migration.version) return;
       db.exec(migration.sql);
       recordVersion.run(migration.version, migration.name, new Date().toISOString());
+      applied.push(migration.version);
     });
     apply.immediate();
   }
+  return { version: newest, applied };
+}
+
+/** Return the schema version recorded in the database, 0 when it has no migrations table. */
+export function readSqliteSchemaVersion(db: Database.Database): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!table) return 0;
+  return db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations').get()?.version ?? 0;
 }

@@ -4,7 +4,8 @@ import { TokenwiseError } from '@tokenwise/core';
 import Database from 'better-sqlite3';
 import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
-import { migrateSqlite } from './sqlite-migrations.js';
+import type { MigrationResult } from './migrations.js';
+import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
 import type {
   ApiToken,
   CallToStore,
@@ -18,6 +19,7 @@ import type {
   StoredCallRef,
   Workspace,
 } from './store.js';
+import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 export interface SqliteStoreOptions {
   /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY, in ms. */
@@ -29,25 +31,17 @@ export interface SqliteStoreOptions {
 type SqliteValue = string | number | bigint | Buffer | null;
 type SqliteRow = Record<string, SqliteValue>;
 
-interface TokenRow {
-  id: string;
-  workspace_id: string;
-  device_id?: string | null;
-  name: string;
-  token_sha256: string;
-  created_at: string;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
-
 /**
  * The embedded store: one SQLite file in WAL mode, so the CLI can read while the server writes. Every
  * write is a short synchronous transaction (better-sqlite3); the async methods only satisfy `Store`.
  */
 export class SqliteStore implements Store {
   readonly path: string;
+  /** Schema changes made when this store was opened. */
+  readonly migration: MigrationResult;
   private readonly db: Database.Database;
   private readonly clock: () => Date;
+  private readonly locks = new Map<string, Promise<unknown>>();
   private closed = false;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -67,7 +61,7 @@ export class SqliteStore implements Store {
     // With WAL, NORMAL loses at most the last transactions on power loss, never corrupts the file.
     this.db.pragma('synchronous = NORMAL');
 
-    migrateSqlite(this.db);
+    this.migration = migrateSqlite(this.db);
   }
 
   async insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]> {
@@ -276,6 +270,30 @@ export class SqliteStore implements Store {
       .run(key, value, this.now());
   }
 
+  async checkReady(): Promise<void> {
+    this.assertOpen();
+    const version = readSqliteSchemaVersion(this.db);
+    if (version !== this.migration.version) {
+      throw new TokenwiseError(
+        'store_failed',
+        `the SQLite database ${this.path} is at schema version ${version}, but this Tokenwise runs version ${this.migration.version}: restart it with the Tokenwise that migrated the database`,
+      );
+    }
+  }
+
+  async withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const previous = this.locks.get(name) ?? Promise.resolve();
+    const run = previous.then(task);
+    const settled = run.catch(() => undefined);
+    this.locks.set(name, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -311,43 +329,4 @@ function fromSqliteRow<Row>(row: SqliteRow, booleanColumns: readonly string[]): 
   }
   delete converted.seq;
   return converted as Row;
-}
-
-function parseCursor(cursor: string): number {
-  if (!/^\d{1,15}$/.test(cursor)) {
-    throw new TokenwiseError('invalid_argument', `invalid cursor "${cursor}": pass back a cursor this server returned`);
-  }
-  return Number(cursor);
-}
-
-function checkSha256(hash: string): string {
-  if (!/^[0-9a-f]{64}$/.test(hash)) {
-    throw new TokenwiseError('invalid_argument', 'invalid token hash: expected 64 lowercase hex digits of SHA-256');
-  }
-  return hash;
-}
-
-function toRouteToken(row: TokenRow): RouteToken {
-  return {
-    id: row.id,
-    workspaceId: row.workspace_id,
-    deviceId: row.device_id ?? null,
-    name: row.name,
-    tokenSha256: row.token_sha256,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-    lastUsedAt: row.last_used_at,
-  };
-}
-
-function toApiToken(row: TokenRow): ApiToken {
-  return {
-    id: row.id,
-    workspaceId: row.workspace_id,
-    name: row.name,
-    tokenSha256: row.token_sha256,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-    lastUsedAt: row.last_used_at,
-  };
 }

@@ -88,7 +88,7 @@ export interface NewApiToken {
 }
 
 /**
- * Everything Tokenwise persists. Every implementation (SQLite now, PostgreSQL later) must pass the same
+ * Everything Tokenwise persists. Every implementation (SQLite and PostgreSQL) must pass the same
  * contract suite, so callers never depend on which one they hold. Methods are async because network
  * stores are. Times are ISO 8601 strings in UTC.
  */
@@ -124,6 +124,18 @@ export interface Store {
 
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string): Promise<void>;
+
+  /**
+   * Resolves when the store responds and its schema is the version this code supports; rejects with
+   * `store_failed` when it is unreachable or a newer Tokenwise has migrated it since. `/readyz` calls it.
+   */
+  checkReady(): Promise<void>;
+  /**
+   * Run `task` while holding the lock `name`, so a step such as first-start setup runs once even when several
+   * servers start at once. With PostgreSQL the lock covers every process sharing the database, with SQLite
+   * only this process, because one server owns a SQLite file.
+   */
+  withLock<T>(name: string, task: () => Promise<T>): Promise<T>;
 
   /** Releases the connection; later calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;

@@ -297,6 +297,45 @@ export function describeStoreContract(name: string, createStore: () => Promise<S
       });
     });
 
+    describe('readiness and locks', () => {
+      it('is ready once opened', async () => {
+        await expect(store.checkReady()).resolves.toBeUndefined();
+      });
+
+      it('runs tasks under one lock one at a time', async () => {
+        const events: string[] = [];
+        const task = (label: string) => async () => {
+          events.push(`${label} start`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          events.push(`${label} end`);
+          return label;
+        };
+
+        const results = await Promise.all([store.withLock('setup', task('a')), store.withLock('setup', task('b'))]);
+
+        expect(results).toEqual(['a', 'b']);
+        expect(events).toEqual(['a start', 'a end', 'b start', 'b end']);
+      });
+
+      it('releases a lock after a failed task', async () => {
+        await expect(store.withLock('setup', async () => Promise.reject(new Error('task failed')))).rejects.toThrow('task failed');
+
+        await expect(store.withLock('setup', async () => 'next')).resolves.toBe('next');
+      });
+
+      it('keeps separate locks apart', async () => {
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const held = store.withLock('first', () => gate);
+
+        await expect(store.withLock('second', async () => 'ran')).resolves.toBe('ran');
+        release();
+        await held;
+      });
+    });
+
     describe('closing', () => {
       it('fails calls after close and closes twice', async () => {
         await store.close();

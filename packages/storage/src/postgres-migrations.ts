@@ -1,0 +1,227 @@
+import { TokenwiseError } from '@tokenwise/core';
+import type { PoolClient } from 'pg';
+import { type Migration, type MigrationResult, newestVersion } from './migrations.js';
+
+/**
+ * First key of the advisory locks Tokenwise takes, one per purpose. The second key is the hash of the
+ * schema, so installations in different schemas of one database do not wait for each other (unless their names
+ * happen to share a hash).
+ */
+export const ADVISORY_LOCKS = {
+  migrate: 0x746b0001,
+  insertCalls: 0x746b0002,
+  named: 0x746b0003,
+} as const;
+
+/**
+ * The PostgreSQL schema, append-only like the SQLite one and with the same version numbers: version N here
+ * has the tables and columns of SQLite's version N, so rows copy between the two.
+ *
+ * The types differ where PostgreSQL has a better one: BOOLEAN for flags, BIGINT for counts and times in
+ * ms, DOUBLE PRECISION for SQLite's REAL, BYTEA for the gzip bodies. JSON columns stay TEXT, because JSONB
+ * would reorder object keys and the record must read back byte for byte. Times stay ISO 8601 TEXT as in
+ * SQLite, with `started_at_ms` for ordering and ranges. `seq` is an identity column; see `insertCalls`
+ * for why cursors into it follow commit order.
+ */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE workspaces (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        keep_bodies BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE route_tokens (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        device_id TEXT REFERENCES devices (id),
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+      );
+
+      CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+      );
+
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      CREATE TABLE calls (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        started_at TEXT NOT NULL,
+        started_at_ms BIGINT NOT NULL,
+        workspace_id TEXT,
+        device_id TEXT,
+        route TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        api_shape TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        tool_version TEXT,
+        user_agent TEXT,
+        session_id TEXT,
+        stream_requested BOOLEAN NOT NULL,
+        streaming BOOLEAN NOT NULL,
+        stream_format TEXT,
+        model_requested TEXT,
+        model_answered TEXT,
+        http_status INTEGER,
+        status TEXT NOT NULL,
+        error_type TEXT,
+        error_message TEXT,
+        error_source TEXT,
+        error_retry_after_s DOUBLE PRECISION,
+        billable BOOLEAN NOT NULL,
+        input_tokens BIGINT,
+        uncached_input_tokens BIGINT,
+        cache_read_tokens BIGINT,
+        cache_write_tokens BIGINT,
+        cache_write_5m_tokens BIGINT,
+        cache_write_1h_tokens BIGINT,
+        output_tokens BIGINT,
+        reasoning_tokens BIGINT,
+        web_search_requests BIGINT,
+        stop_reason TEXT,
+        stop_reasons TEXT,
+        stop_reason_normalized TEXT,
+        tool_calls INTEGER NOT NULL,
+        server_tool_calls TEXT NOT NULL,
+        ttft_ms DOUBLE PRECISION,
+        total_ms DOUBLE PRECISION NOT NULL,
+        headers_ms DOUBLE PRECISION,
+        upstream_request_id TEXT,
+        response_id TEXT,
+        cost_usd DOUBLE PRECISION,
+        cost_basis TEXT NOT NULL,
+        cost_price_key TEXT,
+        cost_breakdown TEXT NOT NULL,
+        price_data_version TEXT,
+        request_bytes BIGINT NOT NULL,
+        response_bytes BIGINT NOT NULL
+      );
+
+      CREATE INDEX calls_by_start ON calls (started_at_ms DESC, seq DESC);
+      CREATE INDEX calls_by_workspace_start ON calls (workspace_id, started_at_ms DESC);
+      CREATE INDEX calls_by_session ON calls (session_id, started_at_ms) WHERE session_id IS NOT NULL;
+
+      CREATE TABLE call_bodies (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        request_kept BOOLEAN NOT NULL,
+        request_body BYTEA,
+        request_bytes BIGINT,
+        request_truncated BOOLEAN,
+        request_content_type TEXT,
+        request_encoding_error TEXT,
+        response_kept BOOLEAN NOT NULL,
+        response_body BYTEA,
+        response_bytes BIGINT,
+        response_truncated BOOLEAN,
+        response_content_type TEXT,
+        response_encoding_error TEXT,
+        request_headers TEXT NOT NULL,
+        response_headers TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+/**
+ * Bring the schema in the connection's `search_path` to the newest version, in one transaction under an
+ * advisory lock: a second server starting at the same moment waits, then finds the work done. PostgreSQL
+ * DDL is transactional, so a failed migration leaves the schema as it was. Rejects a schema written by a
+ * newer Tokenwise instead of guessing at it.
+ */
+export async function migratePostgres(client: PoolClient, migrations: readonly Migration[] = postgresMigrations): Promise<MigrationResult> {
+  const schema = await currentSchema(client);
+  const newest = newestVersion(migrations);
+
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCKS.migrate, schema]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+      )
+    `);
+
+    const found = await readPostgresSchemaVersion(client);
+    if (found > newest) {
+      throw new TokenwiseError(
+        'store_failed',
+        `database schema version ${found} in schema "${schema}" is newer than this Tokenwise supports (${newest}); upgrade Tokenwise or use another --database-url`,
+      );
+    }
+
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (found >= migration.version) continue;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        new Date().toISOString(),
+      ]);
+      applied.push(migration.version);
+    }
+
+    await client.query('COMMIT');
+    return { version: newest, applied };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Return the schema version recorded in the connection's schema, 0 when it has no migrations table. */
+export async function readPostgresSchemaVersion(client: Pick<PoolClient, 'query'>): Promise<number> {
+  const table = await client.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  if (!table.rows[0]?.present) return 0;
+  const result = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+  return result.rows[0]?.version ?? 0;
+}
+
+/**
+ * Return the schema new tables go to: the first existing schema in `search_path`. Null means none of them
+ * exists, which PostgreSQL reports only later as "no schema has been selected to create in".
+ */
+export async function currentSchema(client: Pick<PoolClient, 'query'>): Promise<string> {
+  const result = await client.query<{ schema: string | null; search_path: string }>(
+    'SELECT current_schema() AS schema, current_setting($1) AS search_path',
+    ['search_path'],
+  );
+  const row = result.rows[0];
+  if (!row?.schema) {
+    throw new TokenwiseError(
+      'store_failed',
+      `no schema of the search_path "${row?.search_path ?? ''}" exists in this database: create it first (CREATE SCHEMA name) or change search_path in --database-url`,
+    );
+  }
+  return row.schema;
+}

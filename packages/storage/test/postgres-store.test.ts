@@ -1,0 +1,181 @@
+import type { CallRecord } from '@tokenwise/core';
+import { PostgresStore } from '@tokenwise/storage';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
+import { fullRecord, recordSeries } from './sample-calls.js';
+import { describeStoreContract } from './store-contract.js';
+
+describeWithPostgres('PostgresStore', () => {
+  describeStoreContract('PostgresStore', async () => {
+    const schema = await createTestSchema();
+    return { store: await PostgresStore.open(schema.url), cleanup: () => schema.drop() };
+  });
+
+  describe('PostgresStore schema', () => {
+    let schema: TestSchema;
+    const opened: PostgresStore[] = [];
+
+    beforeEach(async () => {
+      schema = await createTestSchema();
+    });
+
+    afterEach(async () => {
+      for (const store of opened.splice(0)) await store.close();
+      await schema.drop();
+    });
+
+    async function open(url = schema.url): Promise<PostgresStore> {
+      const store = await PostgresStore.open(url);
+      opened.push(store);
+      return store;
+    }
+
+    it('creates its tables in the search_path schema only', async () => {
+      const store = await open();
+
+      expect(store.schema).toBe(schema.name);
+      const tables = await schema.query<{ table_name: string }>(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+        [schema.name],
+      );
+      expect(tables.map((row) => row.table_name)).toEqual([
+        'api_tokens',
+        'call_bodies',
+        'calls',
+        'devices',
+        'route_tokens',
+        'schema_migrations',
+        'settings',
+        'workspaces',
+      ]);
+    });
+
+    it('applies each migration once when two servers start at once', async () => {
+      const stores = await Promise.all([open(), open(), open()]);
+
+      const versions = await schema.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(versions.map((row) => row.version)).toEqual([1]);
+      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, 1]);
+    });
+
+    it('reports an up-to-date schema on a later open', async () => {
+      await open();
+
+      expect((await open()).migration).toEqual({ version: 1, applied: [] });
+    });
+
+    it('rejects a schema from a newer version', async () => {
+      await open();
+      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')");
+
+      await expect(open()).rejects.toThrow(/schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(1\)/);
+    });
+
+    it('stops being ready when a newer version migrates the schema', async () => {
+      const store = await open();
+      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, 'next', '2030-01-01')");
+
+      await expect(store.checkReady()).rejects.toThrow(/is at version 2, but this Tokenwise runs version 1/);
+    });
+
+    it('names a missing schema and the fix', async () => {
+      await expect(open(withSearchPath(TEST_DATABASE_URL, `${schema.name}_missing`))).rejects.toThrow(
+        /no schema of the search_path "tokenwise_test_\w+_missing" exists in this database: create it first/,
+      );
+    });
+
+    it('keeps the password out of a connection error', async () => {
+      const failure = PostgresStore.open('postgres://tokenwise:hunter2-secret@127.0.0.1:1/tokenwise?password=also-secret', {
+        connectionTimeoutMs: 2000,
+      });
+
+      await expect(failure).rejects.toMatchObject({ code: 'store_failed' });
+      const message = await failure.catch((error: Error) => error.message);
+      expect(message).toContain('failed to connect to PostgreSQL at postgres://tokenwise@127.0.0.1:1/tokenwise');
+      expect(message).not.toContain('secret');
+    });
+
+    it('stores a NUL in a text field as U+FFFD', async () => {
+      const store = await open();
+      const record: CallRecord = fullRecord({
+        error: { type: 'api_error', message: 'bad\u0000byte', source: 'http', retry_after_s: null },
+      });
+
+      await expect(store.insertCalls([{ record, bodies: null }])).resolves.toHaveLength(1);
+      expect((await store.getCall(record.id))?.record.error?.message).toBe('bad\uFFFDbyte');
+    });
+
+    it('reads BIGINT columns back as numbers', async () => {
+      const store = await open();
+      const [record] = recordSeries(1);
+      await store.insertCalls([{ record: record!, bodies: null }]);
+
+      const row = (await store.listCalls({ limit: 1 }))[0]!;
+      expect(typeof row.record.request_bytes).toBe('number');
+      expect(row.record.usage).toStrictEqual(record!.usage);
+    });
+  });
+
+  describe('PostgresStore with several writers', () => {
+    let schema: TestSchema;
+    let writers: PostgresStore[];
+
+    beforeEach(async () => {
+      schema = await createTestSchema();
+      writers = await Promise.all([PostgresStore.open(schema.url), PostgresStore.open(schema.url), PostgresStore.open(schema.url)]);
+    });
+
+    afterEach(async () => {
+      for (const store of writers) await store.close();
+      await schema.drop();
+    });
+
+    it('lets a follower see every call when servers insert at once', async () => {
+      const records = recordSeries(150);
+      const follower = writers[0]!;
+      const seen: string[] = [];
+      let cursor = '0';
+
+      const writing = Promise.all(
+        writers.map(async (store, writer) => {
+          const mine = records.filter((_, index) => index % writers.length === writer);
+          for (let start = 0; start < mine.length; start += 5) {
+            await store.insertCalls(mine.slice(start, start + 5).map((record) => ({ record, bodies: null })));
+          }
+        }),
+      );
+
+      // Page forward while the writers run: a call committed behind the cursor would never be seen.
+      let done = false;
+      void writing.finally(() => {
+        done = true;
+      });
+      while (!done || seen.length < records.length) {
+        const page = await follower.listCalls({ limit: 20, after: cursor });
+        for (const call of page) seen.push(call.record.id);
+        cursor = page.at(-1)?.cursor ?? cursor;
+        if (done && page.length === 0) break;
+      }
+      await writing;
+
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.sort()).toEqual(records.map((record) => record.id).sort());
+    });
+
+    it('holds a named lock across servers', async () => {
+      const events: string[] = [];
+      const task = (label: string) => async () => {
+        events.push(`${label} start`);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        events.push(`${label} end`);
+      };
+
+      await Promise.all(writers.map((store, index) => store.withLock('setup', task(String(index)))));
+
+      for (let index = 0; index < events.length; index += 2) {
+        expect(events[index]?.replace(' start', '')).toBe(events[index + 1]?.replace(' end', ''));
+      }
+      expect(events).toHaveLength(6);
+    });
+  });
+});
