@@ -190,6 +190,13 @@ export class PostgresStore implements Store {
     return { record: fromCallRow(row), bodies: bodyRow ? await fromBodyRow(bodyRow) : null };
   }
 
+  async latestCursor(): Promise<string | null> {
+    this.assertOpen();
+    const result = await this.pool.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM calls');
+    const seq = result.rows[0]?.seq ?? null;
+    return seq === null ? null : String(seq);
+  }
+
   async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
     this.assertOpen();
     const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };

@@ -136,6 +136,12 @@ export class SqliteStore implements Store {
     };
   }
 
+  async latestCursor(): Promise<string | null> {
+    this.assertOpen();
+    const row = this.db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM calls').get();
+    return row?.seq == null ? null : String(row.seq);
+  }
+
   async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
     this.assertOpen();
     const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };

@@ -102,6 +102,8 @@ export interface Store {
   listCalls(query: ListCallsQuery): Promise<ListedCall[]>;
   /** The record exactly as inserted, with its bodies when they were kept; null for an unknown id. */
   getCall(id: string): Promise<CallToStore | null>;
+  /** Cursor of the call stored last, null when no call is stored; a follower starts from it to see only new calls. */
+  latestCursor(): Promise<CallCursor | null>;
 
   createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;

@@ -188,6 +188,18 @@ export function describeStoreContract(name: string, createStore: () => Promise<S
         for (const call of listed) expect(call.cursor).toBe(cursorById.get(call.record.id));
       });
 
+      it('returns the latest cursor, or null when empty', async () => {
+        expect(await store.latestCursor()).toBeNull();
+
+        const refs = await store.insertCalls(recordSeries(3).map((record) => ({ record, bodies: null })));
+        await store.insertCalls([{ record: sparseRecord({ id: 'older-start', started_at: '2020-01-01T00:00:00.000Z' }), bodies: null }]);
+
+        const latest = await store.latestCursor();
+        expect(latest).not.toBe(refs[2]!.cursor);
+        expect(await store.listCalls({ limit: 10, after: refs[2]!.cursor })).toHaveLength(1);
+        expect(await store.listCalls({ limit: 10, after: latest! })).toEqual([]);
+      });
+
       it('rejects an invalid cursor and limit', async () => {
         await expect(store.listCalls({ limit: 10, after: 'not-a-cursor' })).rejects.toThrow(/invalid cursor "not-a-cursor"/);
         await expect(store.listCalls({ limit: 0 })).rejects.toThrow(/invalid limit 0/);
