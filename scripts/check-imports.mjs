@@ -15,8 +15,16 @@ const allowed = {
   server: ['@tokenwise/core', '@tokenwise/storage'],
   cli: ['@tokenwise/core', '@tokenwise/storage', '@tokenwise/server'],
   testkit: ['@tokenwise/core'],
+  worker: ['@tokenwise/core'],
 };
-const workspaceNames = new Set(['@tokenwise/core', '@tokenwise/storage', '@tokenwise/server', '@tokenwise/testkit', 'tokenwise']);
+const workspaceNames = new Set([
+  '@tokenwise/core',
+  '@tokenwise/storage',
+  '@tokenwise/server',
+  '@tokenwise/testkit',
+  '@tokenwise/worker',
+  'tokenwise',
+]);
 const nodeBuiltins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
 const importPattern =
   /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;

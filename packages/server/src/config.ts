@@ -2,6 +2,7 @@ import { parseUpstreamOverrides, TokenwiseError } from '@tokenwise/core';
 import type { Level } from 'pino';
 import { defaultDataDir } from './data-dir.js';
 import { LOG_LEVELS } from './log.js';
+import { MIN_INGEST_SECRET_LENGTH } from './worker-api.js';
 
 /** `tokenwise serve` options as given on the command line, unparsed; absent flags are undefined. */
 export interface ServeFlags {
@@ -11,6 +12,7 @@ export interface ServeFlags {
   upstream?: string[];
   logLevel?: string;
   bodyCapBytes?: string;
+  ingestSecret?: string;
 }
 
 export interface ServeConfig {
@@ -23,6 +25,8 @@ export interface ServeConfig {
   logLevel: Level | 'silent';
   /** Largest decoded body kept per direction, in bytes; undefined keeps the proxy's default (4 MiB). */
   bodyCapBytes: number | undefined;
+  /** Shared secret of the Worker endpoints (`/api/v1/routes/verify`, `/api/v1/ingest`); undefined turns them off. */
+  ingestSecret?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -37,6 +41,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
   const port = pick(flags.port, '--port', env.TOKENWISE_PORT, 'TOKENWISE_PORT');
   const logLevel = pick(flags.logLevel, '--log-level', env.TOKENWISE_LOG_LEVEL, 'TOKENWISE_LOG_LEVEL');
   const bodyCap = pick(flags.bodyCapBytes, '--body-cap-bytes', env.TOKENWISE_BODY_CAP_BYTES, 'TOKENWISE_BODY_CAP_BYTES');
+  const ingestSecret = pick(flags.ingestSecret, '--ingest-secret', env.TOKENWISE_INGEST_SECRET, 'TOKENWISE_INGEST_SECRET');
 
   return {
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
@@ -45,6 +50,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     upstreams: { ...upstreamsFromEnv(env), ...parseUpstreamOverrides(flags.upstream ?? []) },
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.source) : 'info',
     bodyCapBytes: bodyCap ? parseByteCount(bodyCap.value, bodyCap.source) : undefined,
+    ...(ingestSecret && { ingestSecret: parseIngestSecret(ingestSecret.value, ingestSecret.source) }),
   };
 }
 
@@ -98,4 +104,16 @@ function parseByteCount(value: string, source: string): number {
     throw new TokenwiseError('invalid_argument', `invalid ${source} "${value}": expected a whole number of bytes, e.g. 4194304 for 4 MiB`);
   }
   return bytes;
+}
+
+function parseIngestSecret(value: string, source: string): string {
+  const secret = value.trim();
+  if (secret.length < MIN_INGEST_SECRET_LENGTH || /\s/.test(secret)) {
+    // The value itself is a secret, so the message gives only its length.
+    throw new TokenwiseError(
+      'invalid_argument',
+      `invalid ${source} (${secret.length} characters): expected at least ${MIN_INGEST_SECRET_LENGTH} characters without spaces, e.g. from "openssl rand -base64 32"`,
+    );
+  }
+  return secret;
 }

@@ -9,3 +9,4 @@ export * from './route-authorizer.js';
 export * from './serve.js';
 export * from './since.js';
 export * from './tokens.js';
+export * from './worker-api.js';

@@ -17,6 +17,7 @@ import { createProxyHandler, type ProxyStats } from './proxy/index.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
 import { createRouteAuthorizer } from './route-authorizer.js';
 import { SERVER_VERSION } from './version.js';
+import { createWorkerApiHandler } from './worker-api.js';
 
 export interface ServeOptions extends ServeConfig {
   /** Destination of the log lines; stdout when omitted. */
@@ -97,6 +98,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     stream,
     logger: logger.child({ component: 'api' }),
   });
+  const workerApi = createWorkerApiHandler({
+    store,
+    secret: options.ingestSecret,
+    logger: logger.child({ component: 'ingest' }),
+    onStored: (calls) => stream.publish(calls),
+  });
 
   let closing: Promise<void> | null = null;
   const server = createServer((req, res) => dispatch(req, res));
@@ -117,6 +124,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const target = req.url ?? '/';
     if (target.startsWith('/r/')) {
       proxy.handleRequest(req, res);
+    } else if (workerApi.handles(target)) {
+      workerApi.handle(req, res);
     } else if (target.startsWith('/api/')) {
       api.handle(req, res);
     } else if (target === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {

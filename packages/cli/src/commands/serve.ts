@@ -20,6 +20,9 @@ Options:
                                                                          TOKENWISE_LOG_LEVEL
   --body-cap-bytes N      largest request or response body kept per call, in bytes
                           (default 4194304)                              TOKENWISE_BODY_CAP_BYTES
+  --ingest-secret SECRET  shared secret the Cloudflare Worker sends to /api/v1/ingest and
+                          /api/v1/routes/verify; at least 32 characters. Prefer the
+                          variable: a flag shows in the process list     TOKENWISE_INGEST_SECRET
   -h, --help              show this help
 
 Stop it with Ctrl-C (SIGINT) or SIGTERM: it finishes calls in flight, stores
@@ -40,6 +43,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         upstream: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         'body-cap-bytes': { type: 'string' },
+        'ingest-secret': { type: 'string' },
       },
     }),
   ).values;
@@ -56,6 +60,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       upstream: flags.upstream,
       logLevel: flags['log-level'],
       bodyCapBytes: flags['body-cap-bytes'],
+      ingestSecret: flags['ingest-secret'],
     },
     io.env,
   );
