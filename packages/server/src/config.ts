@@ -1,7 +1,9 @@
 import { parseUpstreamOverrides, TokenwiseError } from '@tokenwise/core';
+import { describePostgresUrl } from '@tokenwise/storage';
 import type { Level } from 'pino';
 import { defaultDataDir } from './data-dir.js';
 import { LOG_LEVELS } from './log.js';
+import { SERVER_ROLES, type ServerRole } from './server-role.js';
 import { MIN_INGEST_SECRET_LENGTH } from './worker-api.js';
 
 /** `tokenwise serve` options as given on the command line, unparsed; absent flags are undefined. */
@@ -12,6 +14,9 @@ export interface ServeFlags {
   upstream?: string[];
   logLevel?: string;
   bodyCapBytes?: string;
+  databaseUrl?: string;
+  role?: string;
+  tokenCacheSeconds?: string;
   ingestSecret?: string;
 }
 
@@ -25,12 +30,24 @@ export interface ServeConfig {
   logLevel: Level | 'silent';
   /** Largest decoded body kept per direction, in bytes; undefined keeps the proxy's default (4 MiB). */
   bodyCapBytes: number | undefined;
+  /** PostgreSQL URL; undefined keeps the SQLite database in the data directory. */
+  databaseUrl?: string;
+  /** What this process serves; undefined serves both the proxy and the app. */
+  role?: ServerRole;
+  /**
+   * How long the proxy trusts a route token without asking the store again, in ms; undefined means
+   * `DEFAULT_TOKEN_CACHE_MS`. A token revoked through another server keeps working here for up to this long.
+   */
+  tokenCacheMs?: number;
   /** Shared secret of the Worker endpoints (`/api/v1/routes/verify`, `/api/v1/ingest`); undefined turns them off. */
   ingestSecret?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4747;
+/** One store query per route token per 5 s at most, and revocation reaches every proxy within 5 s. */
+export const DEFAULT_TOKEN_CACHE_MS = 5_000;
+const MAX_TOKEN_CACHE_SECONDS = 300;
 const UPSTREAM_ENV_PREFIX = 'TOKENWISE_UPSTREAM_';
 
 /**
@@ -41,6 +58,14 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
   const port = pick(flags.port, '--port', env.TOKENWISE_PORT, 'TOKENWISE_PORT');
   const logLevel = pick(flags.logLevel, '--log-level', env.TOKENWISE_LOG_LEVEL, 'TOKENWISE_LOG_LEVEL');
   const bodyCap = pick(flags.bodyCapBytes, '--body-cap-bytes', env.TOKENWISE_BODY_CAP_BYTES, 'TOKENWISE_BODY_CAP_BYTES');
+  const databaseUrl = pick(flags.databaseUrl, '--database-url', env.TOKENWISE_DATABASE_URL, 'TOKENWISE_DATABASE_URL');
+  const role = pick(flags.role, '--role', env.TOKENWISE_ROLE, 'TOKENWISE_ROLE');
+  const tokenCache = pick(
+    flags.tokenCacheSeconds,
+    '--token-cache-seconds',
+    env.TOKENWISE_TOKEN_CACHE_SECONDS,
+    'TOKENWISE_TOKEN_CACHE_SECONDS',
+  );
   const ingestSecret = pick(flags.ingestSecret, '--ingest-secret', env.TOKENWISE_INGEST_SECRET, 'TOKENWISE_INGEST_SECRET');
 
   return {
@@ -50,6 +75,9 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     upstreams: { ...upstreamsFromEnv(env), ...parseUpstreamOverrides(flags.upstream ?? []) },
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.source) : 'info',
     bodyCapBytes: bodyCap ? parseByteCount(bodyCap.value, bodyCap.source) : undefined,
+    ...(databaseUrl && { databaseUrl: parseDatabaseUrl(databaseUrl.value, databaseUrl.source) }),
+    ...(role && { role: parseRole(role.value, role.source) }),
+    ...(tokenCache && { tokenCacheMs: parseTokenCacheSeconds(tokenCache.value, tokenCache.source) * 1000 }),
     ...(ingestSecret && { ingestSecret: parseIngestSecret(ingestSecret.value, ingestSecret.source) }),
   };
 }
@@ -96,6 +124,36 @@ function parseLogLevel(value: string, source: string): Level | 'silent' {
     throw new TokenwiseError('invalid_argument', `invalid ${source} "${value}": expected one of ${LOG_LEVELS.join(', ')}`);
   }
   return level as Level | 'silent';
+}
+
+/** Check the URL's form; the message never repeats the URL, which may carry a password. */
+function parseDatabaseUrl(value: string, source: string): string {
+  const url = value.trim();
+  try {
+    describePostgresUrl(url);
+  } catch (error) {
+    throw new TokenwiseError('invalid_argument', `invalid ${source}: ${(error as Error).message}`);
+  }
+  return url;
+}
+
+function parseRole(value: string, source: string): ServerRole {
+  const role = value.trim().toLowerCase();
+  if (!(SERVER_ROLES as readonly string[]).includes(role)) {
+    throw new TokenwiseError('invalid_argument', `invalid ${source} "${value}": expected one of ${SERVER_ROLES.join(', ')}`);
+  }
+  return role as ServerRole;
+}
+
+function parseTokenCacheSeconds(value: string, source: string): number {
+  const seconds = /^\d{1,3}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(seconds >= 0 && seconds <= MAX_TOKEN_CACHE_SECONDS)) {
+    throw new TokenwiseError(
+      'invalid_argument',
+      `invalid ${source} "${value}": expected whole seconds from 0 to ${MAX_TOKEN_CACHE_SECONDS} (0 asks the store on every request)`,
+    );
+  }
+  return seconds;
 }
 
 function parseByteCount(value: string, source: string): number {

@@ -7,6 +7,7 @@ export * from './proxy/index.js';
 export * from './record-sink.js';
 export * from './route-authorizer.js';
 export * from './serve.js';
+export * from './server-role.js';
 export * from './since.js';
 export * from './tokens.js';
 export * from './worker-api.js';

@@ -3,19 +3,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, TokenwiseError } from '@tokenwise/core';
-import { SqliteStore, type Store } from '@tokenwise/storage';
-import type { DestinationStream } from 'pino';
+import { PostgresStore, SqliteStore, type Store } from '@tokenwise/storage';
+import type { DestinationStream, Logger } from 'pino';
 import { createApiHandler } from './api.js';
 import { createApiTokenVerifier } from './api-auth.js';
 import { sendJson } from './api-responses.js';
 import { createCallStream } from './call-stream.js';
-import type { ServeConfig } from './config.js';
+import { DEFAULT_TOKEN_CACHE_MS, type ServeConfig } from './config.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
 import { createProxyHandler, type ProxyStats } from './proxy/index.js';
+import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
 import { createRouteAuthorizer } from './route-authorizer.js';
+import { roleServes, wrongRoleBody } from './server-role.js';
+import { startStoreFollower } from './store-follower.js';
 import { SERVER_VERSION } from './version.js';
 import { createWorkerApiHandler } from './worker-api.js';
 
@@ -41,6 +44,8 @@ export interface RunningServer {
   /** True when this start created the local workspace. */
   firstStart: boolean;
   notices: string[];
+  /** Where calls are stored: the SQLite file, or the PostgreSQL URL without its password. */
+  database: string;
   /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
   revokeRouteToken(tokenId: string): Promise<boolean>;
   stats(): { proxy: ProxyStats; sink: SinkStats; suppressedLogLines: Record<string, number> };
@@ -49,9 +54,10 @@ export interface RunningServer {
 }
 
 /**
- * Start `tokenwise serve`: one HTTP server with the proxy under `/r/`, the API under `/api/v1/` and
- * `GET /healthz`, backed by the SQLite store in the data directory. It writes `server.json` for the CLI
- * and removes it on close. Signal handling is left to the caller.
+ * Start `tokenwise serve`: one HTTP server with the proxy under `/r/`, the API under `/api/v1/` (each only
+ * in its `role`), `GET /healthz` and `GET /readyz`, backed by the SQLite store in the data directory or by
+ * PostgreSQL with `databaseUrl`. It writes `server.json` for the CLI and removes it on close. Signal
+ * handling is left to the caller.
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const registry = createRouteRegistry(options.upstreams);
@@ -66,15 +72,24 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   }
 
   const { logger, suppressedCounts } = createServerLogger({ level: options.logLevel, destination: options.logDestination });
-  const store = options.store ?? new SqliteStore(paths.database);
+  const role = options.role ?? 'both';
+  const store = options.store ?? (await openStore(options, paths, logger));
   const closeOnFailure = async (error: unknown): Promise<never> => {
     await store.close().catch(() => undefined);
     throw error;
   };
 
-  const setup = await ensureLocalSetup(store, paths).catch(closeOnFailure);
+  // Servers sharing one PostgreSQL database may start together; the lock keeps them from each creating a
+  // local workspace.
+  const setup = await store.withLock('local-setup', () => ensureLocalSetup(store, paths)).catch(closeOnFailure);
 
   const stream = createCallStream();
+  // With PostgreSQL, other servers store calls too, so the API's live stream follows the store instead of
+  // this process's writes, which only prompt an early read.
+  const follower =
+    store instanceof PostgresStore && role !== 'proxy' ? await startStoreFollower({ store, logger }).catch(closeOnFailure) : null;
+  if (follower) stream.subscribe(() => follower.poke());
+  const readiness = createReadinessCheck({ store, logger });
   const batchingSink = createBatchingRecordSink({ store, logger, ...options.sink, onStored: (calls) => stream.publish(calls) });
   const sink: RecordSink = {
     write(record: CallRecord, bodies: CallBodies | null) {
@@ -83,7 +98,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     },
   };
 
-  const authorizer = createRouteAuthorizer({ store, logger });
+  const authorizer = createRouteAuthorizer({ store, logger, cacheTtlMs: options.tokenCacheMs ?? DEFAULT_TOKEN_CACHE_MS });
   const proxy = createProxyHandler({
     registry,
     authorize: (token) => authorizer.authorize(token),
@@ -95,7 +110,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     store,
     verifier: createApiTokenVerifier(store),
     authorizer,
-    stream,
+    stream: follower?.stream ?? stream,
     logger: logger.child({ component: 'api' }),
   });
   const workerApi = createWorkerApiHandler({
@@ -108,7 +123,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let closing: Promise<void> | null = null;
   const server = createServer((req, res) => dispatch(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (req.url?.startsWith('/r/') && !closing) {
+    if (req.url?.startsWith('/r/') && !closing && role !== 'app') {
       proxy.handleUpgrade(req, socket, head);
     } else {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -122,12 +137,16 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   function dispatch(req: IncomingMessage, res: ServerResponse): void {
     const target = req.url ?? '/';
-    if (target.startsWith('/r/')) {
+    if (!roleServes(role, target)) {
+      sendJson(res, 404, wrongRoleBody(role, target));
+    } else if (target.startsWith('/r/')) {
       proxy.handleRequest(req, res);
     } else if (workerApi.handles(target)) {
       workerApi.handle(req, res);
     } else if (target.startsWith('/api/')) {
       api.handle(req, res);
+    } else if (target === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      void readiness.respond(res, closing !== null);
     } else if (target === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       sendJson(res, closing ? 503 : 200, { status: closing ? 'stopping' : 'ok' });
     } else {
@@ -143,6 +162,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   await listen(server, options.host, options.port).catch(async (error) => {
     await batchingSink.close();
     await proxy.close();
+    await follower?.close();
     return closeOnFailure(error);
   });
 
@@ -155,7 +175,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     started_at: new Date().toISOString(),
     version: SERVER_VERSION,
   });
-  logger.info({ url, data_dir: paths.dir, version: SERVER_VERSION, first_start: setup.firstStart }, 'server started');
+  const database = describeStore(store, paths);
+  logger.info({ url, data_dir: paths.dir, version: SERVER_VERSION, first_start: setup.firstStart, role, database }, 'server started');
 
   async function shutDown(): Promise<void> {
     const graceMs = options.shutdownGraceMs ?? 10_000;
@@ -176,6 +197,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await proxy.close();
 
     await batchingSink.close();
+    await follower?.close();
     await store.close();
     await removeServerInfo(paths, process.pid);
 
@@ -193,6 +215,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     apiToken: setup.apiToken,
     firstStart: setup.firstStart,
     notices: setup.notices,
+    database,
     revokeRouteToken: (tokenId) => authorizer.revoke(tokenId),
     stats: () => ({ proxy: proxy.stats(), sink: batchingSink.stats(), suppressedLogLines: suppressedCounts() }),
     close() {
@@ -200,6 +223,20 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/** Open PostgreSQL when a database URL is configured, else the SQLite file in the data directory; both migrate on open. */
+async function openStore(options: ServeOptions, paths: DataDirPaths, logger: Logger): Promise<Store> {
+  if (options.databaseUrl === undefined) return new SqliteStore(paths.database);
+  return PostgresStore.open(options.databaseUrl, {
+    onConnectionError: (error) => logger.warn({ err: error }, 'an idle PostgreSQL connection failed; the pool replaces it'),
+  });
+}
+
+function describeStore(store: Store, paths: DataDirPaths): string {
+  if (store instanceof PostgresStore) return `${store.displayUrl} (schema ${store.schema})`;
+  if (store instanceof SqliteStore) return store.path;
+  return paths.database;
 }
 
 /** True when a server responds at `url`. A server.json left by a crash whose pid was reused gets no response. */

@@ -1,5 +1,14 @@
-import { type CallRecord, createRouteRegistry } from '@tokenwise/core';
-import { loadAllWireFixtures, type ReplayedRequest, startReplayUpstream, type WireFixture } from '@tokenwise/testkit';
+import { createRouteRegistry } from '@tokenwise/core';
+import {
+  clientAbortBytes,
+  expectRecordFields,
+  expectRecordTimings,
+  loadAllWireFixtures,
+  REPLAY_TIME_SCALE,
+  type ReplayedRequest,
+  startReplayUpstream,
+  type WireFixture,
+} from '@tokenwise/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientResponse, headerPairs, type SinkEntry, sendRequest, startTestProxy, TEST_AUTHORIZATION } from './proxy-harness.js';
 
@@ -9,22 +18,8 @@ import { type ClientResponse, headerPairs, type SinkEntry, sendRequest, startTes
  * and the upstream the client's, and the record must hold every field of `expected.json`.
  */
 
-/** Recorded times are replayed this much faster; set TOKENWISE_REPLAY_TIME_SCALE=1 to replay in real time. */
-const TIME_SCALE = Number(process.env.TOKENWISE_REPLAY_TIME_SCALE ?? '0.1');
-
-/**
- * A timing may be late by scheduling, socket and upload delays (the record's clock starts before the
- * request body is sent, the corpus's clock after), never early by more than timer rounding.
- */
-const TIMING_EARLY_MS = 5;
-const TIMING_LATE_MS = 300;
-const TIMING_LATE_FACTOR = 1.25;
-
 /** Request fields the proxy itself is expected to set or leave out on the upstream hop. */
 const HOP_FIELDS = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length']);
-
-/** Expected record fields compared on their own below: timings on the scaled clock, cost to 9 decimals. */
-const COMPARED_APART = new Set(['timing', 'cost']);
 
 interface Exchange {
   response: ClientResponse;
@@ -37,7 +32,7 @@ const exchanges = new Map<WireFixture, Promise<Exchange>>();
 
 /** Replay one case through its own upstream and proxy, so cases can run side by side. */
 async function runExchange(fixture: WireFixture): Promise<Exchange> {
-  const upstream = await startReplayUpstream({ fixture, timeScale: TIME_SCALE });
+  const upstream = await startReplayUpstream({ fixture, timeScale: REPLAY_TIME_SCALE });
   // The override keeps the route's base path (the ChatGPT backend's `/backend-api/codex`), only the origin changes.
   const basePath = new URL(createRouteRegistry().get(fixture.route)!.baseUrl).pathname.replace(/\/+$/, '');
   const proxy = await startTestProxy({ upstreams: { [fixture.route]: `${upstream.url}${basePath}` } });
@@ -141,45 +136,11 @@ describe.each(fixtures.map((fixture) => [`${fixture.corpus}/${fixture.name}`, fi
 
   it('records every field of expected.json', async () => {
     const { record } = (await exchange()).entry;
-    const recordFields = record as unknown as Record<string, unknown>;
-    for (const [field, expected] of Object.entries(fixture.expectedRecord)) {
-      if (COMPARED_APART.has(field)) continue;
-      expect.soft(recordFields[field], field).toEqual(expected);
-    }
-
-    const cost = fixture.expectedRecord.cost as WireFixture['expected']['cost'];
-    expect.soft(record.cost.basis, 'cost.basis').toBe(cost.basis);
-    expect.soft(record.cost.price_key, 'cost.price_key').toBe(cost.price_key);
-    if (cost.usd === null) expect.soft(record.cost.usd, 'cost.usd').toBeNull();
-    else expect.soft(record.cost.usd, 'cost.usd').toBeCloseTo(cost.usd, 9);
-    expect.soft(Object.keys(record.cost.breakdown).sort(), 'cost.breakdown components').toEqual(Object.keys(cost.breakdown).sort());
-    for (const [component, usd] of Object.entries(cost.breakdown)) {
-      expect
-        .soft(record.cost.breakdown[component as keyof CallRecord['cost']['breakdown']], `cost.breakdown.${component}`)
-        .toBeCloseTo(usd, 9);
-    }
+    expectRecordFields(record, fixture);
   });
 
   it('records timings on the replay clock', async () => {
     const { record } = (await exchange()).entry;
-    expectScaledTiming(record.timing.total_ms, fixture.expected.timing.total_ms, 'timing.total_ms');
-    if (fixture.expected.timing.ttft_ms === null) expect(record.timing.ttft_ms, 'timing.ttft_ms').toBeNull();
-    else expectScaledTiming(record.timing.ttft_ms, fixture.expected.timing.ttft_ms, 'timing.ttft_ms');
+    expectRecordTimings(record, fixture);
   });
 });
-
-/** Body bytes after which the client hangs up, for a case recorded with a client abort. */
-function clientAbortBytes(fixture: WireFixture): number | undefined {
-  const lastRead = fixture.responseMeta.client_aborts_after_chunk;
-  if (lastRead === undefined) return undefined;
-  return fixture.responseMeta.chunks.slice(0, lastRead + 1).reduce((sum, length) => sum + length, 0);
-}
-
-function expectScaledTiming(actualMs: number | null, recordedMs: number, field: string): void {
-  const scaledMs = recordedMs * TIME_SCALE;
-  expect(actualMs, field).not.toBeNull();
-  expect(actualMs!, `${field} (recorded ${recordedMs} ms x ${TIME_SCALE})`).toBeGreaterThanOrEqual(scaledMs - TIMING_EARLY_MS);
-  expect(actualMs!, `${field} (recorded ${recordedMs} ms x ${TIME_SCALE})`).toBeLessThanOrEqual(
-    scaledMs * TIMING_LATE_FACTOR + TIMING_LATE_MS,
-  );
-}

@@ -6,7 +6,8 @@ import { COMMON_OPTIONS, parseFlagsOf } from '../options.js';
 export const SERVE_HELP = `Usage: tokenwise serve [options]
 
 Start the recording proxy and the API on one port. Point your AI tools at the
-base URLs it prints; every call is stored in the data directory.
+base URLs it prints; every call is stored in the data directory, or in
+PostgreSQL with --database-url.
 
 Options:
   --host HOST             address to listen on (default 127.0.0.1)       TOKENWISE_HOST
@@ -20,6 +21,14 @@ Options:
                                                                          TOKENWISE_LOG_LEVEL
   --body-cap-bytes N      largest request or response body kept per call, in bytes
                           (default 4194304)                              TOKENWISE_BODY_CAP_BYTES
+  --database-url URL      store everything in PostgreSQL instead of the data directory's
+                          SQLite, e.g. postgres://tokenwise:PASSWORD@db:5432/tokenwise
+                                                                         TOKENWISE_DATABASE_URL
+  --role ROLE             proxy (only /r/), app (only the API) or both (default both)
+                                                                         TOKENWISE_ROLE
+  --token-cache-seconds N how long the proxy trusts a route token without asking the
+                          database; a token revoked through another server keeps
+                          working here for up to N seconds (default 5)   TOKENWISE_TOKEN_CACHE_SECONDS
   --ingest-secret SECRET  shared secret the Cloudflare Worker sends to /api/v1/ingest and
                           /api/v1/routes/verify; at least 32 characters. Prefer the
                           variable: a flag shows in the process list     TOKENWISE_INGEST_SECRET
@@ -43,6 +52,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         upstream: { type: 'string', multiple: true },
         'log-level': { type: 'string' },
         'body-cap-bytes': { type: 'string' },
+        'database-url': { type: 'string' },
+        role: { type: 'string' },
+        'token-cache-seconds': { type: 'string' },
         'ingest-secret': { type: 'string' },
       },
     }),
@@ -60,6 +72,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       upstream: flags.upstream,
       logLevel: flags['log-level'],
       bodyCapBytes: flags['body-cap-bytes'],
+      databaseUrl: flags['database-url'],
+      role: flags.role,
+      tokenCacheSeconds: flags['token-cache-seconds'],
       ingestSecret: flags['ingest-secret'],
     },
     io.env,
@@ -70,9 +85,13 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const server = await serve(config);
 
   const lines = [`Tokenwise is listening on ${server.url}`, `Data directory: ${server.paths.dir}`];
+  if (config.databaseUrl) lines.push(`Database: ${server.database}`);
+  if (config.role === 'proxy') lines.push('Role: proxy (the API runs on a --role app server)');
+  if (config.role === 'app') lines.push('Role: app (the proxy runs on --role proxy servers)');
   if (server.firstStart) lines.push('First start: created the local workspace and its route token.');
   for (const notice of server.notices) lines.push(`Note: ${notice}`);
-  lines.push('', formatConnectInstructions(server.url, server.routeToken));
+  if (config.role === 'app') lines.push('', 'Point your AI tools at the base URLs of a --role proxy server.', '');
+  else lines.push('', formatConnectInstructions(server.url, server.routeToken));
   lines.push('Then run "npx tokenwise calls" to list the calls, or "npx tokenwise tail" to follow them live.', '');
   io.stdout.write(lines.join('\n'));
 
