@@ -32,7 +32,7 @@ export interface ServeConfig {
   bodyCapBytes: number | undefined;
   /** PostgreSQL URL; undefined keeps the SQLite database in the data directory. */
   databaseUrl?: string;
-  /** What this process serves; undefined serves both the proxy and the app. */
+  /** The part this process serves; undefined serves both the proxy and the app. */
   role?: ServerRole;
   /**
    * How long the proxy trusts a route token without asking the store again, in ms; undefined means
@@ -45,7 +45,7 @@ export interface ServeConfig {
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4747;
-/** One store query per route token per 5 s at most, and revocation reaches every proxy within 5 s. */
+/** Each process queries the store at most once per route token per 5 s, and revocation reaches every proxy within 5 s. */
 export const DEFAULT_TOKEN_CACHE_MS = 5_000;
 const MAX_TOKEN_CACHE_SECONDS = 300;
 const UPSTREAM_ENV_PREFIX = 'TOKENWISE_UPSTREAM_';

@@ -44,7 +44,7 @@ export interface RunningServer {
   /** True when this start created the local workspace. */
   firstStart: boolean;
   notices: string[];
-  /** Where calls are stored: the SQLite file, or the PostgreSQL URL without its password. */
+  /** Location of the calls: the SQLite file, or the PostgreSQL URL without its password. */
   database: string;
   /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
   revokeRouteToken(tokenId: string): Promise<boolean>;
