@@ -364,3 +364,111 @@ describe('createHttpCapture on Code Assist', () => {
     expect(record.cost.basis).toBe('api_equivalent');
   });
 });
+
+/** Finish a non-streamed exchange on `target` whose 200 body is `body`. */
+function captureDocument(routeName: string, target: string, body: unknown) {
+  const { capture, at } = scripted(request({ routeName, target }));
+  at(10).responseHead(200, { 'content-type': 'application/json' });
+  at(20).responseChunk(encode(JSON.stringify(body)));
+  return capture.finish({ kind: 'complete' });
+}
+
+describe('createHttpCapture with invalid usage counts', () => {
+  it('rejects a count of 1e300 (regression: cost of $6e294)', () => {
+    const { record, warnings } = captureDocument('anthropic', '/v1/messages', {
+      id: 'msg_huge',
+      type: 'message',
+      model: 'claude-sonnet-4-5-20250929',
+      content: [{ type: 'text', text: 'hi' }],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: 1e300, output_tokens: 12 },
+    });
+
+    expect(record.usage.uncached_input_tokens).toBeNull();
+    expect(record.usage.input_tokens).toBeNull();
+    expect(record.usage.output_tokens).toBe(12);
+    expect(record.cost.basis).toBe('partial');
+    expect(record.cost.usd).toBe(0.00018);
+    expect(warnings).toContain('usage field input_tokens is beyond 2^53 - 1, not a non-negative integer: recorded as unknown');
+  });
+
+  it('rejects negative and string counts (regression: partial cost of $0)', () => {
+    const { record, warnings } = captureDocument('anthropic', '/v1/messages', {
+      id: 'msg_neg',
+      type: 'message',
+      model: 'claude-sonnet-4-5-20250929',
+      content: [],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: -100, output_tokens: '12' },
+    });
+
+    expect(record.usage.input_tokens).toBeNull();
+    expect(record.usage.output_tokens).toBeNull();
+    expect(record.cost).toMatchObject({ usd: null, basis: 'unknown' });
+    expect(warnings).toContain('usage field input_tokens is negative, not a non-negative integer: recorded as unknown');
+    expect(warnings).toContain('usage field output_tokens is a string, not a non-negative integer: recorded as unknown');
+  });
+
+  it('keeps a valid count and drops an invalid cache count in Chat Completions', () => {
+    const { record, warnings } = captureDocument('openai', '/v1/chat/completions', {
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      model: 'gpt-4o-mini-2024-07-18',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 100, completion_tokens: 7, prompt_tokens_details: { cached_tokens: 2.5 } },
+    });
+
+    expect(record.usage.input_tokens).toBe(100);
+    expect(record.usage.cache_read_tokens).toBeNull();
+    expect(record.usage.uncached_input_tokens).toBeNull();
+    expect(record.usage.output_tokens).toBe(7);
+    expect(record.cost.basis).toBe('partial');
+    expect(warnings).toContain(
+      'usage field prompt_tokens_details.cached_tokens is fractional, not a non-negative integer: recorded as unknown',
+    );
+  });
+
+  it('leaves the cost unknown when no Responses count is valid', () => {
+    const { record, warnings } = captureDocument('openai', '/v1/responses', {
+      id: 'resp_1',
+      object: 'response',
+      status: 'completed',
+      model: 'gpt-5-2025-08-07',
+      output: [],
+      usage: { input_tokens: '10', output_tokens: -1 },
+    });
+
+    expect(record.usage.input_tokens).toBeNull();
+    expect(record.usage.output_tokens).toBeNull();
+    expect(record.cost).toMatchObject({ usd: null, basis: 'unknown' });
+    expect(warnings).toHaveLength(2);
+  });
+
+  it('keeps an invalid Gemini count unknown instead of a proto3 zero', () => {
+    const { record, warnings } = captureDocument('gemini', '/v1beta/models/gemini-2.5-flash:generateContent', {
+      candidates: [{ content: { role: 'model', parts: [{ text: 'hi' }] }, finishReason: 'STOP' }],
+      usageMetadata: { promptTokenCount: 40, candidatesTokenCount: 5, thoughtsTokenCount: { n: 3 } },
+      modelVersion: 'gemini-2.5-flash',
+    });
+
+    expect(record.usage.input_tokens).toBe(40);
+    expect(record.usage.reasoning_tokens).toBeNull();
+    expect(record.usage.output_tokens).toBeNull();
+    expect(warnings).toContain('usage field thoughtsTokenCount is an object, not a non-negative integer: recorded as unknown');
+  });
+
+  it('drops a total beyond 2^53 - 1 made of valid counts', () => {
+    const { record, warnings } = captureDocument('anthropic', '/v1/messages', {
+      id: 'msg_sum',
+      type: 'message',
+      model: 'claude-sonnet-4-5-20250929',
+      content: [],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: Number.MAX_SAFE_INTEGER, cache_read_input_tokens: 10, output_tokens: 1 },
+    });
+
+    expect(record.usage.uncached_input_tokens).toBe(Number.MAX_SAFE_INTEGER);
+    expect(record.usage.input_tokens).toBeNull();
+    expect(warnings).toContain('usage field input_tokens is a total beyond 2^53 - 1, not a non-negative integer: recorded as unknown');
+  });
+});

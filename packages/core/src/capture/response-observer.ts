@@ -143,10 +143,11 @@ export class ResponseObserver {
     return this.#copy?.toCapturedBody(this.headers['content-type'] ?? null, this.#decoder.error) ?? null;
   }
 
-  /** Facts for the caller to log: decoding failures and payloads that were not JSON. */
+  /** Facts for the caller to log: decoding failures, payloads that were not JSON and invalid usage counts. */
   problems(): string[] {
     const problems = [...this.#invalidEvents];
     if (this.#decoder.error !== null) problems.push(this.#decoder.error);
+    problems.push(...(this.outcome()?.usageProblems ?? []));
     return problems;
   }
 

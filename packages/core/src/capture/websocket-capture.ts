@@ -181,7 +181,8 @@ function buildResult(
         response_headers: {},
       }
     : null;
-  return { record, bodies, outputText: response.text?.text() ?? null, warnings: response.warnings.list };
+  const warnings = [...response.warnings.list, ...(response.parser.outcome().usageProblems ?? [])];
+  return { record, bodies, outputText: response.text?.text() ?? null, warnings };
 }
 
 function messageText(data: string | Uint8Array): string {

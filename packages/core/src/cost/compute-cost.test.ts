@@ -173,6 +173,16 @@ describe('computeCost', () => {
     });
   });
 
+  it('leaves the cost unknown with only a default search count (regression: partial $0)', () => {
+    const result = cost('claude-sonnet-4-5', 'anthropic', usage({ web_search_requests: 0 }));
+    expect(result).toMatchObject({ usd: null, basis: 'unknown', breakdown: {} });
+  });
+
+  it('prices reported searches without token counts as partial', () => {
+    const result = cost('claude-sonnet-4-5', 'anthropic', usage({ web_search_requests: 2 }));
+    expect(result).toMatchObject({ usd: 0.02, basis: 'partial', breakdown: { web_search: 0.02 } });
+  });
+
   it('marks a model without a price unpriced', () => {
     expect(cost('acme-labs/fixture-coder-7b', 'together', known({ uncached: 120, output: 40 }))).toEqual({
       usd: null,

@@ -40,7 +40,7 @@ export function computeCost(input: CostInput): Cost {
   const priceKey = model === null ? null : priceKeyFor(model);
   const components = componentsOf(input.usage);
   const known = components.filter((component) => component.count !== null);
-  if (known.length === 0) return { usd: null, basis: 'unknown', price_key: priceKey, breakdown: {}, price_data_version: null };
+  if (!reportsUsage(known)) return { usd: null, basis: 'unknown', price_key: priceKey, breakdown: {}, price_data_version: null };
 
   const prices = findModelPrice(input);
   if (prices === null) return { usd: null, basis: 'unpriced', price_key: priceKey, breakdown: {}, price_data_version: PRICE_DATA_VERSION };
@@ -83,6 +83,15 @@ function componentsOf(usage: Usage): Component[] {
     { name: 'output', count: usage.output_tokens, priceKeys: ['output_mtok'], per: 1e6 },
     { name: 'web_search', count: usage.web_search_requests, priceKeys: ['web_searches_kcount'], per: 1e3 },
   ];
+}
+
+/**
+ * Decide whether the known components say anything about the call's price. Parsers report
+ * `web_search_requests` as 0 whenever the provider names no searches, so a web-search count of 0 with
+ * every token count unknown is no usage at all: its cost is unknown, not a lower bound of $0.
+ */
+function reportsUsage(known: readonly Component[]): boolean {
+  return known.some((component) => component.name !== 'web_search' || (component.count ?? 0) > 0);
 }
 
 function zeroWhenKnown(count: number | null): number | null {

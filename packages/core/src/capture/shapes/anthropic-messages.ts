@@ -1,5 +1,5 @@
 import type { StopReasonNormalized, Usage } from '../../call-record.js';
-import { asArray, asCount, asObject, asString, type JsonObject, nonEmptyString } from '../json-access.js';
+import { asArray, asObject, asString, CountReader, type JsonObject, nonEmptyString } from '../json-access.js';
 import { increment, type ShapeOutcome, type ShapeParser, type ShapeParserOptions, streamError } from './shape-parser.js';
 
 const STOP_REASONS: Record<string, StopReasonNormalized> = {
@@ -112,6 +112,7 @@ export function createAnthropicMessagesParser(options: ShapeParserOptions): Shap
         modelAnswered: state.model,
         responseId: state.id,
         usage: usage.normalized(),
+        usageProblems: usage.problems(),
         started: state.started,
         terminal: state.terminal,
         error: state.error,
@@ -127,47 +128,60 @@ export function createAnthropicMessagesParser(options: ShapeParserOptions): Shap
 /** Anthropic usage counts as last reported; `final` marks the body's or `message_delta`'s totals. */
 class AnthropicUsage {
   #uncached: number | null = null;
-  #cacheRead: number | null = null;
-  #cacheWrite: number | null = null;
+  /** Undefined until reported: a report that omits a cache count means no cache use. */
+  #cacheRead: number | null | undefined;
+  #cacheWrite: number | null | undefined;
   #cacheWrite5m: number | null = null;
   #cacheWrite1h: number | null = null;
   #output: number | null = null;
   #reasoning: number | null = null;
   #webSearches: number | null = null;
   #finalSeen = false;
+  readonly #counts = new CountReader();
 
+  /** Apply one usage report. A count it omits keeps the earlier value, and an invalid count becomes unknown. */
   apply(usage: JsonObject | undefined, final: boolean): void {
     if (!usage) return;
-    this.#uncached = asCount(usage.input_tokens) ?? this.#uncached;
-    this.#cacheRead = asCount(usage.cache_read_input_tokens) ?? this.#cacheRead;
-    this.#cacheWrite = asCount(usage.cache_creation_input_tokens) ?? this.#cacheWrite;
+    const counts = this.#counts;
+    this.#uncached = counts.read(usage.input_tokens, 'input_tokens', this.#uncached);
+    this.#cacheRead = counts.read(usage.cache_read_input_tokens, 'cache_read_input_tokens', this.#cacheRead);
+    this.#cacheWrite = counts.read(usage.cache_creation_input_tokens, 'cache_creation_input_tokens', this.#cacheWrite);
 
     const split = asObject(usage.cache_creation);
     if (split) {
-      this.#cacheWrite5m = asCount(split.ephemeral_5m_input_tokens) ?? 0;
-      this.#cacheWrite1h = asCount(split.ephemeral_1h_input_tokens) ?? 0;
+      this.#cacheWrite5m = counts.read(split.ephemeral_5m_input_tokens, 'cache_creation.ephemeral_5m_input_tokens', 0);
+      this.#cacheWrite1h = counts.read(split.ephemeral_1h_input_tokens, 'cache_creation.ephemeral_1h_input_tokens', 0);
     }
     if (!final) return;
 
     // message_start's output_tokens is a placeholder; only a final count is output.
     this.#finalSeen = true;
-    this.#output = asCount(usage.output_tokens) ?? this.#output;
-    this.#reasoning = asCount(asObject(usage.output_tokens_details)?.thinking_tokens) ?? this.#reasoning;
-    this.#webSearches = asCount(asObject(usage.server_tool_use)?.web_search_requests) ?? this.#webSearches ?? 0;
+    this.#output = counts.read(usage.output_tokens, 'output_tokens', this.#output);
+    this.#reasoning = counts.read(
+      asObject(usage.output_tokens_details)?.thinking_tokens,
+      'output_tokens_details.thinking_tokens',
+      this.#reasoning,
+    );
+    const webSearches = asObject(usage.server_tool_use)?.web_search_requests;
+    this.#webSearches = counts.read(webSearches, 'server_tool_use.web_search_requests', this.#webSearches ?? 0);
+  }
+
+  problems(): string[] {
+    return this.#counts.problems();
   }
 
   normalized(): Usage | null {
     if (this.#uncached === null && !this.#finalSeen) return null;
 
     const inputKnown = this.#uncached !== null;
-    const cacheRead = inputKnown ? (this.#cacheRead ?? 0) : null;
-    const cacheWrite = inputKnown ? (this.#cacheWrite ?? 0) : null;
+    const cacheRead = inputKnown ? zeroUnlessReported(this.#cacheRead) : null;
+    const cacheWrite = inputKnown ? zeroUnlessReported(this.#cacheWrite) : null;
     const splitKnown = this.#cacheWrite5m !== null && this.#cacheWrite1h !== null;
     // Without a split from the provider, only "no writes at all" gives a known split.
     const unsplit = cacheWrite === 0 ? 0 : null;
 
     return {
-      input_tokens: inputKnown ? this.#uncached! + cacheRead! + cacheWrite! : null,
+      input_tokens: inputKnown ? this.#counts.sum('input_tokens', this.#uncached, cacheRead, cacheWrite) : null,
       uncached_input_tokens: this.#uncached,
       cache_read_tokens: cacheRead,
       cache_write_tokens: cacheWrite,
@@ -178,4 +192,8 @@ class AnthropicUsage {
       web_search_requests: this.#finalSeen ? this.#webSearches : null,
     };
   }
+}
+
+function zeroUnlessReported(count: number | null | undefined): number | null {
+  return count === undefined ? 0 : count;
 }

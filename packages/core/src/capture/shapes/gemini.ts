@@ -1,5 +1,5 @@
 import type { StopReasonNormalized, Usage } from '../../call-record.js';
-import { asArray, asCount, asObject, asString, type JsonObject, nonEmptyString } from '../json-access.js';
+import { asArray, asCount, asObject, asString, CountReader, type JsonObject, nonEmptyString } from '../json-access.js';
 import { type ShapeOutcome, type ShapeParser, type ShapeParserOptions, stopReasonsByIndex, streamError } from './shape-parser.js';
 
 const BLOCKED = new Set(['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY', 'IMAGE_PROHIBITED_CONTENT']);
@@ -83,10 +83,12 @@ export function createGeminiParser(options: GeminiParserOptions): ShapeParser {
 
     outcome() {
       const stopReason = finishReasons.get(0) ?? state.blockReason;
+      const counts = new CountReader();
       const outcome: ShapeOutcome = {
         modelAnswered: state.model,
         responseId: state.id,
-        usage: state.usage ? geminiUsage(state.usage) : null,
+        usage: state.usage ? geminiUsage(state.usage, counts) : null,
+        usageProblems: counts.problems(),
         started: state.started,
         terminal: state.terminal,
         error: state.error,
@@ -110,22 +112,23 @@ function normalizedStopReason(reason: string | null, promptBlocked: boolean, too
 }
 
 /** `promptTokenCount` includes cached tokens; tool-use prompts are billed as input on top of it. */
-function geminiUsage(usage: JsonObject): Usage {
-  const prompt = asCount(usage.promptTokenCount) ?? 0;
-  const toolUsePrompt = asCount(usage.toolUsePromptTokenCount) ?? 0;
-  const cached = asCount(usage.cachedContentTokenCount) ?? 0;
-  const candidates = asCount(usage.candidatesTokenCount) ?? 0;
-  const thoughts = asCount(usage.thoughtsTokenCount) ?? 0;
-  const input = prompt + toolUsePrompt;
+function geminiUsage(usage: JsonObject, counts: CountReader): Usage {
+  // proto3 JSON omits zero values, so a missing count is 0.
+  const prompt = counts.read(usage.promptTokenCount, 'promptTokenCount', 0);
+  const toolUsePrompt = counts.read(usage.toolUsePromptTokenCount, 'toolUsePromptTokenCount', 0);
+  const cached = counts.read(usage.cachedContentTokenCount, 'cachedContentTokenCount', 0);
+  const candidates = counts.read(usage.candidatesTokenCount, 'candidatesTokenCount', 0);
+  const thoughts = counts.read(usage.thoughtsTokenCount, 'thoughtsTokenCount', 0);
+  const input = counts.sum('promptTokenCount + toolUsePromptTokenCount', prompt, toolUsePrompt);
 
   return {
     input_tokens: input,
-    uncached_input_tokens: Math.max(0, input - cached),
+    uncached_input_tokens: input === null || cached === null ? null : Math.max(0, input - cached),
     cache_read_tokens: cached,
     cache_write_tokens: 0,
     cache_write_5m_tokens: 0,
     cache_write_1h_tokens: 0,
-    output_tokens: candidates + thoughts,
+    output_tokens: counts.sum('candidatesTokenCount + thoughtsTokenCount', candidates, thoughts),
     reasoning_tokens: thoughts,
     web_search_requests: 0,
   };

@@ -1,5 +1,5 @@
 import type { StopReasonNormalized, Usage } from '../../call-record.js';
-import { asArray, asCount, asObject, asString, type JsonObject, nonEmptyString } from '../json-access.js';
+import { asArray, asCount, asObject, asString, CountReader, type JsonObject, nonEmptyString } from '../json-access.js';
 import { type ShapeOutcome, type ShapeParser, type ShapeParserOptions, stopReasonsByIndex, streamError } from './shape-parser.js';
 
 const FINISH_REASONS: Record<string, StopReasonNormalized> = {
@@ -99,10 +99,12 @@ export function createOpenAiChatParser(options: ShapeParserOptions): ShapeParser
       const stopReason = finishReasons.get(0) ?? null;
       let toolCalls = 0;
       for (const indexes of toolCallIndexes.values()) toolCalls += indexes.size;
+      const counts = new CountReader();
       const outcome: ShapeOutcome = {
         modelAnswered: state.model,
         responseId: state.id,
-        usage: state.usage ? chatUsage(state.usage) : null,
+        usage: state.usage ? chatUsage(state.usage, counts) : null,
+        usageProblems: counts.problems(),
         started: state.started,
         terminal: state.terminal,
         error: state.error,
@@ -128,22 +130,33 @@ function carriesToolOutput(call: unknown): boolean {
  * `prompt_tokens` includes cached tokens and `completion_tokens` includes reasoning. A missing
  * `cached_tokens` means no cache hit was reported (DeepSeek reports `prompt_cache_hit_tokens` instead).
  */
-export function chatUsage(usage: JsonObject): Usage {
-  const prompt = asCount(usage.prompt_tokens);
+export function chatUsage(usage: JsonObject, counts: CountReader): Usage {
+  const prompt = counts.read(usage.prompt_tokens, 'prompt_tokens', null);
   const promptDetails = asObject(usage.prompt_tokens_details);
-  const known = prompt !== null;
-  const cacheRead = asCount(promptDetails?.cached_tokens) ?? asCount(usage.prompt_cache_hit_tokens) ?? (known ? 0 : null);
-  const cacheWrite = asCount(promptDetails?.cache_write_tokens) ?? (known ? 0 : null);
+  const noneReported = prompt === null ? null : 0;
+  const hitTokens = counts.read(usage.prompt_cache_hit_tokens, 'prompt_cache_hit_tokens', noneReported);
+  const cacheRead = counts.read(promptDetails?.cached_tokens, 'prompt_tokens_details.cached_tokens', hitTokens);
+  const cacheWrite = counts.read(promptDetails?.cache_write_tokens, 'prompt_tokens_details.cache_write_tokens', noneReported);
 
   return {
     input_tokens: prompt,
-    uncached_input_tokens: known ? Math.max(0, prompt - (cacheRead ?? 0) - (cacheWrite ?? 0)) : null,
+    uncached_input_tokens: uncachedTokens(prompt, cacheRead, cacheWrite),
     cache_read_tokens: cacheRead,
     cache_write_tokens: cacheWrite,
     cache_write_5m_tokens: cacheWrite === 0 ? 0 : null,
     cache_write_1h_tokens: cacheWrite === 0 ? 0 : null,
-    output_tokens: asCount(usage.completion_tokens),
-    reasoning_tokens: asCount(asObject(usage.completion_tokens_details)?.reasoning_tokens),
+    output_tokens: counts.read(usage.completion_tokens, 'completion_tokens', null),
+    reasoning_tokens: counts.read(
+      asObject(usage.completion_tokens_details)?.reasoning_tokens,
+      'completion_tokens_details.reasoning_tokens',
+      null,
+    ),
     web_search_requests: 0,
   };
+}
+
+/** Prompt tokens billed at the base input price; unknown when any part is. */
+export function uncachedTokens(input: number | null, cacheRead: number | null, cacheWrite: number | null): number | null {
+  if (input === null || cacheRead === null || cacheWrite === null) return null;
+  return Math.max(0, input - cacheRead - cacheWrite);
 }

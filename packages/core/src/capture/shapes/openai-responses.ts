@@ -1,5 +1,6 @@
 import type { StopReasonNormalized, Usage } from '../../call-record.js';
-import { asArray, asCount, asObject, asString, type JsonObject, nonEmptyString } from '../json-access.js';
+import { asArray, asCount, asObject, asString, CountReader, type JsonObject, nonEmptyString } from '../json-access.js';
+import { uncachedTokens } from './openai-chat.js';
 import { increment, type ShapeOutcome, type ShapeParser, type ShapeParserOptions, streamError } from './shape-parser.js';
 
 /** Output items the client executes: the model requests the call and the tool (Codex, an SDK app) runs it. */
@@ -128,10 +129,12 @@ export function createOpenAiResponsesParser(options: ShapeParserOptions): ShapeP
       }
 
       const stopReason = state.status === 'incomplete' ? (state.incompleteReason ?? 'incomplete') : state.status;
+      const counts = new CountReader();
       return {
         modelAnswered: state.model,
         responseId: state.id,
-        usage: state.usage ? responsesUsage(state.usage, webSearches) : null,
+        usage: state.usage ? responsesUsage(state.usage, webSearches, counts) : null,
+        usageProblems: counts.problems(),
         started: state.started,
         terminal: state.terminal,
         error: state.error,
@@ -151,22 +154,22 @@ function normalizedStopReason(status: string | null, incompleteReason: string | 
 }
 
 /** `input_tokens` includes `cached_tokens`, `output_tokens` includes `reasoning_tokens`. */
-function responsesUsage(usage: JsonObject, webSearches: number): Usage {
-  const input = asCount(usage.input_tokens);
+function responsesUsage(usage: JsonObject, webSearches: number, counts: CountReader): Usage {
+  const input = counts.read(usage.input_tokens, 'input_tokens', null);
   const inputDetails = asObject(usage.input_tokens_details);
-  const known = input !== null;
-  const cacheRead = asCount(inputDetails?.cached_tokens) ?? (known ? 0 : null);
-  const cacheWrite = asCount(inputDetails?.cache_write_tokens) ?? (known ? 0 : null);
+  const noneReported = input === null ? null : 0;
+  const cacheRead = counts.read(inputDetails?.cached_tokens, 'input_tokens_details.cached_tokens', noneReported);
+  const cacheWrite = counts.read(inputDetails?.cache_write_tokens, 'input_tokens_details.cache_write_tokens', noneReported);
 
   return {
     input_tokens: input,
-    uncached_input_tokens: known ? Math.max(0, input - (cacheRead ?? 0) - (cacheWrite ?? 0)) : null,
+    uncached_input_tokens: uncachedTokens(input, cacheRead, cacheWrite),
     cache_read_tokens: cacheRead,
     cache_write_tokens: cacheWrite,
     cache_write_5m_tokens: cacheWrite === 0 ? 0 : null,
     cache_write_1h_tokens: cacheWrite === 0 ? 0 : null,
-    output_tokens: asCount(usage.output_tokens),
-    reasoning_tokens: asCount(asObject(usage.output_tokens_details)?.reasoning_tokens),
+    output_tokens: counts.read(usage.output_tokens, 'output_tokens', null),
+    reasoning_tokens: counts.read(asObject(usage.output_tokens_details)?.reasoning_tokens, 'output_tokens_details.reasoning_tokens', null),
     web_search_requests: webSearches,
   };
 }

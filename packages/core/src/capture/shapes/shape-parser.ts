@@ -6,8 +6,10 @@ import { asObject, asString } from '../json-access.js';
 export interface ShapeOutcome {
   modelAnswered: string | null;
   responseId: string | null;
-  /** Null when the response never reported usage; single fields are null when not reported. */
+  /** Null when the response never reported usage; single fields are null when not reported or invalid. */
   usage: Usage | null;
+  /** One message per usage field whose value was not a valid count (see `CountReader`). */
+  usageProblems?: string[];
   /** The upstream began its response (`message_start`, `response.created`, a first chunk, a whole body). */
   started: boolean;
   /** The shape's terminal event arrived (or a complete non-streamed body). */
