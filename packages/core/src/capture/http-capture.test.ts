@@ -270,6 +270,26 @@ describe('createHttpCapture', () => {
     expect(record.stop_reason_normalized).toBe('max_tokens');
   });
 
+  it('records a redirect as an unbilled error', () => {
+    const { capture, at } = scripted(request());
+    at(10).responseHead(307, { location: 'https://elsewhere.example.org/v1/messages', 'retry-after': '5' });
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.status).toBe('error');
+    expect(record.error).toMatchObject({ type: 'http_307', source: 'http', retry_after_s: 5 });
+    expect(record.billable).toBe(false);
+    expect(record.cost.basis).toBe('none');
+  });
+
+  it('keeps 304 Not Modified a success', () => {
+    const { capture, at } = scripted(request({ method: 'GET', target: '/v1/models' }));
+    at(10).responseHead(304, { etag: '"v1"' });
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.status).toBe('success');
+    expect(record.error).toBeNull();
+  });
+
   it('marks a non-streamed body cut by the upstream as truncated', () => {
     const { capture, at } = scripted(request());
     at(10).responseHead(200, { 'content-type': 'application/json' });

@@ -3,6 +3,7 @@ import { redactHeaders } from '../redact.js';
 import { detectApiShape, type ShapeInfo } from './api-shape.js';
 import { CaptureWarnings, resolveCaptureSettings } from './capture-settings.js';
 import type { CaptureEnd, CaptureOptions, CaptureRequest, CaptureResult, HttpCapture } from './capture-types.js';
+import { isRedirect } from './http-error.js';
 import { buildCallRecord, type ResponseSummary } from './record-builder.js';
 import { RequestObserver } from './request-observer.js';
 import { ResponseObserver } from './response-observer.js';
@@ -153,7 +154,7 @@ function fallbackRecord(
     model_requested: null,
     model_answered: null,
     http_status: status,
-    status: status !== null && status >= 400 ? 'error' : 'success',
+    status: status !== null && (status >= 400 || isRedirect(status)) ? 'error' : 'success',
     error: null,
     billable: info.shape !== null,
     usage: emptyUsage(),

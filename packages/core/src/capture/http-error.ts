@@ -32,6 +32,28 @@ export function httpErrorFromBody(
   };
 }
 
+/**
+ * Return true for a redirect that the proxy passes to the client: any 3xx except 304 Not Modified,
+ * the response to a conditional request whose cached copy is current (RFC 9110 section 15.4.5).
+ */
+export function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400 && status !== 304;
+}
+
+/**
+ * Describe a redirect as the call's error. The proxy never follows one (it would send the request and its
+ * credentials to a host the route does not name), so no model call happened. The llm-wire format counts
+ * only a complete API response as `success`, so a redirect is an `error` of type `http_<status>`, not billable.
+ */
+export function redirectError(status: number, headers: Readonly<Record<string, string>>, nowMs: number): CallError {
+  return {
+    type: `http_${status}`,
+    message: `the upstream responded with a redirect (HTTP ${status}), passed to the client without following it; check the route's upstream URL`,
+    source: 'http',
+    retry_after_s: retryAfterSeconds(headers, nowMs),
+  };
+}
+
 /** `retry-after` in seconds or as an HTTP date (RFC 9110 section 10.2.3), else OpenAI's `retry-after-ms`. */
 export function retryAfterSeconds(headers: Readonly<Record<string, string>>, nowMs: number): number | null {
   const value = headers['retry-after']?.trim();

@@ -21,7 +21,7 @@ export interface ResponseSummary {
   outcome: ShapeOutcome | null;
   /** A non-streamed body ended as a whole document, or a streamed JSON array closed. */
   bodyComplete: boolean;
-  /** Set for status >= 400. */
+  /** Set for status >= 400 and for redirects (3xx but 304), which end the call without a model answer. */
   httpError: CallError | null;
 }
 
@@ -108,8 +108,8 @@ interface Classification {
 
 /**
  * Derive status, error, billability and usage. A model call is billable once the upstream accepted it.
- * A rejection (status >= 400, or an in-band error before the response began) bills nothing, so its usage
- * is a known zero. Usage the upstream never reported stays null.
+ * A rejection (status >= 400, a redirect, or an in-band error before the response began) bills nothing,
+ * so its usage is a known zero. Usage the upstream never reported stays null.
  */
 function classify(summary: ExchangeSummary): Classification {
   const { response, end, info } = summary;

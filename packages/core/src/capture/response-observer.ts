@@ -3,7 +3,7 @@ import type { ShapeInfo } from './api-shape.js';
 import { BodyCopy, TextCollector } from './body-copy.js';
 import type { BodyDecoder } from './capture-types.js';
 import { type ContentDecoder, createContentDecoder } from './content-decoder.js';
-import { httpErrorFromBody } from './http-error.js';
+import { httpErrorFromBody, isRedirect, redirectError } from './http-error.js';
 import { JsonDocument } from './json-document.js';
 import { createShapeParser } from './shapes/create-shape-parser.js';
 import type { ShapeOutcome, ShapeParser } from './shapes/shape-parser.js';
@@ -131,8 +131,10 @@ export class ResponseObserver {
     return this.#parser?.outcome() ?? null;
   }
 
+  /** Describe the call's error for a status >= 400 or a redirect; null otherwise. */
   httpError(nowMs: number): CallError | null {
-    return this.framing === 'error' ? httpErrorFromBody(this.status, this.headers, this.#documentResult, nowMs) : null;
+    if (this.framing === 'error') return httpErrorFromBody(this.status, this.headers, this.#documentResult, nowMs);
+    return isRedirect(this.status) ? redirectError(this.status, this.headers, nowMs) : null;
   }
 
   outputText(): string | null {
