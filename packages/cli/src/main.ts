@@ -6,6 +6,9 @@ import { callsCommand } from './commands/calls.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
+import { connectCommand } from './connect/connect-command.js';
+import { disconnectCommand } from './connect/disconnect-command.js';
+import { statusCommand } from './connect/status-command.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -18,6 +21,9 @@ Commands:
   calls           list recorded calls
   tail            follow calls live
   token create    create a route token and print it
+  connect         point the AI tools on this machine at Tokenwise
+  disconnect      undo connect exactly
+  status          where each AI tool's traffic goes, and its last call
 
 Run "tokenwise <command> --help" for a command's options. Every option also
 has a TOKENWISE_* environment variable, listed in the command's help.
@@ -32,6 +38,9 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   calls: callsCommand,
   tail: tailCommand,
   token: tokenCommand,
+  connect: connectCommand,
+  disconnect: disconnectCommand,
+  status: statusCommand,
 };
 
 /** Run the tokenwise command line and return the exit code: 0 done, 1 failed, 2 unusable command line. */

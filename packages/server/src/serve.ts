@@ -10,6 +10,7 @@ import { createApiTokenVerifier } from './api-auth.js';
 import { sendJson } from './api-responses.js';
 import { createCallStream } from './call-stream.js';
 import { DEFAULT_TOKEN_CACHE_MS, type ServeConfig } from './config.js';
+import { createConnectScriptsHandler } from './connect-scripts.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
@@ -17,6 +18,7 @@ import { createProxyHandler, type ProxyStats } from './proxy/index.js';
 import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
 import { createRouteAuthorizer } from './route-authorizer.js';
+import { createRouteTokenSelfHandler } from './route-token-self.js';
 import { roleServes, wrongRoleBody } from './server-role.js';
 import { startStoreFollower } from './store-follower.js';
 import { SERVER_VERSION } from './version.js';
@@ -31,6 +33,8 @@ export interface ServeOptions extends ServeConfig {
   sink?: Pick<BatchingSinkOptions, 'flushIntervalMs' | 'maxBatchSize' | 'maxQueueSize' | 'maxAttempts'>;
   /** How long shutdown waits for calls in flight before aborting them, in ms. */
   shutdownGraceMs?: number;
+  /** The single-file connect CLI that `/connect.sh` and `/connect.ps1` fetch; the CLI passes its build. */
+  connectBundlePath?: string;
 }
 
 export interface RunningServer {
@@ -120,6 +124,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     onStored: (calls) => stream.publish(calls),
   });
 
+  const tokenSelf = createRouteTokenSelfHandler({ store, authorizer, logger: logger.child({ component: 'api' }) });
+  const connectScripts = createConnectScriptsHandler({
+    bundlePath: options.connectBundlePath,
+    logger: logger.child({ component: 'connect' }),
+  });
+
   let closing: Promise<void> | null = null;
   const server = createServer((req, res) => dispatch(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -143,8 +153,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       proxy.handleRequest(req, res);
     } else if (workerApi.handles(target)) {
       workerApi.handle(req, res);
+    } else if (tokenSelf.matches(target)) {
+      tokenSelf.handle(req, res);
     } else if (target.startsWith('/api/')) {
       api.handle(req, res);
+    } else if (connectScripts.matches(req)) {
+      connectScripts.handle(req, res);
     } else if (target === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
       void readiness.respond(res, closing !== null);
     } else if (target === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { formatConnectInstructions, resolveServeConfig, serve } from '@tokenwise/server';
 import type { CliIo } from '../cli-io.js';
+import { CONNECT_BUNDLE_FILE } from '../connect/bundle-path.js';
 import { COMMON_OPTIONS, parseFlagsOf } from '../options.js';
 
 export const SERVE_HELP = `Usage: tokenwise serve [options]
@@ -82,7 +83,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   // Listen for the stop signals before anything is printed: a supervisor that reads the base URLs may
   // send SIGTERM right after, and without a handler Node would die without flushing the records.
   const stopSignal = waitForStopSignal(io);
-  const server = await serve(config);
+  const server = await serve({ ...config, connectBundlePath: CONNECT_BUNDLE_FILE });
 
   const lines = [`Tokenwise is listening on ${server.url}`, `Data directory: ${server.paths.dir}`];
   if (config.databaseUrl) lines.push(`Database: ${server.database}`);

@@ -1,0 +1,81 @@
+import type { ToolId } from '@tokenwise/core';
+
+/** The tools `connect` knows; the ids are the `tool` values of call records. */
+export type TargetId = Extract<ToolId, 'claude-code' | 'claude-cli' | 'codex' | 'gemini-cli' | 'cursor' | 'ollama'>;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** The machine a target looks at: the person's home, the command's environment, the platform. */
+export interface MachineContext {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  platform: NodeJS.Platform;
+}
+
+/** What a target needs to know about the machine and the connection it sets up. */
+export interface ConnectContext extends MachineContext {
+  /** Origin (and path, if any) of the Tokenwise server, without a trailing slash. */
+  serverUrl: string;
+  /** Base URL of a route for this connection: `{server}/r/{token}/{route}`. */
+  routeUrl(route: string): string;
+}
+
+export interface Detection {
+  installed: boolean;
+  /** Why the tool counts as installed: an executable on PATH, a config directory. */
+  evidence: string[];
+}
+
+/** A value to set in a JSON, JSONC or TOML file, at a key path such as `['env', 'ANTHROPIC_BASE_URL']`. */
+export interface Setting {
+  key: string[];
+  value: JsonValue;
+  /** Set the value only when the key is absent, and leave a present value alone (for example an auth type). */
+  onlyIfMissing?: boolean;
+}
+
+export type StructuredFormat = 'json' | 'jsonc' | 'toml';
+
+export interface StructuredChange {
+  path: string;
+  format: StructuredFormat;
+  settings: Setting[];
+}
+
+export interface TargetPlan {
+  /** Edits of the tool's own configuration files. */
+  files: StructuredChange[];
+  /** Environment variables for the shell profiles; every target's variables share one marked block per profile. */
+  profileVars: Record<string, string>;
+  /** What the person should know about this plan. */
+  notes: string[];
+  /** What needs the person's attention before applying: a value replaced, history hidden, a setting that overrides ours. */
+  warnings: string[];
+  /** The variant chosen, when a tool can be connected in several ways (for Codex: `api-key` or `chatgpt`). */
+  variant?: string;
+  /** Set when nothing can be applied for this tool; the reason is shown instead. */
+  skipped?: string;
+}
+
+/** Where a tool currently sends its model traffic, for `tokenwise status`. */
+export interface TrafficReport {
+  /** Base URLs in effect, each with where the value comes from. */
+  destinations: Array<{ url: string; source: string }>;
+}
+
+/**
+ * One AI tool that `connect` can point at Tokenwise. A target only reads files: it returns what to set,
+ * and the connect engine edits, backs up and records every change, so `disconnect` can undo exactly that.
+ */
+export interface Target {
+  id: TargetId;
+  displayName: string;
+  detect(context: MachineContext): Promise<Detection>;
+  plan(context: ConnectContext): Promise<TargetPlan>;
+  /** Where the tool's traffic goes now, read from its configuration and the environment. */
+  traffic(context: MachineContext): Promise<TrafficReport>;
+}
+
+export function emptyPlan(): TargetPlan {
+  return { files: [], profileVars: {}, notes: [], warnings: [] };
+}
