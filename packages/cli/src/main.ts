@@ -3,6 +3,7 @@ import { TokenwiseError } from '@tokenwise/core';
 import { CliError } from './cli-error.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { callsCommand } from './commands/calls.js';
+import { dbCommand } from './commands/db.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
@@ -21,6 +22,7 @@ Commands:
   calls           list recorded calls
   tail            follow calls live
   token create    create a route token and print it
+  db              migrate the database, copy it to PostgreSQL or back it up
   connect         point the AI tools on this machine at Tokenwise
   disconnect      undo connect exactly
   status          where each AI tool's traffic goes, and its last call
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   calls: callsCommand,
   tail: tailCommand,
   token: tokenCommand,
+  db: dbCommand,
   connect: connectCommand,
   disconnect: disconnectCommand,
   status: statusCommand,
