@@ -7,7 +7,9 @@ export type TokenwiseErrorCode =
   | 'upstream_unreachable'
   | 'invalid_argument'
   | 'not_found'
-  | 'store_failed';
+  | 'store_failed'
+  /** The store cannot take the write now (a lock held elsewhere, a connection down); the same write may succeed later. */
+  | 'store_unavailable';
 
 /** The one error type of the project: a stable code plus a message that names the value and the fix. */
 export class TokenwiseError extends Error {

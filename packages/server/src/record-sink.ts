@@ -1,4 +1,4 @@
-import type { CallBodies, CallRecord, RecordSink } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, type RecordSink, TokenwiseError } from '@tokenwise/core';
 import type { CallToStore, ListedCall, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 
@@ -13,6 +13,11 @@ export interface BatchingSinkOptions {
   maxQueueSize?: number;
   /** Store attempts per record before it is given up and counted as lost. */
   maxAttempts?: number;
+  /**
+   * Maximum wait between two tries while the store reports `store_unavailable` (a lock held elsewhere),
+   * in ms. The wait starts at `flushIntervalMs` and doubles; those tries do not use up `maxAttempts`.
+   */
+  maxRetryDelayMs?: number;
   /** Called with the calls each flush actually added, in storage order (the live stream feeds on this). */
   onStored?: (calls: ListedCall[]) => void;
 }
@@ -24,6 +29,8 @@ export interface SinkStats {
   dropped: number;
   /** Store calls that threw (one failing batch and its per-record retries count separately). */
   storeFailures: number;
+  /** True while the store reports `store_unavailable` and the queue waits for it. */
+  storeUnavailable: boolean;
   /** Records given up after `maxAttempts` failed store attempts. */
   lost: number;
 }
@@ -45,7 +52,9 @@ interface QueuedCall extends CallToStore {
  * queue into the store in batches, one transaction each, off the request path. A store failure never
  * reaches a call: the batch is retried record by record so one bad record cannot sink its neighbours,
  * each record gets `maxAttempts` tries over later flushes, and everything dropped or lost is counted and
- * logged. The queue is bounded so a dead store cannot grow memory without limit.
+ * logged. A store that is only unavailable for now (`store_unavailable`, e.g. SQLite locked by another
+ * process) is no fault of the records, so the batch goes back to the queue whole and is tried again
+ * with a growing delay. The queue is bounded so a dead store cannot grow memory without limit.
  */
 export function createBatchingRecordSink(options: BatchingSinkOptions): BatchingRecordSink {
   const { store, logger } = options;
@@ -53,6 +62,7 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   const maxBatchSize = options.maxBatchSize ?? 200;
   const maxQueueSize = options.maxQueueSize ?? 10_000;
   const maxAttempts = options.maxAttempts ?? 3;
+  const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
 
   const queue: QueuedCall[] = [];
   const stats = { stored: 0, dropped: 0, storeFailures: 0, lost: 0 };
@@ -60,6 +70,8 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   let timerDueMs = 0;
   let flushChain: Promise<void> = Promise.resolve();
   let closed = false;
+  /** Delay before the next try while the store is unavailable, in ms; null while it takes writes. */
+  let unavailableDelayMs: number | null = null;
 
   /** Start a flush after `delayMs`, unless one is already due no later than that. */
   function schedule(delayMs: number): void {
@@ -78,12 +90,18 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     timer.unref();
   }
 
-  async function storeBatch(batch: QueuedCall[]): Promise<QueuedCall[]> {
+  /** Store one batch; returns the records to try again later, or 'unavailable' when the whole batch must wait. */
+  async function storeBatch(batch: QueuedCall[]): Promise<QueuedCall[] | 'unavailable'> {
     try {
       publish(batch, await store.insertCalls(batch));
+      noteAvailable();
       return [];
     } catch (error) {
       stats.storeFailures += 1;
+      if (isUnavailable(error)) {
+        noteUnavailable(error, batch.length);
+        return 'unavailable';
+      }
       logger.error({ err: error, records: batch.length }, 'storing a batch of call records failed; retrying one by one');
     }
 
@@ -118,11 +136,33 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     }
   }
 
+  function noteUnavailable(error: unknown, records: number): void {
+    if (unavailableDelayMs === null) {
+      unavailableDelayMs = flushIntervalMs;
+      logger.warn({ err: error, records }, 'the store is unavailable; call records wait in the queue and are retried');
+    } else {
+      unavailableDelayMs = Math.min(unavailableDelayMs * 2, maxRetryDelayMs);
+    }
+  }
+
+  function noteAvailable(): void {
+    if (unavailableDelayMs === null) return;
+    unavailableDelayMs = null;
+    logger.info({ queued: queue.length }, 'the store is available again; storing the queued call records');
+  }
+
   async function drain(): Promise<void> {
     const retryLater: QueuedCall[] = [];
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatchSize);
-      retryLater.push(...(await storeBatch(batch)));
+      const result = await storeBatch(batch);
+      if (result === 'unavailable') {
+        // Keep arrival order: the batch goes back in front of what came in meanwhile.
+        queue.unshift(...retryLater, ...batch);
+        schedule(unavailableDelayMs ?? flushIntervalMs);
+        return;
+      }
+      retryLater.push(...result);
     }
     if (retryLater.length > 0) {
       queue.unshift(...retryLater);
@@ -154,7 +194,8 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
         return;
       }
       queue.push({ record, bodies: bodies === null ? null : withoutCredentialHeaders(bodies), attempts: 0 });
-      schedule(queue.length >= maxBatchSize ? 0 : flushIntervalMs);
+      // While the store is unavailable the retry timer is already set; a full batch must not cut it short.
+      if (unavailableDelayMs === null) schedule(queue.length >= maxBatchSize ? 0 : flushIntervalMs);
     },
     flush,
     async close() {
@@ -171,8 +212,12 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
         queue.length = 0;
       }
     },
-    stats: () => ({ queued: queue.length, ...stats }),
+    stats: () => ({ queued: queue.length, ...stats, storeUnavailable: unavailableDelayMs !== null }),
   };
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof TokenwiseError && error.code === 'store_unavailable';
 }
 
 /**

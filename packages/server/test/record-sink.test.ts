@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FlakyStore } from './helpers/flaky-store.js';
 import { createLogCapture, type LogCapture } from './helpers/log-capture.js';
 import { sampleRecord } from './helpers/sample-record.js';
+import { holdSqliteWriteLock } from './helpers/sqlite-lock.js';
 import { createServerLoggerForTest } from './helpers/test-logger.js';
 
 describe('batching record sink', () => {
@@ -94,6 +95,26 @@ describe('batching record sink', () => {
     const stored = await store.listCalls({ limit: 10 });
     expect(stored.map((call) => call.record.id).sort()).toEqual(good.map((record) => record.id).sort());
     expect(sink.stats()).toMatchObject({ stored: 2, lost: 1 });
+  });
+
+  // Regression: a database locked by another process made every record of the batch use up its attempts,
+  // so a lock held longer than a few flushes lost the records.
+  it('keeps records while the database is locked', async () => {
+    const lockedStore = new FlakyStore(join(dir, 'locked.db'), { busyTimeoutMs: 0 });
+    const sink = createBatchingRecordSink({ store: lockedStore, logger: logger(), flushIntervalMs: 50, maxAttempts: 1 });
+    const lock = await holdSqliteWriteLock(join(dir, 'locked.db'), 1500);
+
+    for (let index = 0; index < 3; index += 1) sink.write(sampleRecord(), null);
+    await vi.waitFor(() => expect(sink.stats().storeUnavailable).toBe(true));
+    expect(sink.stats()).toMatchObject({ queued: 3, lost: 0 });
+
+    await lock.released;
+    await vi.waitFor(async () => expect(await lockedStore.listCalls({ limit: 10 })).toHaveLength(3), { timeout: 10_000 });
+    expect(sink.stats()).toMatchObject({ stored: 3, lost: 0, dropped: 0, storeUnavailable: false });
+    expect(logs.text()).toContain('the store is unavailable');
+    expect(logs.text()).toContain('the store is available again');
+    await sink.close();
+    await lockedStore.close();
   });
 
   it('drops and counts records beyond the queue bound', async () => {

@@ -6,6 +6,7 @@ import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow }
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
 import type { MigrationResult } from './migrations.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
+import { type SqliteValue, SqliteWriter } from './sqlite-writer.js';
 import type {
   ApiToken,
   CallToStore,
@@ -22,24 +23,34 @@ import type {
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 export interface SqliteStoreOptions {
-  /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY, in ms. */
+  /**
+   * How long a write waits for another connection's write lock before failing with `store_unavailable`, in
+   * ms. The wait happens on the writer thread, never on the caller's.
+   */
   busyTimeoutMs?: number;
   /** Wall clock for created/revoked times; tests pass a fixed one. */
   clock?: () => Date;
 }
 
-type SqliteValue = string | number | bigint | Buffer | null;
 type SqliteRow = Record<string, SqliteValue>;
 
 /**
- * The embedded store: one SQLite file in WAL mode, so the CLI can read while the server writes. Every
- * write is a short synchronous transaction (better-sqlite3); the async methods only satisfy `Store`.
+ * Maximum wait of a read on the caller's thread, in ms. In WAL mode a read does not wait for writers, so
+ * only rare cases (another process recovering the WAL) make it wait at all.
+ */
+const READ_BUSY_TIMEOUT_MS = 100;
+
+/**
+ * The embedded store: one SQLite file in WAL mode, so the CLI can read while the server writes. Reads run
+ * synchronously on the caller's thread (better-sqlite3). Writes go to a worker thread with its own
+ * connection (`SqliteWriter`), so a lock held by another process or a slow disk delays only the writes.
  */
 export class SqliteStore implements Store {
   readonly path: string;
   /** Schema changes made when this store was opened. */
   readonly migration: MigrationResult;
   private readonly db: Database.Database;
+  private readonly writer: SqliteWriter;
   private readonly clock: () => Date;
   private readonly locks = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -55,13 +66,17 @@ export class SqliteStore implements Store {
       chmodSync(path, 0o600);
     }
 
+    const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    // Opening waits for the lock like a write would: migrations write, and nothing is served yet.
+    this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     this.db.pragma('foreign_keys = ON');
     // With WAL, NORMAL loses at most the last transactions on power loss, never corrupts the file.
     this.db.pragma('synchronous = NORMAL');
 
     this.migration = migrateSqlite(this.db);
+    this.db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
+    this.writer = new SqliteWriter({ path, busyTimeoutMs });
   }
 
   async insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]> {
@@ -77,26 +92,12 @@ export class SqliteStore implements Store {
     );
     this.assertOpen();
 
-    const insertCall = this.db.prepare(
-      `INSERT INTO calls (${callColumns.join(', ')}) VALUES (${callColumns.map((column) => `@${column}`).join(', ')})
-       ON CONFLICT (id) DO NOTHING`,
+    const { inserted } = await this.writer.insertRows(
+      INSERT_CALL_SQL,
+      INSERT_BODIES_SQL,
+      rows.map((row) => ({ primary: row.call, dependent: row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies } })),
     );
-    const insertBodies = this.db.prepare(
-      `INSERT INTO call_bodies (call_id, ${bodyColumns.join(', ')}) VALUES (@call_id, ${bodyColumns.map((column) => `@${column}`).join(', ')})
-       ON CONFLICT (call_id) DO NOTHING`,
-    );
-
-    const insertAll = this.db.transaction(() => {
-      const stored: StoredCallRef[] = [];
-      for (const row of rows) {
-        const result = insertCall.run(row.call);
-        if (result.changes === 0) continue;
-        if (row.bodies !== null) insertBodies.run({ call_id: row.call.id, ...row.bodies });
-        stored.push({ id: String(row.call.id), cursor: String(result.lastInsertRowid) });
-      }
-      return stored;
-    });
-    return insertAll.immediate();
+    return inserted.map(({ index, rowid }) => ({ id: String(rows[index]!.call.id), cursor: String(rowid) }));
   }
 
   async listCalls(query: ListCallsQuery): Promise<ListedCall[]> {
@@ -145,9 +146,12 @@ export class SqliteStore implements Store {
   async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
     this.assertOpen();
     const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };
-    this.db
-      .prepare('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES (?, ?, ?, ?)')
-      .run(workspace.id, workspace.name, workspace.keepBodies ? 1 : 0, workspace.createdAt);
+    await this.writer.run('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES (?, ?, ?, ?)', [
+      workspace.id,
+      workspace.name,
+      workspace.keepBodies ? 1 : 0,
+      workspace.createdAt,
+    ]);
     return workspace;
   }
 
@@ -164,9 +168,12 @@ export class SqliteStore implements Store {
   async createDevice(input: { workspaceId: string; name: string }): Promise<Device> {
     this.assertOpen();
     const device: Device = { id: randomUUID(), workspaceId: input.workspaceId, name: input.name, createdAt: this.now() };
-    this.db
-      .prepare('INSERT INTO devices (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)')
-      .run(device.id, device.workspaceId, device.name, device.createdAt);
+    await this.writer.run('INSERT INTO devices (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)', [
+      device.id,
+      device.workspaceId,
+      device.name,
+      device.createdAt,
+    ]);
     return device;
   }
 
@@ -192,12 +199,11 @@ export class SqliteStore implements Store {
       revokedAt: null,
       lastUsedAt: null,
     };
-    this.db
-      .prepare(
-        `INSERT INTO route_tokens (id, workspace_id, device_id, name, token_sha256, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      )
-      .run(token.id, token.workspaceId, token.deviceId, token.name, token.tokenSha256, token.createdAt);
+    await this.writer.run(
+      `INSERT INTO route_tokens (id, workspace_id, device_id, name, token_sha256, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      [token.id, token.workspaceId, token.deviceId, token.name, token.tokenSha256, token.createdAt],
+    );
     return token;
   }
 
@@ -217,13 +223,13 @@ export class SqliteStore implements Store {
 
   async revokeRouteToken(id: string): Promise<boolean> {
     this.assertOpen();
-    const result = this.db.prepare('UPDATE route_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id);
+    const result = await this.writer.run('UPDATE route_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
     return result.changes > 0;
   }
 
   async touchRouteToken(id: string, usedAt: Date): Promise<void> {
     this.assertOpen();
-    this.db.prepare('UPDATE route_tokens SET last_used_at = ? WHERE id = ?').run(usedAt.toISOString(), id);
+    await this.writer.run('UPDATE route_tokens SET last_used_at = ? WHERE id = ?', [usedAt.toISOString(), id]);
   }
 
   async createApiToken(input: NewApiToken): Promise<ApiToken> {
@@ -237,9 +243,13 @@ export class SqliteStore implements Store {
       revokedAt: null,
       lastUsedAt: null,
     };
-    this.db
-      .prepare('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(token.id, token.workspaceId, token.name, token.tokenSha256, token.createdAt);
+    await this.writer.run('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)', [
+      token.id,
+      token.workspaceId,
+      token.name,
+      token.tokenSha256,
+      token.createdAt,
+    ]);
     return token;
   }
 
@@ -256,7 +266,7 @@ export class SqliteStore implements Store {
 
   async revokeApiToken(id: string): Promise<boolean> {
     this.assertOpen();
-    const result = this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id);
+    const result = await this.writer.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
     return result.changes > 0;
   }
 
@@ -268,12 +278,11 @@ export class SqliteStore implements Store {
 
   async setSetting(key: string, value: string): Promise<void> {
     this.assertOpen();
-    this.db
-      .prepare(
-        `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-      )
-      .run(key, value, this.now());
+    await this.writer.run(
+      `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      [key, value, this.now()],
+    );
   }
 
   async checkReady(): Promise<void> {
@@ -303,7 +312,11 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.db.close();
+    try {
+      await this.writer.close();
+    } finally {
+      this.db.close();
+    }
   }
 
   private now(): string {
@@ -316,6 +329,11 @@ export class SqliteStore implements Store {
     }
   }
 }
+
+const INSERT_CALL_SQL = `INSERT INTO calls (${callColumns.join(', ')}) VALUES (${callColumns.map((column) => `@${column}`).join(', ')})
+  ON CONFLICT (id) DO NOTHING`;
+const INSERT_BODIES_SQL = `INSERT INTO call_bodies (call_id, ${bodyColumns.join(', ')}) VALUES (@call_id, ${bodyColumns.map((column) => `@${column}`).join(', ')})
+  ON CONFLICT (call_id) DO NOTHING`;
 
 /** better-sqlite3 binds no booleans, so they travel as 0 and 1. */
 function toSqliteRow<Row extends object>(row: Row, booleanColumns: readonly (keyof Row)[]): SqliteRow {

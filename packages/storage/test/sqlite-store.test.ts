@@ -89,17 +89,36 @@ describe('SqliteStore file', () => {
     const store = new SqliteStore(path, { busyTimeoutMs: 0 });
     const holder = await holdWriteLock(path, 2000);
 
-    await expect(store.insertCalls(recordSeries(1).map((record) => ({ record, bodies: null })))).rejects.toThrow(/locked|busy/i);
+    const insert = store.insertCalls(recordSeries(1).map((record) => ({ record, bodies: null })));
+    await expect(insert).rejects.toThrow(/locked|busy/i);
+    await expect(insert).rejects.toMatchObject({ code: 'store_unavailable' });
     holder.child.kill();
     await holder.exited;
     await store.close();
   });
+
+  // Regression: writes ran on the caller's thread, so waiting for another process's lock froze the
+  // server's event loop for the whole busy timeout.
+  it('waits for a held lock off the caller thread', async () => {
+    const store = new SqliteStore(path, { busyTimeoutMs: 10_000 });
+    const calls = recordSeries(3).map((record) => ({ record, bodies: null }));
+    await store.insertCalls(calls.slice(0, 1));
+    const holder = await holdWriteLock(path, 1500);
+
+    const insert = store.insertCalls(calls.slice(1));
+    const timerStartedAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(Date.now() - timerStartedAt).toBeLessThan(1000);
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(1);
+
+    await expect(insert).resolves.toHaveLength(2);
+    await holder.exited;
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(3);
+    await store.close();
+  });
 });
 
-/**
- * Take SQLite's write lock in another process for `holdMs`. better-sqlite3 blocks its thread while it
- * waits, so the holder cannot live in the test's own process.
- */
+/** Take SQLite's write lock in another process for `holdMs`, as another program writing to the file would. */
 async function holdWriteLock(path: string, holdMs: number) {
   await new SqliteStore(path).close();
   const script = `

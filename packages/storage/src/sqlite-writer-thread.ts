@@ -1,0 +1,77 @@
+/**
+ * Entry point of the SQLite writer thread (see sqlite-writer.ts). It owns the only connection that writes
+ * and runs one request at a time, so a write that waits for another process's lock, or for a slow disk,
+ * blocks this thread and never the proxy's event loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { InsertRowsResult, RunResult, SqliteValue, WriteReply, WriteRequest, WriterSettings } from './sqlite-writer.js';
+
+const settings = workerData as WriterSettings;
+const port = parentPort!;
+
+const db = new Database(settings.path, { fileMustExist: true });
+db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
+db.pragma('foreign_keys = ON');
+db.pragma('synchronous = NORMAL');
+
+const statements = new Map<string, Database.Statement>();
+
+function prepare(sql: string): Database.Statement {
+  let statement = statements.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    statements.set(sql, statement);
+  }
+  return statement;
+}
+
+/** Wrap a Uint8Array as a Buffer again, because structured cloning turned the Buffer sent into a plain Uint8Array. */
+function toBindable(value: SqliteValue | Uint8Array): SqliteValue {
+  return value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
+}
+
+function bindRow(row: Record<string, SqliteValue>): Record<string, SqliteValue> {
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, toBindable(value)]));
+}
+
+function handle(request: WriteRequest): RunResult | InsertRowsResult {
+  switch (request.kind) {
+    case 'run': {
+      const result = prepare(request.sql).run(...request.params.map(toBindable));
+      return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };
+    }
+    case 'insertRows': {
+      const primary = prepare(request.sql);
+      const dependent = request.dependentSql === null ? null : prepare(request.dependentSql);
+      const insertAll = db.transaction(() => {
+        const inserted: { index: number; rowid: number }[] = [];
+        request.rows.forEach((row, index) => {
+          const result = primary.run(bindRow(row.primary));
+          if (result.changes === 0) return;
+          if (dependent !== null && row.dependent !== null) dependent.run(bindRow(row.dependent));
+          inserted.push({ index, rowid: Number(result.lastInsertRowid) });
+        });
+        return inserted;
+      });
+      return { inserted: insertAll.immediate() };
+    }
+  }
+}
+
+port.on('message', (request: WriteRequest | { kind: 'close' }) => {
+  if (request.kind === 'close') {
+    db.close();
+    port.close();
+    return;
+  }
+
+  let reply: WriteReply;
+  try {
+    reply = { id: request.id, ok: true, value: handle(request) };
+  } catch (error) {
+    const { name, message, code } = error as Error & { code?: unknown };
+    reply = { id: request.id, ok: false, error: { name, message, code: typeof code === 'string' ? code : null } };
+  }
+  port.postMessage(reply);
+});

@@ -1,0 +1,143 @@
+import { Worker } from 'node:worker_threads';
+import { TokenwiseError } from '@tokenwise/core';
+import Database from 'better-sqlite3';
+
+export type SqliteValue = string | number | bigint | Buffer | null;
+
+/** Settings the writer thread opens its connection with. */
+export interface WriterSettings {
+  path: string;
+  /** How long a write waits for another connection's lock before failing with SQLITE_BUSY, in ms. */
+  busyTimeoutMs: number;
+}
+
+/** One row to insert, with an optional row of a dependent table inserted only when the first one was new. */
+export interface RowPair {
+  primary: Record<string, SqliteValue>;
+  dependent: Record<string, SqliteValue> | null;
+}
+
+export type WriteRequest =
+  | { id: number; kind: 'run'; sql: string; params: SqliteValue[] }
+  | { id: number; kind: 'insertRows'; sql: string; dependentSql: string | null; rows: RowPair[] };
+
+export interface RunResult {
+  changes: number;
+  lastInsertRowid: number;
+}
+
+export interface InsertRowsResult {
+  /** The rows actually inserted (a conflicting row is skipped): their index in the request and their rowid. */
+  inserted: { index: number; rowid: number }[];
+}
+
+export type WriteReply =
+  | { id: number; ok: true; value: RunResult | InsertRowsResult }
+  | { id: number; ok: false; error: { name: string; message: string; code: string | null } };
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+interface Pending {
+  resolve(value: RunResult | InsertRowsResult): void;
+  reject(error: Error): void;
+}
+
+/** SQLite result codes that mean another connection holds the lock: the write may succeed later. */
+const LOCKED_CODES = /^SQLITE_(BUSY|LOCKED)/;
+
+/**
+ * The client side of a worker thread that owns the store's only writing connection. better-sqlite3 is
+ * synchronous: a write on the main thread that waits for a lock held by another process (busy_timeout) or
+ * for a slow disk would freeze every request and stream the proxy serves. Here writes are messages,
+ * handled in order, and the main thread only waits on a promise. WAL mode lets the main thread's
+ * connection keep reading while the writer holds the write lock.
+ */
+export class SqliteWriter {
+  private readonly settings: WriterSettings;
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(settings: WriterSettings) {
+    this.settings = settings;
+  }
+
+  run(sql: string, params: SqliteValue[]): Promise<RunResult> {
+    return this.send({ kind: 'run', sql, params }) as Promise<RunResult>;
+  }
+
+  /** Insert every row in one IMMEDIATE transaction: all of them or none. */
+  insertRows(sql: string, dependentSql: string | null, rows: RowPair[]): Promise<InsertRowsResult> {
+    return this.send({ kind: 'insertRows', sql, dependentSql, rows }) as Promise<InsertRowsResult>;
+  }
+
+  /** Finish the writes already sent, then stop the thread. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (worker === null) return;
+    this.worker = null;
+    worker.ref();
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ kind: 'close' });
+    await exited;
+  }
+
+  private send(request: DistributiveOmit<WriteRequest, 'id'>): Promise<RunResult | InsertRowsResult> {
+    const worker = this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // A pending write keeps the process alive until it is stored; an idle writer does not.
+      worker.ref();
+      worker.postMessage({ ...request, id });
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+
+    const worker = new Worker(new URL('./sqlite-writer-thread.js', import.meta.url), { workerData: this.settings });
+    worker.unref();
+    worker.on('message', (reply: WriteReply) => this.settle(reply));
+    worker.on('error', (error) => this.failAll(error));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = null;
+      this.failAll(new Error(`the SQLite writer thread exited with code ${code}`));
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private settle(reply: WriteReply): void {
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker?.unref();
+
+    if (reply.ok) pending.resolve(reply.value);
+    else pending.reject(this.toError(reply.error));
+  }
+
+  private failAll(cause: Error): void {
+    for (const pending of this.pending.values()) {
+      pending.reject(
+        new TokenwiseError('store_failed', `writing to the SQLite database ${this.settings.path} failed: ${cause.message}`, { cause }),
+      );
+    }
+    this.pending.clear();
+  }
+
+  /** Rebuild the thread's error here: a lock held elsewhere becomes `store_unavailable`, anything else a `SqliteError`. */
+  private toError(error: { name: string; message: string; code: string | null }): Error {
+    if (error.name !== 'SqliteError' || error.code === null) {
+      return new TokenwiseError('store_failed', `writing to the SQLite database ${this.settings.path} failed: ${error.message}`);
+    }
+    const sqliteError = new Database.SqliteError(error.message, error.code);
+    if (!LOCKED_CODES.test(error.code)) return sqliteError;
+    return new TokenwiseError(
+      'store_unavailable',
+      `the SQLite database ${this.settings.path} is locked by another connection (${error.message}): the write is retried; stop the other program if it keeps the lock`,
+      { cause: sqliteError },
+    );
+  }
+}
