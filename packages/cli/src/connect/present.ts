@@ -41,12 +41,17 @@ export function terminalAsker(io: ConnectIo): Asker | null {
   const input = io.stdin ?? process.stdin;
   if (input.isTTY !== true) return null;
   let readline: Interface | null = null;
+  let lines: AsyncIterator<string> | null = null;
   return {
     async confirm(question) {
-      readline ??= createInterface({ input, output: io.stderr as NodeJS.WritableStream, terminal: false });
+      readline ??= createInterface({ input, terminal: false });
+      // The iterator buffers lines that arrive before the question (typed ahead, or piped in at once).
+      lines ??= readline[Symbol.asyncIterator]();
       for (;;) {
         io.stderr.write(`${question} [Y/n] `);
-        const answer = (await nextLine(readline)).trim().toLowerCase();
+        const next = await lines.next();
+        // End of input (Ctrl-D) answers no, so nothing is applied by accident.
+        const answer = next.done ? 'n' : String(next.value).trim().toLowerCase();
         if (answer === '' || answer === 'y' || answer === 'yes') return true;
         if (answer === 'n' || answer === 'no') return false;
         io.stderr.write('Please answer y or n.\n');
@@ -56,19 +61,6 @@ export function terminalAsker(io: ConnectIo): Asker | null {
       readline?.close();
     },
   };
-}
-
-function nextLine(readline: Interface): Promise<string> {
-  return new Promise((resolve) => {
-    const onLine = (line: string) => {
-      readline.off('close', onClose);
-      resolve(line);
-    };
-    // End of input (Ctrl-D) answers no, so nothing is applied by accident.
-    const onClose = () => resolve('n');
-    readline.once('line', onLine);
-    readline.once('close', onClose);
-  });
 }
 
 /** Shorten the route token inside URLs for status lines: it is a secret, and long. */

@@ -18,7 +18,7 @@ export interface ConnectHome {
   tree(): Promise<Record<string, string>>;
   tokenwise(
     args: string[],
-    options?: { answers?: string[]; env?: NodeJS.ProcessEnv },
+    options?: { answers?: string[]; env?: NodeJS.ProcessEnv; dataDir?: string },
   ): Promise<{ code: number; stdout: string; stderr: string }>;
   remove(): Promise<void>;
 }
@@ -54,10 +54,14 @@ export async function createConnectHome(dataDir: string): Promise<ConnectHome> {
         env: { ...env, ...options.env },
         stdin,
       };
-      const code = await run([...args, '--data-dir', dataDir], io);
+      const code = await run([...args, '--data-dir', options.dataDir ?? dataDir], io);
       return { code, stdout, stderr };
     },
-    remove: () => rm(root, { recursive: true, force: true }),
+    async remove() {
+      // The connect state lives in the shared server's data directory; each test starts without one.
+      await rm(join(dataDir, 'connect-state.json'), { force: true });
+      await rm(root, { recursive: true, force: true });
+    },
   };
 }
 
