@@ -131,6 +131,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
 
   let closing: Promise<void> | null = null;
+  const proxyResponses = trackOpenResponses();
   const server = createServer((req, res) => dispatch(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (req.url?.startsWith('/r/') && !closing && role !== 'app') {
@@ -150,6 +151,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     if (!roleServes(role, target)) {
       sendJson(res, 404, wrongRoleBody(role, target));
     } else if (target.startsWith('/r/')) {
+      proxyResponses.add(res);
       proxy.handleRequest(req, res);
     } else if (workerApi.handles(target)) {
       workerApi.handle(req, res);
@@ -200,14 +202,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     api.closeStreams();
     server.closeIdleConnections();
 
-    // Calls in flight get the grace period to finish. After it the proxy aborts them, and they are
-    // recorded as aborted before the sink's last flush.
-    const grace = setTimeout(() => {
-      void proxy.close();
-      server.closeAllConnections();
-    }, graceMs);
+    // Calls in flight get the grace period to finish. After it their connections are closed, which the
+    // proxy records as aborted calls. The upstream pools close only after that: closing them first would
+    // record the calls as cut by the upstream.
+    const grace = setTimeout(() => server.closeAllConnections(), graceMs);
     await serverClosed;
     clearTimeout(grace);
+    // The server can report closed before every response has emitted `close`. The proxy hands an aborted
+    // call's record to the sink on that event, so the sink's last flush waits for it.
+    await proxyResponses.allClosed();
     await proxy.close();
 
     await batchingSink.close();
@@ -235,6 +238,27 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     close() {
       closing ??= shutDown();
       return closing;
+    },
+  };
+}
+
+/** Track responses until they emit `close`; `allClosed` resolves once none is open. */
+function trackOpenResponses() {
+  const open = new Set<ServerResponse>();
+  let onEmpty: (() => void) | null = null;
+  return {
+    add(res: ServerResponse): void {
+      open.add(res);
+      res.once('close', () => {
+        open.delete(res);
+        if (open.size === 0) onEmpty?.();
+      });
+    },
+    allClosed(): Promise<void> {
+      if (open.size === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        onEmpty = resolve;
+      });
     },
   };
 }
