@@ -19,7 +19,7 @@ import type { CallToStore } from '@tokenwise/storage';
  * the dashboard. The first problem rejects the whole batch with its path, e.g. `calls[2].record.usage.input_tokens`.
  */
 
-/** Most calls one ingest request may carry; the Worker sends at most 100. */
+/** Maximum number of calls in one ingest request; the Worker sends at most 100. */
 export const MAX_INGEST_CALLS = 500;
 
 type Check = (value: unknown, path: string) => void;
@@ -142,7 +142,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** An object with exactly these fields; `optional` ones may be absent. */
+/** Build a check for an object with exactly these fields; `optional` ones may be absent. */
 function object(fields: Record<string, Check>, optional: readonly string[] = []): Check {
   return (value, path) => {
     if (!isPlainObject(value)) fail(path, 'an object', value);
@@ -158,7 +158,7 @@ function object(fields: Record<string, Check>, optional: readonly string[] = [])
   };
 }
 
-/** An object used as a map: any keys the `key` check accepts, each value passing `check`. */
+/** Build a check for an object used as a map: keys pass `key`, values pass `check`. */
 function mapOf(check: Check, key: Check = string): Check {
   return (value, path) => {
     if (!isPlainObject(value)) fail(path, 'an object', value);
