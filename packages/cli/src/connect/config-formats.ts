@@ -36,7 +36,7 @@ export type ConfigObject = Record<string, unknown>;
 /**
  * Parse a configuration file into its top-level object; an empty file is an empty object.
  *
- * `json` is strict (Claude Code 2.1 ignores its whole settings file when it holds a comment or a trailing
+ * `json` is strict (Claude Code 2.1 ignores its whole settings file when it contains a comment or a trailing
  * comma), `jsonc` allows comments but no trailing commas (Gemini CLI 0.61 rejects those), `toml` is TOML 1.0.
  */
 export function parseConfig(format: StructuredFormat, text: string, file: string): ConfigObject {
@@ -54,7 +54,7 @@ export function editConfig(format: StructuredFormat, text: string, edits: KeyEdi
   return text.trim() === '' && !edited.endsWith('\n') ? `${edited}${lineEnding(text)}` : edited;
 }
 
-/** The value at a key path, or undefined when a key on the way is missing or not a table. */
+/** Return the value at a key path, or undefined when a key on the way is missing or not a table. */
 export function valueAt(root: ConfigObject, key: string[]): unknown {
   let node: unknown = root;
   for (const part of key) {
@@ -126,8 +126,8 @@ function parseTomlConfig(text: string, file: string): ConfigObject {
 }
 
 /**
- * jsonc-parser's own formatting of an edit widens it to whole lines and so reflows the neighbouring
- * property too (3.3.1); formatting only the inserted text keeps every byte around it.
+ * jsonc-parser 3.3.1 widens an edit's formatting to whole lines, so it reflows the neighbouring property
+ * too. Formatting only the inserted text keeps every byte around it.
  */
 function editJson(text: string, edits: KeyEdit[]): string {
   const formattingOptions = { ...detectJsonFormatting(text), keepLines: false };
@@ -155,7 +155,7 @@ function editToml(text: string, edits: KeyEdit[], file: string): string {
     else setAt(document, edit.key, edit.value);
   }
   // inlineTableStart 3 writes a new `model_providers.tokenwise` as a `[model_providers.tokenwise]` section
-  // instead of an inline table; toml-patch adds new top-level keys before the first table, as TOML needs.
+  // instead of an inline table. toml-patch puts new top-level keys before the first table, as TOML requires.
   const format = text.trim() === '' ? { inlineTableStart: 3, newLine: '\n', trailingNewline: 1 } : { inlineTableStart: 3 };
   return patchToml(text, document, format);
 }

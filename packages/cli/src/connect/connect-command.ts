@@ -104,7 +104,7 @@ export async function connectCommand(args: string[], io: ConnectIo): Promise<num
   const asker = yes ? null : terminalAsker(io);
   if (!yes && !asker && pending.length > 0) {
     await dropUnusedToken(connection, out);
-    throw new CliError('no terminal to answer [Y/n] on, so nothing was changed: rerun with --yes to apply the changes above');
+    throw new CliError('no terminal for the [Y/n] questions, so nothing was changed: rerun with --yes to apply the changes above');
   }
 
   const applied = await applyAll({ outcomes, pending, asker, state, connection, dataDir, out });
@@ -155,7 +155,7 @@ async function applyAll(options: {
   return result;
 }
 
-/** A tool is connected once every file it needs is done; only then is it recorded as connected. */
+/** Record a tool as connected once every file it needs is done. */
 function recordConnectedTargets(state: ConnectState, outcomes: TargetOutcome[], result: ApplyResult): void {
   for (const outcome of outcomes) {
     if (outcome.problem || !outcome.plan || !outcome.files.every((file) => result.done.has(file))) continue;
@@ -189,7 +189,7 @@ async function finish(outcomes: TargetOutcome[], result: ApplyResult, connection
   return failed.length > 0 ? 1 : 0;
 }
 
-/** A token connect created for this run is revoked again when nothing ended up using it. */
+/** Revoke the token connect created for this run when no tool ended up using it. */
 async function dropUnusedToken(connection: Connection, out: Output): Promise<void> {
   if (connection.source !== 'api' || connection.token === PENDING_TOKEN) return;
   const reply = await revokeOwnToken(connection.serverUrl, connection.token);
@@ -248,13 +248,18 @@ function outcomeJson(outcome: TargetOutcome, done: Set<FilePlan>, declined = new
     warnings: outcome.plan?.warnings ?? [],
     files: outcome.files.map((file) => ({
       path: file.path,
-      action: !changesAnything(file) ? 'unchanged' : file.snapshot.exists ? 'update' : 'create',
+      action: fileAction(file),
       conflicts: file.conflicts,
       diff: formatDiff(file, false),
       result: failed.has(file) ? 'failed' : declined.has(file) ? 'declined' : done.has(file) ? 'applied' : 'not applied',
       error: failed.get(file) ?? null,
     })),
   };
+}
+
+function fileAction(file: FilePlan): string {
+  if (!changesAnything(file)) return 'unchanged';
+  return file.snapshot.exists ? 'update' : 'create';
 }
 
 /** True for an http URL whose host is not loopback: the tools' credentials would cross a network in clear text. */

@@ -112,7 +112,7 @@ export function describeFileError(error: unknown): string {
   throw error;
 }
 
-/** Every distinct file plan of the outcomes, in order; a profile shared by several tools appears once. */
+/** List each file plan of the outcomes once, in order; a profile shared by several tools appears once. */
 export function distinctFiles(outcomes: TargetOutcome[]): FilePlan[] {
   const seen = new Set<FilePlan>();
   const files: FilePlan[] = [];

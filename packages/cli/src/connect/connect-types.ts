@@ -1,6 +1,6 @@
 import type { ToolId } from '@tokenwise/core';
 
-/** The tools `connect` knows; the ids are the `tool` values of call records. */
+/** The tools `connect` supports; the ids are the `tool` values of call records. */
 export type TargetId = Extract<ToolId, 'claude-code' | 'claude-cli' | 'codex' | 'gemini-cli' | 'cursor' | 'ollama'>;
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -12,7 +12,7 @@ export interface MachineContext {
   platform: NodeJS.Platform;
 }
 
-/** What a target needs to know about the machine and the connection it sets up. */
+/** The machine and the connection a target plans for. */
 export interface ConnectContext extends MachineContext {
   /** Origin (and path, if any) of the Tokenwise server, without a trailing slash. */
   serverUrl: string;
@@ -47,9 +47,9 @@ export interface TargetPlan {
   files: StructuredChange[];
   /** Environment variables for the shell profiles; every target's variables share one marked block per profile. */
   profileVars: Record<string, string>;
-  /** What the person should know about this plan. */
+  /** Facts about this plan for the person. */
   notes: string[];
-  /** What needs the person's attention before applying: a value replaced, history hidden, a setting that overrides ours. */
+  /** Points that need the person's attention before applying: a value replaced, history hidden, a setting that overrides ours. */
   warnings: string[];
   /** The variant chosen, when a tool can be connected in several ways (for Codex: `api-key` or `chatgpt`). */
   variant?: string;
@@ -57,7 +57,7 @@ export interface TargetPlan {
   skipped?: string;
 }
 
-/** Where a tool currently sends its model traffic, for `tokenwise status`. */
+/** The destinations of a tool's model traffic now, for `tokenwise status`. */
 export interface TrafficReport {
   /** Base URLs in effect, each with where the value comes from. */
   destinations: Array<{ url: string; source: string }>;
@@ -72,7 +72,7 @@ export interface Target {
   displayName: string;
   detect(context: MachineContext): Promise<Detection>;
   plan(context: ConnectContext): Promise<TargetPlan>;
-  /** Where the tool's traffic goes now, read from its configuration and the environment. */
+  /** Read where the tool's traffic goes now from its configuration and the environment. */
   traffic(context: MachineContext): Promise<TrafficReport>;
 }
 

@@ -109,7 +109,7 @@ export async function disconnectCommand(args: string[], io: ConnectIo): Promise<
   }
   const asker = yes ? null : terminalAsker(io);
   if (!yes && !asker && pending.length > 0) {
-    throw new CliError('no terminal to answer [Y/n] on, so nothing was changed: rerun with --yes to apply the changes above');
+    throw new CliError('no terminal for the [Y/n] questions, so nothing was changed: rerun with --yes to apply the changes above');
   }
 
   const results = new Map<FilePlan, string>();
@@ -201,10 +201,16 @@ function dropDisconnected(state: ConnectState, removing: Set<TargetId>): Connect
   return state;
 }
 
+function fileAction(plan: FilePlan): string {
+  if (!changesAnything(plan)) return 'unchanged';
+  if (plan.after === null) return 'delete';
+  return plan.restoreBytes ? 'restore' : 'update';
+}
+
 function fileJson(plan: FilePlan, result: string) {
   return {
     path: plan.path,
-    action: !changesAnything(plan) ? 'unchanged' : plan.after === null ? 'delete' : plan.restoreBytes ? 'restore' : 'update',
+    action: fileAction(plan),
     notes: plan.notes,
     diff: formatDiff(plan, false),
     result,

@@ -27,11 +27,11 @@ export interface FilePlan {
   after: string | null;
   /** Bytes to write instead of `after` when disconnect restores the backup exactly. */
   restoreBytes: Uint8Array | null;
-  /** Where to copy the original before the first change; null when a backup exists already or the file is new. */
+  /** Backup path for the original, written before the first change; null when a backup exists already or the file is new. */
   backupTo: string | null;
-  /** What to remove once disconnect applied the plan: the backup it restored, directories connect created. */
+  /** Leftovers to remove once disconnect applied the plan: the backup it restored, directories connect created. */
   cleanup: { backup: string | null; createdDirs: string[] };
-  /** What to remember about the file after applying; null when connect no longer owns anything in it. */
+  /** The record to keep about the file after applying; null when connect no longer owns anything in it. */
   record: FileRecord | null;
   /** Values the change replaces that connect did not write: another gateway, a local model server. */
   conflicts: string[];
@@ -193,7 +193,7 @@ export async function planDisconnect(
 export async function applyFilePlan(plan: FilePlan): Promise<FileRecord | null> {
   const now = await readSnapshot(plan.path);
   if (now.sha256 !== plan.snapshot.sha256) {
-    throw new FileAccessError(`${plan.path} changed while connect was waiting for an answer: run the command again`);
+    throw new FileAccessError(`${plan.path} changed while connect waited for the [Y/n] reply: run the command again`);
   }
 
   if (plan.backupTo) await writeBackup(plan.snapshot, plan.backupTo);
@@ -283,7 +283,7 @@ function undoProfile(text: string, shell: ShellKind, separator: string, keptVars
   return insertBlock(text, renderBlock(shell, keptVars, eol), eol).text;
 }
 
-/** True when a file connect created holds nothing once connect's part is gone, so it can be deleted. */
+/** True when a file connect created contains nothing once connect's part is gone, so it can be deleted. */
 function isEmptyDocument(record: FileRecord, text: string, path: string): boolean {
   if (text.trim() === '') return true;
   if (record.kind === 'profile' || record.kind === 'toml') return false;

@@ -8,7 +8,7 @@ export interface ConnectIo extends CliIo {
   stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
-/** A unified diff of one planned change, colored for terminals. Line endings are shown as plain lines. */
+/** Format one planned change as a unified diff, colored for terminals, with CRLF shown as plain line breaks. */
 export function formatDiff(plan: FilePlan, colors: boolean): string {
   const before = plan.snapshot.exists ? plan.snapshot.text.replaceAll('\r\n', '\n') : '';
   const after = (plan.after ?? '').replaceAll('\r\n', '\n');
@@ -36,7 +36,7 @@ export interface Asker {
   close(): void;
 }
 
-/** An asker on stdin when it is a terminal; null without one. */
+/** Create an asker on stdin when it is a terminal; null without one. */
 export function terminalAsker(io: ConnectIo): Asker | null {
   const input = io.stdin ?? process.stdin;
   if (input.isTTY !== true) return null;
@@ -50,11 +50,11 @@ export function terminalAsker(io: ConnectIo): Asker | null {
       for (;;) {
         io.stderr.write(`${question} [Y/n] `);
         const next = await lines.next();
-        // End of input (Ctrl-D) answers no, so nothing is applied by accident.
+        // End of input (Ctrl-D) counts as no, so nothing is applied by accident.
         const answer = next.done ? 'n' : String(next.value).trim().toLowerCase();
         if (answer === '' || answer === 'y' || answer === 'yes') return true;
         if (answer === 'n' || answer === 'no') return false;
-        io.stderr.write('Please answer y or n.\n');
+        io.stderr.write('Invalid reply: type y or n.\n');
       }
     },
     close() {

@@ -1,6 +1,6 @@
 /**
  * The two endpoints a device reaches with only its route token (`Authorization: Bearer <route token>`):
- * what the server knows about the token, and revoking it.
+ * the server's record of the token, and revoking it.
  */
 
 export interface RouteTokenInfo {

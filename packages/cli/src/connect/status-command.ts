@@ -72,7 +72,7 @@ export async function statusCommand(args: string[], io: ConnectIo): Promise<numb
 }
 
 /**
- * Each tool's last call as the server saw it: through the route token connect uses (which needs no API
+ * Look up each tool's last call on the server: through the route token connect uses (which needs no API
  * token), else through the local server's API.
  */
 async function lastCallsByTool(state: ConnectState | null, dataDir: string, env: NodeJS.ProcessEnv) {

@@ -12,7 +12,7 @@ export interface Connection {
   /** The token's id on the server, when known (it is needed to revoke it through the owner API). */
   tokenId: string | null;
   source: TokenSourceKind;
-  /** Where the token came from, for messages. */
+  /** The token's origin, for messages. */
   description: string;
 }
 
@@ -82,9 +82,9 @@ const fromApi: TokenSource = {
 const SOURCES: readonly TokenSource[] = [fromFlag, fromLocalDataDir, fromApi];
 
 /**
- * Find the server (`--server`, else the one running on the local data directory) and a route token for it:
- * `--token`, else the local data directory's token when the server is the local one, else a new token
- * created through the API with `TOKENWISE_API_TOKEN`.
+ * Find the server: `--server`, else the one running on the local data directory. Then find a route token
+ * for it: `--token`, else the local data directory's token when the server is the local one, else a new
+ * token created through the API with `TOKENWISE_API_TOKEN`.
  */
 export async function resolveConnection(options: {
   serverFlag: string | undefined;

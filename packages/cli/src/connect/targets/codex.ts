@@ -17,9 +17,9 @@ type CodexLogin = 'chatgpt' | 'api-key';
  * `codex resume` lists sessions per provider, so this keeps every earlier session listed; the built-in
  * provider talks Responses over a WebSocket, which the proxy relays. (`OPENAI_BASE_URL` is ignored by 0.171.)
  *
- * With a ChatGPT login (`auth_mode: "chatgpt"` in auth.json), `openai_base_url` cannot work: Codex first asks
- * chatgpt.com which workspace backend to use and requires an https origin from it. So connect adds the
- * `tokenwise` provider with `requires_openai_auth = true` on the `chatgpt` route, and says that `codex resume`
+ * With a ChatGPT login (`auth_mode: "chatgpt"` in auth.json), `openai_base_url` cannot work: Codex first requests
+ * the workspace backend from chatgpt.com and requires an https origin in the response. So connect adds the
+ * `tokenwise` provider with `requires_openai_auth = true` on the `chatgpt` route, and warns that `codex resume`
  * then lists only the sessions of that provider. auth.json is only read, never written.
  */
 export const codex: Target = {
@@ -97,7 +97,7 @@ function apiKeySettings(context: ConnectContext): Setting[] {
   return [{ key: ['openai_base_url'], value: `${context.routeUrl('openai')}/v1` }];
 }
 
-/** The provider table of a ChatGPT login: Codex appends `/responses` to the `chatgpt` route's URL. */
+/** Build the provider table for a ChatGPT login; Codex appends `/responses` to the `chatgpt` route's URL. */
 function chatgptSettings(context: ConnectContext): Setting[] {
   const table = ['model_providers', CODEX_PROVIDER_ID];
   return [
@@ -106,7 +106,7 @@ function chatgptSettings(context: ConnectContext): Setting[] {
     { key: [...table, 'base_url'], value: context.routeUrl('chatgpt') },
     { key: [...table, 'wire_api'], value: 'responses' },
     { key: [...table, 'requires_openai_auth'], value: true },
-    // Custom providers use HTTPS with server-sent events unless told otherwise; said explicitly for readers.
+    // Custom providers default to HTTPS with server-sent events; written out for readers of config.toml.
     { key: [...table, 'supports_websockets'], value: false },
   ];
 }
@@ -115,7 +115,7 @@ function codexHome(context: Pick<ConnectContext, 'env' | 'home'>): string {
   return context.env.CODEX_HOME || join(context.home, '.codex');
 }
 
-/** How the person signs in to Codex, from auth.json (read only). No auth.json means an API key from the environment. */
+/** Read how the person signs in to Codex from auth.json, without changing it. No auth.json means an API key from the environment. */
 async function readLogin(context: Pick<ConnectContext, 'env' | 'home'>): Promise<CodexLogin> {
   let auth: unknown;
   try {

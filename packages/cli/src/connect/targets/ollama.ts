@@ -4,7 +4,7 @@ import { findExecutable, pathExists } from '../machine.js';
 
 /**
  * Ollama is a model server, not a client: recording it means putting the proxy in front of it. connect
- * only says what that would change; it edits nothing yet.
+ * only describes what that would change and edits nothing yet.
  */
 export const ollama: Target = {
   id: 'ollama',

@@ -4,7 +4,7 @@ import type { StructuredFormat } from '../connect-types.js';
 import { findShellProfiles } from '../machine.js';
 import { readBlockVars } from '../profile-block.js';
 
-/** A config file for reading only: its parsed content, null when missing, or the parse error's message. */
+/** Read a config file without editing it: its parsed content, null when missing, or the parse error's message. */
 export async function readConfig(
   path: string,
   format: StructuredFormat,
@@ -23,7 +23,7 @@ export async function readConfig(
   }
 }
 
-/** Where a variable's value comes from for a new shell: the profile blocks connect wrote, then this environment. */
+/** List a variable's values for a new shell with their sources: the profile blocks connect wrote, then this environment. */
 export async function profileVariable(
   name: string,
   context: { home: string; env: NodeJS.ProcessEnv; platform: NodeJS.Platform },
