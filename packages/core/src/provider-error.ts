@@ -1,13 +1,21 @@
 import type { ErrorFormat } from './routes/route-descriptor.js';
 
 /** Error kinds the proxy itself answers with, mapped to each provider's own error vocabulary below. */
-export type ProxyErrorKind = 'invalid_route' | 'not_found' | 'invalid_request' | 'upstream_unreachable' | 'upstream_timeout' | 'internal';
+export type ProxyErrorKind =
+  | 'invalid_route'
+  | 'not_found'
+  | 'invalid_request'
+  | 'upstream_unreachable'
+  | 'upstream_invalid_response'
+  | 'upstream_timeout'
+  | 'internal';
 
 const ANTHROPIC_TYPES: Record<ProxyErrorKind, string> = {
   invalid_route: 'authentication_error',
   not_found: 'not_found_error',
   invalid_request: 'invalid_request_error',
   upstream_unreachable: 'api_error',
+  upstream_invalid_response: 'api_error',
   upstream_timeout: 'timeout_error',
   internal: 'api_error',
 };
@@ -17,6 +25,7 @@ const OPENAI_TYPES: Record<ProxyErrorKind, string> = {
   not_found: 'invalid_request_error',
   invalid_request: 'invalid_request_error',
   upstream_unreachable: 'server_error',
+  upstream_invalid_response: 'server_error',
   upstream_timeout: 'server_error',
   internal: 'server_error',
 };
@@ -26,6 +35,7 @@ const GOOGLE_STATUSES: Record<ProxyErrorKind, string> = {
   not_found: 'NOT_FOUND',
   invalid_request: 'INVALID_ARGUMENT',
   upstream_unreachable: 'UNAVAILABLE',
+  upstream_invalid_response: 'UNAVAILABLE',
   upstream_timeout: 'DEADLINE_EXCEEDED',
   internal: 'INTERNAL',
 };

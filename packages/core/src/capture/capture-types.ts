@@ -42,7 +42,9 @@ export type CaptureEnd =
   /** The upstream closed or reset the connection before the body ended. */
   | { kind: 'upstream_closed'; message?: string }
   /** No response arrived: connection refused, DNS failure, timeout before headers. */
-  | { kind: 'upstream_unreachable'; message: string };
+  | { kind: 'upstream_unreachable'; message: string }
+  /** The upstream was reached but sent bytes that are not a valid HTTP response (a garbage status line, an invalid header). */
+  | { kind: 'upstream_invalid_response'; message: string };
 
 export interface CaptureResult {
   record: CallRecord;

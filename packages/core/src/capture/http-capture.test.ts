@@ -91,6 +91,20 @@ describe('createHttpCapture', () => {
     expect(record.model_requested).toBe('claude-haiku-4-5');
   });
 
+  it('records an invalid upstream response as its own error type', () => {
+    const { capture, at } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    capture.requestEnd();
+    const message = 'upstream http://127.0.0.1:9 sent an invalid HTTP response: invalid status code';
+    const { record } = at(40).finish({ kind: 'upstream_invalid_response', message });
+
+    expect(record.http_status).toBeNull();
+    expect(record.status).toBe('error');
+    expect(record.error).toEqual({ type: 'upstream_invalid_response', message, source: 'transport', retry_after_s: null });
+    expect(record.billable).toBe(false);
+    expect(record.timing.total_ms).toBe(40);
+  });
+
   it('records a client abort before the headers as aborted with unknown usage', () => {
     const { capture, at } = scripted(request());
     capture.requestChunk(encode(messageBody));

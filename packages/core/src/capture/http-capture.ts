@@ -43,7 +43,8 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
     guard('response end', () => responseSide?.end(nowMs));
 
     const lastReadMs = responseSide?.lastReadMs ?? null;
-    const totalMs = end.kind === 'client_aborted' || end.kind === 'upstream_unreachable' ? nowMs : (lastReadMs ?? headersMs ?? nowMs);
+    const noResponse = end.kind === 'upstream_unreachable' || end.kind === 'upstream_invalid_response';
+    const totalMs = end.kind === 'client_aborted' || noResponse ? nowMs : (lastReadMs ?? headersMs ?? nowMs);
     const timing = {
       ttft_ms: roundMs(responseSide?.firstOutputMs ?? null),
       total_ms: Math.max(0, Math.round(totalMs)),

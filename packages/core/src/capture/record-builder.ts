@@ -116,7 +116,9 @@ function classify(summary: ExchangeSummary): Classification {
   const modelCall = info.shape !== null && info.shape !== 'anthropic.count_tokens';
 
   if (!response) {
-    if (end.kind === 'upstream_unreachable') {
+    // NOTE: an invalid response counts as no model call. A provider that ran the model and then sent a
+    // malformed header would be billed without a record of it, but no provider is known to do that.
+    if (end.kind === 'upstream_unreachable' || end.kind === 'upstream_invalid_response') {
       return { status: 'error', error: transportError(end.kind, end.message), billable: false, usage: zeroUsage() };
     }
     const usage = modelCall ? emptyUsage() : zeroUsage();

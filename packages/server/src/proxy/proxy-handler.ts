@@ -9,7 +9,6 @@ import {
   createWebSocketCapture,
   type RouteDescriptor,
 } from '@tokenwise/core';
-import { Pool } from 'undici';
 import { guardHttpCapture, guardWebSocketCapture } from './capture-guard.js';
 import { type ProxyError, sendProxyError, writeProxyErrorToSocket } from './error-response.js';
 import { createFaultLog } from './fault-log.js';
@@ -18,6 +17,7 @@ import { forwardHttp } from './forward-http.js';
 import type { ProxyHandler, ProxyOptions, RouteAuthorization } from './proxy-options.js';
 import { createWebSocketRelayer } from './relay-websocket.js';
 import { errorFormatFor, resolveTarget } from './resolve-target.js';
+import { UpstreamPool } from './upstream-pool.js';
 
 const DEFAULT_BODY_CAP_BYTES = 4 * 1024 * 1024;
 /** Anthropic's and OpenAI's SDKs wait up to 10 minutes for a non-streamed response (`x-stainless-timeout: 600`). */
@@ -39,15 +39,15 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
   const bodyCapBytes = options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES;
 
   const faults = createFaultLog(logger);
-  const pools = new Map<string, Pool>();
+  const pools = new Map<string, UpstreamPool>();
   const relayer = createWebSocketRelayer({ handshakeTimeoutMs: headersTimeoutMs });
   let liveHttpRequests = 0;
   let closed = false;
 
-  const poolFor = (origin: string): Pool => {
+  const poolFor = (origin: string): UpstreamPool => {
     let pool = pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, { headersTimeout: headersTimeoutMs, bodyTimeout: bodyIdleTimeoutMs });
+      pool = new UpstreamPool(origin, { headersTimeoutMs, bodyIdleTimeoutMs });
       pools.set(origin, pool);
     }
     return pool;
@@ -115,13 +115,18 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     const capture = guardHttpCapture(() => createHttpCapture(captureRequest, captureOptions(authorization)), faults, route.name);
 
     forwardHttp(req, res, {
-      dispatcher: poolFor(upstreamUrl.origin),
+      upstream: poolFor(upstreamUrl.origin),
       upstreamUrl,
       errorFormat: route.errorFormat,
       capture,
       headersTimeoutMs,
       bodyIdleTimeoutMs,
       onEnd: (end) => record(capture.finish(end), authorization, route.name),
+      onRetry: (code) =>
+        logger.info(
+          { route: route.name, upstream: upstreamUrl.origin, code },
+          'upstream closed a reused connection before responding; request sent again on a new connection',
+        ),
     });
   }
 

@@ -8,11 +8,15 @@ export interface UpstreamFailure {
   message: string;
 }
 
+/** Failures of a connection the upstream accepted: it was reachable, and then closed or reset the connection. */
+const CLOSES: Record<string, string> = {
+  ECONNRESET: 'reset the connection',
+  UND_ERR_SOCKET: 'closed the connection',
+  EPIPE: 'closed the connection while the request was being sent',
+};
+
 const CAUSES: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  UND_ERR_SOCKET: 'connection closed before the response headers',
-  EPIPE: 'connection closed while sending the request',
   ENOTFOUND: 'host name not found',
   EAI_AGAIN: 'host name lookup failed temporarily',
   EHOSTUNREACH: 'host unreachable',
@@ -27,6 +31,9 @@ const TIMEOUTS: Record<string, string> = {
 
 /** Map an undici or socket error raised before any response headers to a status and a message. */
 export function describeUpstreamFailure(error: unknown, upstreamOrigin: string): UpstreamFailure {
+  const parserReason = httpParserReason(error);
+  if (parserReason !== null) return invalidResponse(upstreamOrigin, parserReason);
+
   const code = errorCode(error);
 
   if (code === 'UND_ERR_INVALID_ARG') {
@@ -45,6 +52,15 @@ export function describeUpstreamFailure(error: unknown, upstreamOrigin: string):
     };
   }
 
+  const closed = code === undefined ? undefined : CLOSES[code];
+  if (closed) {
+    return {
+      status: 502,
+      kind: 'upstream_unreachable',
+      message: `upstream ${upstreamOrigin} ${closed} before responding (${code}); retry, or check the --upstream setting`,
+    };
+  }
+
   const cause = code === undefined ? 'request failed' : (CAUSES[code] ?? tlsCause(code) ?? 'request failed');
   const suffix = code === undefined ? '' : ` (${code})`;
   return {
@@ -52,6 +68,30 @@ export function describeUpstreamFailure(error: unknown, upstreamOrigin: string):
     kind: 'upstream_unreachable',
     message: `upstream ${upstreamOrigin} unreachable: ${cause}${suffix}; check the network or the --upstream setting`,
   };
+}
+
+/**
+ * Describe an upstream that responded with bytes that are not a valid HTTP response. It was reachable,
+ * so the message points at what it is rather than at the network: a URL whose scheme or port belongs to
+ * something other than an HTTP server (an `http://` URL on a TLS port, another protocol) is the usual cause.
+ */
+export function invalidResponse(upstreamOrigin: string, reason: string): UpstreamFailure {
+  return {
+    status: 502,
+    kind: 'upstream_invalid_response',
+    message: `upstream ${upstreamOrigin} sent an invalid HTTP response: ${reason}; check that the --upstream URL's scheme and port lead to an HTTP server`,
+  };
+}
+
+/**
+ * Return the reason of undici's HTTPParserError ("Response does not match the HTTP/1.1 protocol (Invalid
+ * header value char)", as of undici 7.30), or null for any other error. Only llhttp's fixed reason text is
+ * kept, because the error's `data` contains the upstream's raw bytes, which must not reach a message.
+ */
+function httpParserReason(error: unknown): string | null {
+  if (!(error instanceof Error) || error.name !== 'HTTPParserError') return null;
+  const reason = /\(([^()]{1,100})\)$/.exec(error.message)?.[1];
+  return reason ? reason.toLowerCase() : 'not an HTTP/1.1 response';
 }
 
 /** Find the error's code, looking through `cause` and the AggregateError Node raises when every address failed. */
