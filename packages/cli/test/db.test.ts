@@ -85,7 +85,9 @@ describe('db backup', () => {
       });
       await response.arrayBuffer();
       await expect
-        .poll(async () => (await runCli(['calls', '--json', '--data-dir', dataDir])).stdout.trim().split('\n').length, { timeout: 15_000 })
+        .poll(async () => (await runCli(['calls', '--json', '--data-dir', dataDir])).stdout.split('\n').filter(Boolean).length, {
+          timeout: 15_000,
+        })
         .toBe(1);
 
       const result = await runCli(['db', 'backup', '--data-dir', dataDir]);
