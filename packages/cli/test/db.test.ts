@@ -219,7 +219,7 @@ describeWithPostgres('db with PostgreSQL', () => {
   it('fails when the target sums differ', async () => {
     await fillSqlite(5);
     await runCli(['db', 'migrate', '--database-url', schema.url]);
-    // A trigger that alters every copied call stands in for a copy that lost data on the way.
+    // A trigger that alters every copied call simulates a copy that corrupted data on the way.
     await schema.query(`
       CREATE FUNCTION ${schema.name}.inflate_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN NEW.input_tokens := NEW.input_tokens + 1; RETURN NEW; END $$;

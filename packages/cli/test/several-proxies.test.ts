@@ -134,7 +134,7 @@ describeWithPostgres('three proxy processes and one app on PostgreSQL', () => {
       id: string;
       token: string;
     };
-    // Every proxy now holds the grant in its cache.
+    // Every proxy now has the grant in its cache.
     for (const proxy of proxies) expect((await callAnthropic(proxy.url, created.token)).status).toBe(200);
 
     expect((await api(`/api/v1/route-tokens/${created.id}`, { method: 'DELETE' })).status).toBe(200);
@@ -148,8 +148,8 @@ describeWithPostgres('three proxy processes and one app on PostgreSQL', () => {
         }),
       ),
     );
-    const refused = await fetch(`${proxies[0]!.url}/r/${created.token}/anthropic/v1/messages`, { method: 'POST', body: '{}' });
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('the route token is unknown or revoked');
+    const rejected = await fetch(`${proxies[0]!.url}/r/${created.token}/anthropic/v1/messages`, { method: 'POST', body: '{}' });
+    expect(((await rejected.json()) as { error: { message: string } }).error.message).toContain('the route token is unknown or revoked');
   });
 
   it('serve only their own role', async () => {
