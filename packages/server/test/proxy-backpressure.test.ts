@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
-import { startTestProxy, startUpstream } from './proxy-harness.js';
+import { sendRequest, startTestProxy, startUpstream } from './proxy-harness.js';
 
 /**
  * With backpressure, a stalled reader stops the writer at the other end once the socket buffers on the
@@ -90,4 +90,44 @@ it('stalls the client when the upstream stops reading', async () => {
   );
   expect(written).toBeLessThan(STALLED_BOUND_BYTES);
   req.destroy();
+});
+
+it('reads usage after 40 MiB of long strings (regression: usage and model lost)', async () => {
+  const padding = `"${'x'.repeat(1024 * 1024)}"`;
+  const tail = JSON.stringify({
+    id: 'msg_big',
+    type: 'message',
+    model: 'claude-sonnet-4-5-20250929',
+    content: [{ type: 'text', text: 'hello' }],
+    stop_reason: 'end_turn',
+    usage: { input_tokens: 100, output_tokens: 12 },
+  });
+  const upstream = await startUpstream(async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"pad":[');
+    for (let i = 0; i < 40; i++) {
+      if (!res.write(i === 0 ? padding : `,${padding}`)) await once(res, 'drain');
+    }
+    res.end(`],${tail.slice(1)}`);
+  });
+  const proxy = await startTestProxy({ upstreams: { anthropic: upstream.url } });
+  cleanup.push(
+    () => upstream.close(),
+    () => proxy.close(),
+  );
+
+  const response = await sendRequest(proxy.port, {
+    method: 'POST',
+    path: proxy.pathFor('anthropic', '/v1/messages'),
+    headers: { 'content-type': 'application/json' },
+    body: '{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}',
+  });
+  expect(response.status).toBe(200);
+  expect(response.body.length).toBe(8 + 40 * padding.length + 39 + tail.length + 1);
+
+  const { record } = await proxy.sink.next();
+  expect(record.status).toBe('success');
+  expect(record.model_answered).toBe('claude-sonnet-4-5-20250929');
+  expect(record.usage.output_tokens).toBe(12);
+  expect(record.cost.basis).toBe('exact');
 });

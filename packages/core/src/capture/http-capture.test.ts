@@ -365,6 +365,63 @@ describe('createHttpCapture with large payloads', () => {
   });
 });
 
+describe('createHttpCapture with a 200 MB body', () => {
+  it('reads usage after 200 MB of long strings (regression: usage and model lost)', () => {
+    // 200 strings of 1 MiB before the fields that matter, fed as the upstream's reads would come; the
+    // body is generated on the fly and never held whole.
+    const padding = new Uint8Array(1024 * 1024).fill(0x78);
+    const tail = JSON.stringify({
+      id: 'msg_big',
+      type: 'message',
+      model: 'claude-sonnet-4-5-20250929',
+      content: [{ type: 'text', text: 'hello' }],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: 100, output_tokens: 12 },
+    });
+    const { capture, at } = scripted(request());
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    capture.responseChunk(encode('{"pad":['));
+    for (let i = 0; i < 200; i++) {
+      capture.responseChunk(encode(i === 0 ? '"' : ',"'));
+      capture.responseChunk(padding);
+      capture.responseChunk(encode('"'));
+    }
+    at(900).responseChunk(encode(`],${tail.slice(1)}`));
+    const { record, warnings } = capture.finish({ kind: 'complete' });
+
+    expect(warnings).toEqual([]);
+    expect(record.status).toBe('success');
+    expect(record.model_answered).toBe('claude-sonnet-4-5-20250929');
+    expect(record.response_id).toBe('msg_big');
+    expect(record.usage.input_tokens).toBe(100);
+    expect(record.usage.output_tokens).toBe(12);
+    expect(record.cost.basis).toBe('exact');
+    expect(record.response_bytes).toBe(200 * (1024 * 1024 + 3) - 1 + 8 + tail.length + 1);
+  });
+
+  it('warns when a body has more values than it keeps', () => {
+    // 2 million small numbers exceed the retained-bytes budget, so values after them are not read.
+    const { capture, at } = scripted(request());
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    capture.responseChunk(encode('{"numbers":['));
+    const block = encode(Array.from({ length: 10_000 }, () => '7').join(','));
+    for (let i = 0; i < 200; i++) capture.responseChunk(i === 0 ? block : concatWithComma(block));
+    at(20).responseChunk(encode('],"usage":{"input_tokens":1,"output_tokens":1}}'));
+    const { record, warnings } = capture.finish({ kind: 'complete' });
+
+    expect(record.usage.output_tokens).toBeNull();
+    expect(warnings).toHaveLength(1);
+    expect(warnings?.[0]).toMatch(/^response body has more values than the capture keeps/);
+  });
+});
+
+function concatWithComma(bytes: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(bytes.length + 1);
+  joined[0] = 0x2c;
+  joined.set(bytes, 1);
+  return joined;
+}
+
 describe('createHttpCapture on Code Assist', () => {
   it('unwraps a non-streamed generateContent', () => {
     const body = { model: 'gemini-2.5-flash-lite', project: 'fake-project', request: { contents: [], session_id: 'sess-1' } };

@@ -5,6 +5,8 @@ export interface JsonDocumentResult {
   value: unknown;
   complete: boolean;
   error: string | null;
+  /** True when the incremental reader ran out of its retained-bytes budget and dropped later values. */
+  overflow: boolean;
 }
 
 /**
@@ -54,13 +56,13 @@ export class JsonDocument {
   end(): JsonDocumentResult {
     if (this.#reader) {
       const result = this.#reader.end();
-      return { value: result.value, complete: result.complete, error: result.error };
+      return { value: result.value, complete: result.complete, error: result.error, overflow: result.overflow };
     }
     const text = this.bufferedText() ?? '';
     try {
-      return { value: JSON.parse(text), complete: true, error: null };
+      return { value: JSON.parse(text), complete: true, error: null, overflow: false };
     } catch (cause) {
-      return { value: undefined, complete: false, error: cause instanceof Error ? cause.message : String(cause) };
+      return { value: undefined, complete: false, error: cause instanceof Error ? cause.message : String(cause), overflow: false };
     }
   }
 }

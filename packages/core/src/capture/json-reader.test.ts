@@ -62,6 +62,20 @@ describe('JsonReader', () => {
     expect(result.value).toEqual({ a: 'x'.repeat(100), b: 'y'.repeat(100) });
   });
 
+  it('keeps values after many long strings (regression: usage lost after 16 MiB)', () => {
+    const text = `{"pad":[${Array.from({ length: 50 }, () => `"${'x'.repeat(1000)}"`).join(',')}],"usage":{"output_tokens":5}}`;
+    const result = read(text, { maxStringBytes: 1000, maxLongStringBytes: 2000, maxRetainedBytes: 16_000 });
+
+    expect(result.overflow).toBe(false);
+    expect(result.complete).toBe(true);
+    const value = result.value as { pad: string[]; usage: unknown };
+    expect(value.usage).toEqual({ output_tokens: 5 });
+    // Two strings fit the long-string budget whole, a third in part; the others keep a short prefix.
+    expect(value.pad.map((item) => item.length).slice(0, 4)).toEqual([1000, 1000, 384, 128]);
+    const keptBytes = value.pad.reduce((sum, item) => sum + item.length, 0);
+    expect(keptBytes).toBeLessThanOrEqual(2000 + 50 * 128);
+  });
+
   it('builds only what the keep filter selects', () => {
     const keep = (path: readonly (string | number)[], isContainer: boolean) =>
       path.length === 0 || (path.length === 1 && (!isContainer || path[0] === 'metadata')) || (path.length === 2 && !isContainer);

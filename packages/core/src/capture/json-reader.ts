@@ -2,9 +2,10 @@ import { concatBytes, decodeUtf8, utf8SafeLength } from './utf8.js';
 
 /**
  * Incremental JSON reader over UTF-8 bytes that arrive in pieces split anywhere (inside a string, a
- * number or a multi-byte character). It builds the value as it goes and keeps memory bounded: strings
- * keep at most `maxStringBytes`, the whole value at most about `maxRetainedBytes`, and a `keep` filter or
- * `onRootElement` can skip or release parts of the document. A body is never buffered whole.
+ * number or a multi-byte character). It builds the value as it goes and keeps memory bounded. A string
+ * keeps at most `maxStringBytes`, and all strings together keep at most `maxLongStringBytes` beyond
+ * their first SHORT_STRING_BYTES each. The whole value keeps at most about `maxRetainedBytes`, and a
+ * `keep` filter or `onRootElement` can skip or release parts of the document. A body is never buffered whole.
  */
 
 export type JsonPathKey = string | number;
@@ -12,6 +13,12 @@ export type JsonPathKey = string | number;
 export interface JsonReaderOptions {
   /** Strings longer than this many UTF-8 bytes keep only their prefix. */
   maxStringBytes: number;
+  /**
+   * Budget for the bytes strings keep beyond their first SHORT_STRING_BYTES; default half of
+   * `maxRetainedBytes`. Once it is spent, every later string keeps only that short prefix, so the ids,
+   * model names and counts that follow megabytes of text or base64 still fit in `maxRetainedBytes`.
+   */
+  maxLongStringBytes?: number;
   /** Budget for the retained value: string bytes plus a fixed charge per value. Past it, values are dropped. */
   maxRetainedBytes: number;
   /** Whether the value starting at `path` is built (true) or only scanned (false). Not asked below a skipped value. */
@@ -60,6 +67,8 @@ interface Frame {
 }
 
 const VALUE_CHARGE_BYTES = 16;
+/** Prefix every kept string keeps whatever the long-string budget: longer than model names, ids and tool names. */
+const SHORT_STRING_BYTES = 128;
 const MAX_DEPTH = 512;
 const MAX_SCALAR_CHARS = 64;
 const NUMBER_PATTERN = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
@@ -73,11 +82,13 @@ export class JsonReader {
   #error: string | null = null;
   #overflow = false;
   #retainedBytes = 0;
+  #longStringBytes = 0;
 
   #stringIsKey = false;
   #stringKept = false;
   #stringParts: Uint8Array[] = [];
   #stringBytes = 0;
+  #stringLimitBytes = 0;
   #stringCut = false;
   #escaped = false;
 
@@ -228,6 +239,7 @@ export class JsonReader {
     this.#stringKept = kept;
     this.#stringParts = [];
     this.#stringBytes = 0;
+    this.#stringLimitBytes = this.#stringLimit();
     this.#stringCut = false;
     this.#escaped = false;
     this.#state = State.String;
@@ -265,9 +277,16 @@ export class JsonReader {
     return bytes.length;
   }
 
+  /** Bytes the next string may keep: its share of the long-string budget, and never less than a short prefix. */
+  #stringLimit(): number {
+    const longBudget = this.#options.maxLongStringBytes ?? this.#options.maxRetainedBytes / 2;
+    const longRoom = Math.max(0, longBudget - this.#longStringBytes);
+    return Math.min(this.#options.maxStringBytes, SHORT_STRING_BYTES + longRoom);
+  }
+
   #appendString(bytes: Uint8Array, from: number, to: number): void {
     if (!this.#stringKept || this.#stringCut || to <= from) return;
-    const room = this.#options.maxStringBytes - this.#stringBytes;
+    const room = this.#stringLimitBytes - this.#stringBytes;
     const take = Math.min(room, to - from);
     if (take < to - from) this.#stringCut = true;
     if (take <= 0) return;
@@ -277,6 +296,7 @@ export class JsonReader {
 
   #finishString(): void {
     const text = this.#stringKept ? this.#decodeString() : '';
+    this.#longStringBytes += Math.max(0, this.#stringBytes - SHORT_STRING_BYTES);
     if (this.#stringIsKey) {
       this.#stack.at(-1)!.key = text;
       this.#state = State.Colon;

@@ -21,8 +21,11 @@ type Framing = 'sse' | 'json-array' | 'json' | 'error' | 'none';
 
 /** A whole JSON body up to this size is parsed at its end; a larger one while it arrives. */
 const MAX_BUFFERED_DOCUMENT_BYTES = 1024 * 1024;
-/** Limits for a larger body: strings beyond `maxStringBytes` keep a prefix. */
-const DOCUMENT_LIMITS = { maxStringBytes: 1024 * 1024, maxRetainedBytes: 16 * 1024 * 1024 };
+/**
+ * Limits for a larger body: strings beyond `maxStringBytes` keep a prefix, and once long strings have
+ * kept `maxLongStringBytes`, later strings keep only a short prefix (see JsonReader).
+ */
+const DOCUMENT_LIMITS = { maxStringBytes: 1024 * 1024, maxLongStringBytes: 8 * 1024 * 1024, maxRetainedBytes: 16 * 1024 * 1024 };
 
 /**
  * Reads one response body from the bytes the proxy forwards. The framing is chosen from the status and
@@ -99,6 +102,10 @@ export class ResponseObserver {
       if (this.framing === 'json' && result.complete) this.#parser?.document(result.value);
       if (this.framing === 'json' && !result.complete && this.#wireBytes > 0)
         this.#invalidEvents.push(`response body is not JSON: ${result.error}`);
+      if (result.overflow)
+        this.#invalidEvents.push(
+          `response body has more values than the capture keeps (${DOCUMENT_LIMITS.maxRetainedBytes} bytes' worth): later ones, usage among them, were not read`,
+        );
     }
   }
 
