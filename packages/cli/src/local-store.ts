@@ -6,8 +6,14 @@ import { CliError } from './cli-error.js';
 /**
  * Open the data directory's SQLite store for a command that runs while no server does, run `use`, and
  * close it. A missing database is an error: a read-only command must not create an empty data directory.
+ * With `readonly` the store is opened for reading only, so a command that only reads also works on a data
+ * directory this user cannot write to.
  */
-export async function withLocalStore<T>(dataDir: string, use: (store: SqliteStore) => Promise<T>): Promise<T> {
+export async function withLocalStore<T>(
+  dataDir: string,
+  use: (store: SqliteStore) => Promise<T>,
+  options: { readonly?: boolean } = {},
+): Promise<T> {
   const paths = dataDirPaths(dataDir);
   if (!existsSync(paths.database)) {
     throw new CliError(
@@ -15,7 +21,7 @@ export async function withLocalStore<T>(dataDir: string, use: (store: SqliteStor
     );
   }
 
-  const store = new SqliteStore(paths.database);
+  const store = new SqliteStore(paths.database, { readonly: options.readonly ?? false });
   try {
     return await use(store);
   } finally {

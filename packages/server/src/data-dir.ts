@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { TokenwiseError } from '@tokenwise/core';
 
 /** Files of a data directory, each private to the owner (mode 0600) in a directory Tokenwise creates as 0700. */
@@ -72,8 +72,8 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
     await chmod(temporary, mode);
     await rename(temporary, path);
   } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw fileFailure('write', path, error);
   }
 }
 
@@ -120,12 +120,44 @@ async function readJsonFile<T>(path: string): Promise<T | null> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    throw fileFailure('read', path, error);
   }
   try {
     return JSON.parse(text) as T;
   } catch {
     throw new TokenwiseError('invalid_argument', `${path} is not valid JSON: delete it and start tokenwise serve again`);
+  }
+}
+
+/**
+ * Turn a file system error on a data directory file into an error that names the file and the fix. An
+ * error with no fix the person can apply comes back unchanged.
+ */
+function fileFailure(action: 'read' | 'write', path: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const dir = dirname(path);
+  switch (code) {
+    case 'ENOTDIR':
+      return new TokenwiseError('invalid_argument', `the data directory ${dir} is not a directory: pass the --data-dir the server uses`, {
+        cause: error,
+      });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new TokenwiseError(
+        'store_failed',
+        `failed to ${action} ${path} (${code}): run tokenwise as the user that owns ${dir}, make it ${action === 'read' ? 'readable' : 'writable'}, or pass another --data-dir`,
+        { cause: error },
+      );
+    case 'EISDIR':
+      return new TokenwiseError('store_failed', `${path} is a directory, not a file: move it aside, then retry`, { cause: error });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new TokenwiseError('store_failed', `failed to ${action} ${path} (${code}): the disk is full; free some space, then retry`, {
+        cause: error,
+      });
+    default:
+      return error;
   }
 }
 

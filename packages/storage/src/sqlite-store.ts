@@ -5,7 +5,9 @@ import Database from 'better-sqlite3';
 import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
 import type { MigrationResult } from './migrations.js';
+import { describeSqliteFailure } from './sqlite-errors.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
+import { openReadOnly, READ_BUSY_TIMEOUT_MS } from './sqlite-read-only.js';
 import { type SqliteValue, SqliteWriter } from './sqlite-writer.js';
 import type {
   ApiToken,
@@ -30,15 +32,14 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Wall clock for created/revoked times; tests pass a fixed one. */
   clock?: () => Date;
+  /**
+   * Open for reading only, for commands that read while no server runs: the file must exist, nothing is
+   * migrated, and every write fails. It works on a data directory this user cannot write to.
+   */
+  readonly?: boolean;
 }
 
 type SqliteRow = Record<string, SqliteValue>;
-
-/**
- * Maximum wait of a read on the caller's thread, in ms. In WAL mode a read does not wait for writers, so
- * only rare cases (another process recovering the WAL) make it wait at all.
- */
-const READ_BUSY_TIMEOUT_MS = 100;
 
 /**
  * The embedded store: one SQLite file in WAL mode, so the CLI can read while the server writes. Reads run
@@ -50,32 +51,53 @@ export class SqliteStore implements Store {
   /** Schema changes made when this store was opened. */
   readonly migration: MigrationResult;
   private readonly db: Database.Database;
-  private readonly writer: SqliteWriter;
+  private readonly writer: SqliteWriter | null;
   private readonly clock: () => Date;
   private readonly locks = new Map<string, Promise<unknown>>();
   private closed = false;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
+    if (path === ':memory:' || path === '') {
+      throw new TokenwiseError(
+        'invalid_argument',
+        'SqliteStore needs a database file: its writer thread opens a second connection, which cannot share an in-memory database',
+      );
+    }
     this.path = path;
     this.clock = options.clock ?? (() => new Date());
+    const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
 
-    const isNewFile = path !== ':memory:' && !existsSync(path);
-    this.db = new Database(path);
-    if (isNewFile) {
-      // Calls and bodies are private to the owner; SQLite gives the -wal and -shm files the same mode.
-      chmodSync(path, 0o600);
+    if (options.readonly) {
+      const { db, version } = openReadOnly(path);
+      this.db = db;
+      this.migration = { version, applied: [] };
+      this.writer = null;
+      return;
     }
 
-    const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
-    this.db.pragma('journal_mode = WAL');
-    // Opening waits for the lock like a write would: migrations write, and nothing is served yet.
-    this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-    this.db.pragma('foreign_keys = ON');
-    // With WAL, NORMAL loses at most the last transactions on power loss, never corrupts the file.
-    this.db.pragma('synchronous = NORMAL');
+    let db: Database.Database | null = null;
+    try {
+      const isNewFile = !existsSync(path);
+      db = new Database(path);
+      if (isNewFile) {
+        // Calls and bodies are private to the owner; SQLite gives the -wal and -shm files the same mode.
+        chmodSync(path, 0o600);
+      }
 
-    this.migration = migrateSqlite(this.db);
-    this.db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      // Opening waits for the lock like a write would: migrations write, and nothing is served yet.
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      db.pragma('foreign_keys = ON');
+      // With WAL, NORMAL loses at most the last transactions on power loss, never corrupts the file.
+      db.pragma('synchronous = NORMAL');
+
+      this.migration = migrateSqlite(db);
+      db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
+    } catch (error) {
+      db?.close();
+      throw describeSqliteFailure(path, error);
+    }
+    this.db = db;
     this.writer = new SqliteWriter({ path, busyTimeoutMs });
   }
 
@@ -92,7 +114,7 @@ export class SqliteStore implements Store {
     );
     this.assertOpen();
 
-    const { inserted } = await this.writer.insertRows(
+    const { inserted } = await this.writes().insertRows(
       INSERT_CALL_SQL,
       INSERT_BODIES_SQL,
       rows.map((row) => ({ primary: row.call, dependent: row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies } })),
@@ -119,18 +141,22 @@ export class SqliteStore implements Store {
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const order = query.after !== undefined ? 'seq ASC' : 'started_at_ms DESC, seq DESC';
 
-    const rows = this.db
-      .prepare<SqliteValue[], SqliteRow>(`SELECT seq, ${callColumns.join(', ')} FROM calls ${where} ORDER BY ${order} LIMIT ?`)
-      .all(...parameters, query.limit);
+    const rows = this.read(() =>
+      this.db
+        .prepare<SqliteValue[], SqliteRow>(`SELECT seq, ${callColumns.join(', ')} FROM calls ${where} ORDER BY ${order} LIMIT ?`)
+        .all(...parameters, query.limit),
+    );
     return rows.map((row) => ({ cursor: String(row.seq), record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns)) }));
   }
 
   async getCall(id: string): Promise<CallToStore | null> {
     this.assertOpen();
-    const row = this.db.prepare<[string], SqliteRow>(`SELECT ${callColumns.join(', ')} FROM calls WHERE id = ?`).get(id);
+    const row = this.read(() => this.db.prepare<[string], SqliteRow>(`SELECT ${callColumns.join(', ')} FROM calls WHERE id = ?`).get(id));
     if (!row) return null;
 
-    const bodyRow = this.db.prepare<[string], SqliteRow>(`SELECT ${bodyColumns.join(', ')} FROM call_bodies WHERE call_id = ?`).get(id);
+    const bodyRow = this.read(() =>
+      this.db.prepare<[string], SqliteRow>(`SELECT ${bodyColumns.join(', ')} FROM call_bodies WHERE call_id = ?`).get(id),
+    );
     return {
       record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns)),
       bodies: bodyRow ? await fromBodyRow(fromSqliteRow<BodyRow>(bodyRow, booleanBodyColumns)) : null,
@@ -139,14 +165,14 @@ export class SqliteStore implements Store {
 
   async latestCursor(): Promise<string | null> {
     this.assertOpen();
-    const row = this.db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM calls').get();
+    const row = this.read(() => this.db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM calls').get());
     return row?.seq == null ? null : String(row.seq);
   }
 
   async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
     this.assertOpen();
     const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };
-    await this.writer.run('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES (?, ?, ?, ?)', [
+    await this.writes().run('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES (?, ?, ?, ?)', [
       workspace.id,
       workspace.name,
       workspace.keepBodies ? 1 : 0,
@@ -157,18 +183,20 @@ export class SqliteStore implements Store {
 
   async getWorkspace(id: string): Promise<Workspace | null> {
     this.assertOpen();
-    const row = this.db
-      .prepare<[string], { id: string; name: string; keep_bodies: number; created_at: string }>(
-        'SELECT id, name, keep_bodies, created_at FROM workspaces WHERE id = ?',
-      )
-      .get(id);
+    const row = this.read(() =>
+      this.db
+        .prepare<[string], { id: string; name: string; keep_bodies: number; created_at: string }>(
+          'SELECT id, name, keep_bodies, created_at FROM workspaces WHERE id = ?',
+        )
+        .get(id),
+    );
     return row ? { id: row.id, name: row.name, keepBodies: row.keep_bodies === 1, createdAt: row.created_at } : null;
   }
 
   async createDevice(input: { workspaceId: string; name: string }): Promise<Device> {
     this.assertOpen();
     const device: Device = { id: randomUUID(), workspaceId: input.workspaceId, name: input.name, createdAt: this.now() };
-    await this.writer.run('INSERT INTO devices (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)', [
+    await this.writes().run('INSERT INTO devices (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)', [
       device.id,
       device.workspaceId,
       device.name,
@@ -179,11 +207,13 @@ export class SqliteStore implements Store {
 
   async getDevice(id: string): Promise<Device | null> {
     this.assertOpen();
-    const row = this.db
-      .prepare<[string], { id: string; workspace_id: string; name: string; created_at: string }>(
-        'SELECT id, workspace_id, name, created_at FROM devices WHERE id = ?',
-      )
-      .get(id);
+    const row = this.read(() =>
+      this.db
+        .prepare<[string], { id: string; workspace_id: string; name: string; created_at: string }>(
+          'SELECT id, workspace_id, name, created_at FROM devices WHERE id = ?',
+        )
+        .get(id),
+    );
     return row ? { id: row.id, workspaceId: row.workspace_id, name: row.name, createdAt: row.created_at } : null;
   }
 
@@ -199,7 +229,7 @@ export class SqliteStore implements Store {
       revokedAt: null,
       lastUsedAt: null,
     };
-    await this.writer.run(
+    await this.writes().run(
       `INSERT INTO route_tokens (id, workspace_id, device_id, name, token_sha256, created_at)
        VALUES (?, ?, ?, ?, ?, ?)`,
       [token.id, token.workspaceId, token.deviceId, token.name, token.tokenSha256, token.createdAt],
@@ -209,27 +239,29 @@ export class SqliteStore implements Store {
 
   async findRouteTokenByHash(tokenSha256: string): Promise<RouteToken | null> {
     this.assertOpen();
-    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM route_tokens WHERE token_sha256 = ?').get(tokenSha256);
+    const row = this.read(() => this.db.prepare<[string], TokenRow>('SELECT * FROM route_tokens WHERE token_sha256 = ?').get(tokenSha256));
     return row ? toRouteToken(row) : null;
   }
 
   async listRouteTokens(workspaceId: string): Promise<RouteToken[]> {
     this.assertOpen();
-    return this.db
-      .prepare<[string], TokenRow>('SELECT * FROM route_tokens WHERE workspace_id = ? ORDER BY created_at, id')
-      .all(workspaceId)
-      .map(toRouteToken);
+    return this.read(() =>
+      this.db
+        .prepare<[string], TokenRow>('SELECT * FROM route_tokens WHERE workspace_id = ? ORDER BY created_at, id')
+        .all(workspaceId)
+        .map(toRouteToken),
+    );
   }
 
   async revokeRouteToken(id: string): Promise<boolean> {
     this.assertOpen();
-    const result = await this.writer.run('UPDATE route_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
+    const result = await this.writes().run('UPDATE route_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
     return result.changes > 0;
   }
 
   async touchRouteToken(id: string, usedAt: Date): Promise<void> {
     this.assertOpen();
-    await this.writer.run('UPDATE route_tokens SET last_used_at = ? WHERE id = ?', [usedAt.toISOString(), id]);
+    await this.writes().run('UPDATE route_tokens SET last_used_at = ? WHERE id = ?', [usedAt.toISOString(), id]);
   }
 
   async createApiToken(input: NewApiToken): Promise<ApiToken> {
@@ -243,7 +275,7 @@ export class SqliteStore implements Store {
       revokedAt: null,
       lastUsedAt: null,
     };
-    await this.writer.run('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)', [
+    await this.writes().run('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)', [
       token.id,
       token.workspaceId,
       token.name,
@@ -255,30 +287,32 @@ export class SqliteStore implements Store {
 
   async findApiTokenByHash(tokenSha256: string): Promise<ApiToken | null> {
     this.assertOpen();
-    const row = this.db.prepare<[string], TokenRow>('SELECT * FROM api_tokens WHERE token_sha256 = ?').get(tokenSha256);
+    const row = this.read(() => this.db.prepare<[string], TokenRow>('SELECT * FROM api_tokens WHERE token_sha256 = ?').get(tokenSha256));
     return row ? toApiToken(row) : null;
   }
 
   async listActiveApiTokens(): Promise<ApiToken[]> {
     this.assertOpen();
-    return this.db.prepare<[], TokenRow>('SELECT * FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id').all().map(toApiToken);
+    return this.read(() =>
+      this.db.prepare<[], TokenRow>('SELECT * FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id').all().map(toApiToken),
+    );
   }
 
   async revokeApiToken(id: string): Promise<boolean> {
     this.assertOpen();
-    const result = await this.writer.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
+    const result = await this.writes().run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
     return result.changes > 0;
   }
 
   async getSetting(key: string): Promise<string | null> {
     this.assertOpen();
-    const row = this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(key);
+    const row = this.read(() => this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(key));
     return row?.value ?? null;
   }
 
   async setSetting(key: string, value: string): Promise<void> {
     this.assertOpen();
-    await this.writer.run(
+    await this.writes().run(
       `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
       [key, value, this.now()],
@@ -287,7 +321,7 @@ export class SqliteStore implements Store {
 
   async checkReady(): Promise<void> {
     this.assertOpen();
-    const version = readSqliteSchemaVersion(this.db);
+    const version = this.read(() => readSqliteSchemaVersion(this.db));
     if (version !== this.migration.version) {
       throw new TokenwiseError(
         'store_failed',
@@ -313,10 +347,29 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.writer.close();
+      await this.writer?.close();
     } finally {
       this.db.close();
     }
+  }
+
+  /** Run a read on this thread's connection, naming the file and the fix when the file is the problem. */
+  private read<T>(query: () => T): T {
+    try {
+      return query();
+    } catch (error) {
+      throw describeSqliteFailure(this.path, error);
+    }
+  }
+
+  private writes(): SqliteWriter {
+    if (this.writer === null) {
+      throw new TokenwiseError(
+        'store_failed',
+        `the SQLite store ${this.path} was opened read-only: open it without the readonly option to write`,
+      );
+    }
+    return this.writer;
   }
 
   private now(): string {

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { TokenwiseError } from '@tokenwise/core';
 import Database from 'better-sqlite3';
+import { describeSqliteFailure } from './sqlite-errors.js';
 
 export type SqliteValue = string | number | bigint | Buffer | null;
 
@@ -127,13 +128,16 @@ export class SqliteWriter {
     this.pending.clear();
   }
 
-  /** Rebuild the thread's error here: a lock held elsewhere becomes `store_unavailable`, anything else a `SqliteError`. */
+  /**
+   * Rebuild the thread's error here: a lock held elsewhere becomes `store_unavailable`, a problem with the
+   * file a `store_failed` naming the fix, anything else a `SqliteError`.
+   */
   private toError(error: { name: string; message: string; code: string | null }): Error {
     if (error.name !== 'SqliteError' || error.code === null) {
       return new TokenwiseError('store_failed', `writing to the SQLite database ${this.settings.path} failed: ${error.message}`);
     }
     const sqliteError = new Database.SqliteError(error.message, error.code);
-    if (!LOCKED_CODES.test(error.code)) return sqliteError;
+    if (!LOCKED_CODES.test(error.code)) return describeSqliteFailure(this.settings.path, sqliteError) as Error;
     return new TokenwiseError(
       'store_unavailable',
       `the SQLite database ${this.settings.path} is locked by another connection (${error.message}): the write is retried; stop the other program if it keeps the lock`,

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '@tokenwise/storage';
@@ -74,6 +74,24 @@ describe('SqliteStore file', () => {
     db.close();
 
     expect(() => new SqliteStore(path)).toThrow(/schema version 99 is newer than this Tokenwise supports \(1\)/);
+  });
+
+  it('opens read-only and rejects writes', async () => {
+    const writer = new SqliteStore(path);
+    await writer.insertCalls(recordSeries(2).map((record) => ({ record, bodies: null })));
+    await writer.close();
+
+    const reader = new SqliteStore(path, { readonly: true });
+    expect(await reader.listCalls({ limit: 10 })).toHaveLength(2);
+    await expect(reader.setSetting('key', 'value')).rejects.toThrow(/opened read-only/);
+    await reader.close();
+  });
+
+  it('names a file that is not a database', async () => {
+    await writeFile(path, Buffer.alloc(8192, 0x5a));
+
+    expect(() => new SqliteStore(path)).toThrow(`${path} is not a SQLite database (SQLITE_NOTADB)`);
+    expect(() => new SqliteStore(path, { readonly: true })).toThrow(`${path} is not a SQLite database (SQLITE_NOTADB)`);
   });
 
   it('waits for another process holding the write lock', async () => {

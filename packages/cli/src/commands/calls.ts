@@ -69,7 +69,7 @@ async function readCalls(options: { serverFlag: string | undefined; dataDir: str
     }
   }
 
-  const listed = await withLocalStore(dataDir, (store) => store.listCalls({ limit, since }));
+  const listed = await withLocalStore(dataDir, (store) => store.listCalls({ limit, since }), { readonly: true });
   return listed.map((call) => call.record);
 }
 

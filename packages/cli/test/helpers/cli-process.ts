@@ -23,9 +23,13 @@ export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
-/** Run `tokenwise <args>` to completion. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [TOKENWISE_BIN, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Run `tokenwise <args>` to completion; `user` runs it as another user (needs root). */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  user: { uid: number; gid: number } | null = null,
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [TOKENWISE_BIN, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'], ...user });
   const output = collectOutput(child);
   const [code] = (await once(child, 'exit')) as [number | null];
   await output.closed;
