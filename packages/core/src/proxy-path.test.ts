@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinUpstreamUrl, parseProxyPath } from './proxy-path.js';
+import { isAbsoluteFormTarget, joinUpstreamUrl, parseProxyPath, redactRouteToken } from './proxy-path.js';
 
 const TOKEN = 'tw_abcdefghijklmnop';
 
@@ -61,10 +61,56 @@ describe('parseProxyPath', () => {
     expect(parseProxyPath('/r/abc.def/anthropic/v1/messages')).toMatchObject({ ok: true, token: 'abc.def', route: 'anthropic' });
   });
 
+  it('rejects an absolute-form target without quoting it', () => {
+    const parsed = parseProxyPath(`http://127.0.0.1:4747/r/${TOKEN}/anthropic/v1/messages`);
+    expect(parsed).toMatchObject({ ok: false, reason: 'not_proxy_path' });
+    if (!parsed.ok) {
+      expect(parsed.message).toMatch(/^absolute-form request targets .* are not supported/);
+      expect(parsed.message).not.toContain(TOKEN);
+      expect(parsed.message).not.toContain('127.0.0.1');
+    }
+  });
+
+  it('masks route tokens in a quoted target', () => {
+    const parsed = parseProxyPath(`/v1/r/${TOKEN}/anthropic`);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.message).toBe('not a proxy path: expected /r/{token}/{route}/..., got "/v1/r/{token}/anthropic"');
+  });
+
+  it('quotes no route segment that may be a token', () => {
+    const parsed = parseProxyPath(`/r/anthropic/${TOKEN}/v1/messages`);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.message).toBe('invalid route name in the URL: expected lowercase letters, digits and dashes');
+  });
+
+  it('quotes a route name in the wrong case', () => {
+    const parsed = parseProxyPath(`/r/${TOKEN}/Anthropic/v1/messages`);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.message).toContain('"Anthropic"');
+  });
+
   it('never echoes the token in an error message', () => {
     const parsed = parseProxyPath(`/r/${TOKEN}/Anthropic/v1/messages`);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.message).not.toContain(TOKEN);
+  });
+});
+
+describe('isAbsoluteFormTarget', () => {
+  it.each([
+    ['http://host/r/x/anthropic', true],
+    ['HTTPS://host/', true],
+    ['api.anthropic.com:443', true],
+    ['/r/x/anthropic', false],
+    ['*', false],
+  ])('classifies %s', (target, expected) => {
+    expect(isAbsoluteFormTarget(target)).toBe(expected);
+  });
+});
+
+describe('redactRouteToken', () => {
+  it('masks every token segment and keeps the rest', () => {
+    expect(redactRouteToken(`http://h/r/${TOKEN}/openai/r/${TOKEN}?q=1`)).toBe('http://h/r/{token}/openai/r/{token}?q=1');
   });
 });
 

@@ -18,11 +18,22 @@ const TOKEN_PATTERN = /^[^/?#]{1,256}$/;
 const ROUTE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const FORBIDDEN_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 const FORBIDDEN_SEQUENCE = /%2f|%5c|\\|%00/i;
+/** A scheme and a colon: the start of an absolute-form target (RFC 9112 section 3.2.2) or an authority-form one. */
+const SCHEME_PREFIX = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** The segment after `/r/` in a target quoted by a message: a route token, whatever its form. */
+const TOKEN_SEGMENT = /\/r\/[^/?#]+/g;
 
 /** Split a request target into the route token, the route name and the rest (path and query) to forward. */
 export function parseProxyPath(target: string): ParsedProxyPath {
+  if (isAbsoluteFormTarget(target)) {
+    return { ok: false, reason: 'not_proxy_path', message: ABSOLUTE_FORM_MESSAGE };
+  }
   if (!target.startsWith('/r/')) {
-    return { ok: false, reason: 'not_proxy_path', message: `not a proxy path: expected /r/{token}/{route}/..., got "${truncate(target)}"` };
+    return {
+      ok: false,
+      reason: 'not_proxy_path',
+      message: `not a proxy path: expected /r/{token}/{route}/..., got "${quoteTarget(target)}"`,
+    };
   }
 
   const queryStart = target.indexOf('?');
@@ -41,10 +52,13 @@ export function parseProxyPath(target: string): ParsedProxyPath {
   const thirdSlash = path.indexOf('/', secondSlash + 1);
   const route = thirdSlash === -1 ? path.slice(secondSlash + 1) : path.slice(secondSlash + 1, thirdSlash);
   if (!ROUTE_PATTERN.test(route)) {
+    // Only a near miss (a route name in the wrong case) is quoted. Any other segment may be a route token
+    // in the wrong place: Tokenwise's tokens all contain "_", which no route name has.
+    const quoted = NEAR_MISS_ROUTE.test(route) ? ` "${route}"` : '';
     return {
       ok: false,
       reason: 'invalid_path',
-      message: `invalid route name "${truncate(route)}" in the URL: expected lowercase letters, digits and dashes`,
+      message: `invalid route name${quoted} in the URL: expected lowercase letters, digits and dashes`,
     };
   }
 
@@ -53,7 +67,7 @@ export function parseProxyPath(target: string): ParsedProxyPath {
     return {
       ok: false,
       reason: 'invalid_path',
-      message: `rejected path "${truncate(restPath)}": dot segments, encoded slashes and backslashes are not forwarded`,
+      message: `rejected path "${quoteTarget(restPath)}": dot segments, encoded slashes and backslashes are not forwarded`,
     };
   }
 
@@ -72,6 +86,29 @@ export function joinUpstreamUrl(baseUrl: string, rest: string): URL {
   return url;
 }
 
-function truncate(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+/** A segment that fails ROUTE_PATTERN only by its case. */
+const NEAR_MISS_ROUTE = /^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/;
+
+const ABSOLUTE_FORM_MESSAGE =
+  'absolute-form request targets ("POST http://host/...") are not supported: send the path only, as in "POST /r/{token}/{route}/..." (origin form, RFC 9112 section 3.2.1)';
+
+/**
+ * Return true for a request target that starts with a scheme, as a client that takes Tokenwise for a
+ * forward proxy sends (`GET http://host/path`). Such targets get a 400 although RFC 9112 section 3.2.2
+ * requires servers to accept them. The proxy forwards only `/r/{token}/{route}/...`, the host they name
+ * must never pick the upstream, and no AI tool sends them to a base URL.
+ */
+export function isAbsoluteFormTarget(target: string): boolean {
+  return SCHEME_PREFIX.test(target);
+}
+
+/** Replace every `/r/{token}` segment of a target with `/r/{token}`, so a message or log line may quote the rest. */
+export function redactRouteToken(target: string): string {
+  return target.replace(TOKEN_SEGMENT, '/r/{token}');
+}
+
+/** Quote a target in a message: route tokens masked first, then cut to 80 characters. */
+function quoteTarget(text: string): string {
+  const redacted = redactRouteToken(text);
+  return redacted.length > 80 ? `${redacted.slice(0, 77)}...` : redacted;
 }

@@ -134,6 +134,29 @@ describe('malformed path', () => {
     expect(JSON.parse(response.body.toString()).error.message).toContain('/r/{token}/{route}');
   });
 
+  it('returns 400 for an absolute-form target without echoing the token', async () => {
+    const response = await post(`http://127.0.0.1:${proxy.port}/r/${TEST_TOKEN}/anthropic/v1/messages`);
+    expect(response.status).toBe(400);
+    const body = JSON.parse(response.body.toString());
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toMatch(/^absolute-form request targets .* are not supported: send the path only/);
+    expect(response.body.toString()).not.toContain(TEST_TOKEN);
+    expect(proxy.log.text()).not.toContain(TEST_TOKEN);
+  });
+
+  it('never echoes a token placed where the route belongs', async () => {
+    const response = await post(`/r/openai/${TEST_TOKEN}/v1/chat/completions`);
+    expect(response.status).toBe(400);
+    expect(response.body.toString()).not.toContain(TEST_TOKEN);
+  });
+
+  it('never echoes a token in a rejected rest path', async () => {
+    const response = await post(`/r/${TEST_TOKEN}/openai/r/${TEST_TOKEN}/openai/v1/../models`);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body.toString()).error.message).toContain('"/r/{token}/openai/v1/../models"');
+    expect(response.body.toString()).not.toContain(TEST_TOKEN);
+  });
+
   it('uses the Google shape on a gemini route', async () => {
     const response = await post(`/r/${TEST_TOKEN}/gemini/v1beta/%2e%2e/models`);
     expect(response.status).toBe(400);

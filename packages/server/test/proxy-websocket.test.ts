@@ -318,6 +318,23 @@ describe('WebSocket handshake', () => {
     expect(upstream.upgrades).toHaveLength(0);
   });
 
+  it('rejects an absolute-form target without echoing the token', async () => {
+    const { upstream, proxy } = await setUp();
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.end(
+      `GET http://127.0.0.1:${proxy.port}/r/${TEST_TOKEN}/openai/v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n`,
+    );
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(socket, 'close');
+    const response = Buffer.concat(chunks).toString();
+    expect(response).toMatch(/^HTTP\/1\.1 400 /);
+    expect(response).toContain('absolute-form request targets');
+    expect(response).not.toContain(TEST_TOKEN);
+    expect(upstream.upgrades).toHaveLength(0);
+  });
+
   it('returns 504 on handshake timeout', async () => {
     const silent = createServer();
     const held: Socket[] = [];

@@ -1,4 +1,11 @@
-import { type ErrorFormat, joinUpstreamUrl, parseProxyPath, type RouteDescriptor, type RouteRegistry } from '@tokenwise/core';
+import {
+  type ErrorFormat,
+  isAbsoluteFormTarget,
+  joinUpstreamUrl,
+  parseProxyPath,
+  type RouteDescriptor,
+  type RouteRegistry,
+} from '@tokenwise/core';
 import type { ProxyError } from './error-response.js';
 import type { RouteAuthorization } from './proxy-options.js';
 
@@ -44,7 +51,16 @@ export async function resolveTarget(
 
 /** Extract the `{route}` segment of `/r/{token}/{route}/...`, used only to pick an error shape for a bad path. */
 function routeSegment(target: string): string {
-  return target.split('?')[0]?.split('/')[3] ?? '';
+  const path = isAbsoluteFormTarget(target) ? target.replace(/^[^:]+:\/\/[^/?#]*/, '') : target;
+  return path.split('?')[0]?.split('/')[3] ?? '';
+}
+
+/**
+ * Return true for a target the proxy handles: a proxy path, or an absolute-form target it rejects with
+ * a 400. The app dispatches these to `handleRequest` and `handleUpgrade`.
+ */
+export function isProxyTarget(target: string): boolean {
+  return target.startsWith('/r/') || isAbsoluteFormTarget(target);
 }
 
 /** Pick the error shape for a target before it is resolved: its route's, else the fallback. */
