@@ -45,7 +45,7 @@ type Endpoint =
  * The HTTP API under `/api/v1`, JSON in and out, every endpoint behind `Authorization: Bearer <api token>`:
  *
  *   GET    /api/v1/calls?limit&since&after   newest first; with `after`, oldest first from that cursor
- *   GET    /api/v1/calls/stream              server-sent events, one `call` event per stored call
+ *   GET    /api/v1/calls/stream              server-sent events: `ready`, then one `call` event per stored call
  *   GET    /api/v1/calls/{id}                one call and its bodies when they were kept
  *   POST   /api/v1/route-tokens              {name} -> a new route token, shown only in this response
  *   DELETE /api/v1/route-tokens/{id}         revoke a route token of the caller's workspace
@@ -113,7 +113,9 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
 
   /**
    * Server-sent events for `tail`. Subscribing comes before reading the backlog, so a call stored while
-   * the backlog is read is not missed; calls found in both are sent once.
+   * the backlog is read is not missed; calls found in both are sent once. A new stream (no
+   * `Last-Event-ID`) opens with a `ready` event whose id is the cursor of the call stored last (0 when
+   * none is), so a client that loses the connection before its first call still resumes without a gap.
    */
   async function streamCalls(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
     const lastEventId = req.headers['last-event-id'];
@@ -126,9 +128,12 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
       else waiting.push(...calls);
     });
 
+    const resuming = resumeAfter !== undefined && resumeAfter !== '';
     let backlog: ListedCall[];
+    let startCursor: string | null = null;
     try {
-      backlog = resumeAfter === undefined || resumeAfter === '' ? [] : await readBacklog(resumeAfter);
+      backlog = resuming ? await readBacklog(resumeAfter) : [];
+      if (!resuming) startCursor = (await store.latestCursor()) ?? '0';
     } catch (error) {
       unsubscribe();
       throw error;
@@ -142,6 +147,7 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
       'x-accel-buffering': 'no',
     });
     res.write(': tokenwise call stream\nretry: 2000\n\n');
+    if (startCursor !== null) res.write(`id: ${startCursor}\nevent: ready\ndata: {}\n\n`);
     openStreams.add(res);
 
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);

@@ -127,6 +127,7 @@ describeWithPostgres('serve with PostgreSQL', () => {
       const controller = new AbortController();
       const stream = await app.api('/api/v1/calls/stream', { signal: controller.signal });
       const events = readSseEvents(stream);
+      expect((await events.next()).event).toBe('ready');
 
       await (await anthropicCall(proxy.server.url, proxy.server.routeToken)).arrayBuffer();
 

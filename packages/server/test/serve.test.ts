@@ -265,6 +265,7 @@ describe('serve', () => {
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toContain('text/event-stream');
       const reader = readEvents(response);
+      expect((await reader.next()).event).toBe('ready');
 
       await (await anthropicCall(server.url, server.routeToken)).arrayBuffer();
       const event = await reader.next();
@@ -285,6 +286,43 @@ describe('serve', () => {
       const missedRecord = JSON.parse(missed.data) as CallRecord;
       expect(missedRecord.id).not.toBe(record.id);
       resumeController.abort();
+    });
+
+    // Regression: a new stream carried no position until its first call, so a client that lost the
+    // connection before then reconnected without Last-Event-ID and missed the calls stored meanwhile.
+    it('opens with a ready event at the latest cursor', async () => {
+      const { server } = await start();
+      await (await anthropicCall(server.url, server.routeToken)).arrayBuffer();
+      await vi.waitFor(async () => expect(await listCalls()).toHaveLength(1));
+      const [first] = await listCalls();
+
+      const controller = new AbortController();
+      const ready = await readEvents(await running.api('/api/v1/calls/stream', { signal: controller.signal })).next();
+      controller.abort();
+      expect(ready.event).toBe('ready');
+      expect(ready.id).toMatch(/^\d+$/);
+
+      await (await anthropicCall(server.url, server.routeToken)).arrayBuffer();
+      await vi.waitFor(async () => expect(await listCalls()).toHaveLength(2));
+
+      const resumeController = new AbortController();
+      const resumed = await running.api('/api/v1/calls/stream', {
+        signal: resumeController.signal,
+        headers: { 'last-event-id': ready.id },
+      });
+      const missed = await readEvents(resumed).next();
+      resumeController.abort();
+      expect(missed.event).toBe('call');
+      expect((JSON.parse(missed.data) as CallRecord).id).not.toBe(first!.id);
+    });
+
+    it('opens an empty store at cursor 0', async () => {
+      await start();
+      const controller = new AbortController();
+      const ready = await readEvents(await running.api('/api/v1/calls/stream', { signal: controller.signal })).next();
+      controller.abort();
+
+      expect(ready).toMatchObject({ event: 'ready', id: '0' });
     });
   });
 

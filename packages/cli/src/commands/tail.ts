@@ -21,8 +21,9 @@ Options:
                                                                              TOKENWISE_SERVER
   -h, --help              show this help
 
-Needs a running server. If the connection drops, tail reconnects and picks up
-where it stopped, so no call is missed.
+Needs a running server. If the connection drops or the server restarts, tail
+reconnects for up to 30 seconds and picks up where it stopped, so no call is
+missed.
 `;
 
 /** How long tail keeps trying to reconnect to a server that went away, in ms. */
@@ -67,8 +68,9 @@ interface FollowOptions {
 }
 
 /**
- * Read the call stream, reconnecting with `Last-Event-ID` whenever it breaks. A local server is looked up
- * again before each attempt, since a restarted one may listen on another port.
+ * Read the call stream, reconnecting with `Last-Event-ID` whenever it breaks, for up to
+ * RECONNECT_WINDOW_MS. A local server is looked up again before each attempt, because a restarted one may
+ * listen on another port. While none runs, the last known one is tried.
  */
 async function follow(initialTarget: ApiTarget, findTarget: () => Promise<ApiTarget | null>, options: FollowOptions): Promise<void> {
   const { io, signal } = options;
@@ -77,12 +79,17 @@ async function follow(initialTarget: ApiTarget, findTarget: () => Promise<ApiTar
   let lastEventId: string | null = null;
   let announced = false;
   let failingSinceMs: number | null = null;
+  let reportedDrop = false;
 
   while (!signal.aborted) {
     try {
       const headers: Record<string, string> = lastEventId === null ? {} : { 'last-event-id': lastEventId };
       const response = await fetchApi(target, '/api/v1/calls/stream', { signal, headers });
       failingSinceMs = null;
+      if (reportedDrop) {
+        io.stderr.write(`tokenwise: reconnected to ${target.url}\n`);
+        reportedDrop = false;
+      }
 
       if (!announced) {
         io.stderr.write(`Following new calls on ${target.url} (Ctrl-C to stop)\n`);
@@ -91,8 +98,9 @@ async function follow(initialTarget: ApiTarget, findTarget: () => Promise<ApiTar
       }
 
       for await (const event of readServerSentEvents(response.body!)) {
-        if (event.event !== 'call') continue;
+        // Every event moves the resume position, the opening `ready` event included.
         lastEventId = event.id ?? lastEventId;
+        if (event.event !== 'call') continue;
         if (options.json) {
           io.stdout.write(`${event.data}\n`);
         } else {
@@ -107,6 +115,10 @@ async function follow(initialTarget: ApiTarget, findTarget: () => Promise<ApiTar
     if (signal.aborted) return;
 
     failingSinceMs ??= Date.now();
+    if (!reportedDrop) {
+      io.stderr.write(`tokenwise: lost the connection to ${target.url}; reconnecting for up to ${RECONNECT_WINDOW_MS / 1000} s\n`);
+      reportedDrop = true;
+    }
     if (Date.now() - failingSinceMs > RECONNECT_WINDOW_MS) {
       throw new CliError(
         `lost the connection to the server at ${target.url} for ${RECONNECT_WINDOW_MS / 1000} s: start it again, then rerun tokenwise tail`,
@@ -114,10 +126,6 @@ async function follow(initialTarget: ApiTarget, findTarget: () => Promise<ApiTar
     }
     await sleep(RECONNECT_DELAY_MS, undefined, { signal }).catch(() => undefined);
 
-    if (target.kind === 'local') {
-      const found = await findTarget();
-      if (!found) throw new CliError(`the Tokenwise server at ${target.url} stopped: start it again, then rerun tokenwise tail`);
-      target = found;
-    }
+    if (target.kind === 'local') target = (await findTarget()) ?? target;
   }
 }
