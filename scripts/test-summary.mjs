@@ -9,11 +9,7 @@ let failed = 0;
 try {
   const report = JSON.parse(fs.readFileSync(reportFile, 'utf8'));
   passed = report.numPassedTests;
-  failed =
-    report.numFailedTests +
-    (report.numRuntimeErrorTestSuites ?? 0) +
-    (report.numFailedTestSuites ?? 0) -
-    countSuitesWithFailedTests(report);
+  failed = report.numFailedTests + countSuitesFailedWithoutTests(report);
 } catch (error) {
   console.error(`cannot read the test report ${reportFile}: ${error.message}`);
   failed = 1;
@@ -21,9 +17,10 @@ try {
 if (failed === 0 && exitCodeText && exitCodeText !== '0') failed = 1;
 console.log(`${passed} passed, ${failed} failed`);
 
-// A suite that failed only because some of its tests failed is already counted through those tests.
-function countSuitesWithFailedTests(report) {
+// A suite that failed with no failed test of its own (an import error, a failing hook) counts as one
+// failure; a suite whose tests failed is already counted through those tests.
+function countSuitesFailedWithoutTests(report) {
   return (report.testResults ?? []).filter(
-    (suite) => suite.status === 'failed' && suite.assertionResults?.some((t) => t.status === 'failed'),
+    (suite) => suite.status === 'failed' && !suite.assertionResults?.some((test) => test.status === 'failed'),
   ).length;
 }
