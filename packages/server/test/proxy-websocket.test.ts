@@ -301,6 +301,90 @@ describe('WebSocket refusal', () => {
   });
 });
 
+describe('WebSocket refusal records', () => {
+  const CODEX_CLIENT = { ...CODEX_HEADERS, originator: 'codex_cli_rs', 'user-agent': 'codex_cli_rs/0.46.0 (Linux 6.8; x86_64) xterm' };
+
+  function connectCodex(proxy: TestProxy): WebSocket {
+    const client = new WebSocket(`ws://127.0.0.1:${proxy.port}/r/${TEST_TOKEN}/openai/v1/responses`, [], { headers: CODEX_CLIENT });
+    client.on('error', () => {});
+    cleanup.push(() => client.terminate());
+    return client;
+  }
+
+  it('records an unreachable upstream like HTTP (regression: no record)', async () => {
+    const port = await closedPort();
+    const proxy = await startTestProxy({ upstreams: { openai: `http://127.0.0.1:${port}` } });
+    cleanup.push(() => proxy.close());
+
+    const response = await refusalOf(connectCodex(proxy));
+    const { record } = await proxy.sink.next();
+    expect(record.status).toBe('error');
+    expect(record.http_status).toBeNull();
+    expect(record.error?.type).toBe('upstream_unreachable');
+    expect(record.error?.message).toBe(JSON.parse(response.body).error.message);
+    expect(record.route).toBe('openai');
+    expect(record.api_shape).toBe('openai.responses');
+    expect(record.method).toBe('GET');
+    expect(record.tool).toBe('codex');
+    expect(record.tool_version).toBe('0.46.0');
+    expect(record.session_id).toBe(CODEX_HEADERS['session-id']);
+    expect(record.billable).toBe(false);
+    expect(record.cost.basis).toBe('none');
+  });
+
+  it('records a refusal with its status and provider error', async () => {
+    const body = '{"error":{"message":"Upgrade Required","type":"invalid_request_error","code":null}}';
+    const refusal = `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: req_FAKE\r\nconnection: close\r\n\r\n${body}`;
+    const { proxy } = await setUp({ refuse: refusal });
+
+    await refusalOf(connectCodex(proxy));
+    const { record } = await proxy.sink.next();
+    expect(record.status).toBe('error');
+    expect(record.http_status).toBe(426);
+    expect(record.error).toEqual({ type: 'invalid_request_error', message: 'Upgrade Required', source: 'http', retry_after_s: null });
+    expect(record.upstream_request_id).toBe('req_FAKE');
+    expect(record.stream_requested).toBe(true);
+    expect(record.streaming).toBe(false);
+    expect(record.tool).toBe('codex');
+    expect(record.billable).toBe(false);
+  });
+
+  it('records a plain 200 in place of the upgrade as an error', async () => {
+    const refusal = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok';
+    const { proxy } = await setUp({ refuse: refusal });
+
+    const response = await refusalOf(connectCodex(proxy));
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('ok');
+    const { record } = await proxy.sink.next();
+    expect(record.status).toBe('error');
+    expect(record.http_status).toBe(200);
+    expect(record.error).toMatchObject({ type: 'http_200', source: 'http' });
+    expect(record.billable).toBe(false);
+  });
+
+  it('records an invalid HTTP response to the upgrade', async () => {
+    const { proxy } = await setUp({ refuse: 'garbage\r\n\r\n' });
+
+    const response = await refusalOf(connectCodex(proxy));
+    expect(response.status).toBe(502);
+    expect(JSON.parse(response.body).error.message).toContain('sent an invalid HTTP response');
+    const { record } = await proxy.sink.next();
+    expect(record.status).toBe('error');
+    expect(record.error?.type).toBe('upstream_invalid_response');
+  });
+
+  it('writes no record for an accepted upgrade without messages', async () => {
+    const { upstream, proxy } = await setUp();
+    const client = connectCodex(proxy);
+    await once(client, 'open');
+    const serverSide = upstream.connections[0] ?? (await upstream.nextConnection());
+    serverSide.close(1000);
+    await once(client, 'close');
+    expect(proxy.sink.entries).toHaveLength(0);
+  });
+});
+
 describe('WebSocket handshake', () => {
   it('rejects an invalid client handshake locally', async () => {
     const { upstream, proxy } = await setUp();

@@ -2,7 +2,7 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createRouteRegistry } from '../routes/registry.js';
 import type { CaptureOptions, CaptureRequest } from './capture-types.js';
-import { createHttpCapture } from './http-capture.js';
+import { createHttpCapture, createWebSocketHandshakeCapture } from './http-capture.js';
 
 const routes = createRouteRegistry();
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -421,6 +421,51 @@ function concatWithComma(bytes: Uint8Array): Uint8Array {
   joined.set(bytes, 1);
   return joined;
 }
+
+describe('createWebSocketHandshakeCapture', () => {
+  const upgrade = (): CaptureRequest =>
+    request({
+      routeName: 'openai',
+      method: 'GET',
+      target: '/v1/responses',
+      headers: { originator: 'codex_cli_rs', 'user-agent': 'codex_cli_rs/0.46.0 (Linux 6.8; x86_64)', 'session-id': 'sess-ws-1' },
+    });
+
+  it('records a refused upgrade as an unbilled error', () => {
+    let now = 0;
+    const capture = createWebSocketHandshakeCapture(upgrade(), { clock: () => now, wallClock: () => Date.parse('2026-11-03T14:05:09Z') });
+    capture.requestEnd();
+    now = 30;
+    capture.responseHead(429, { 'content-type': 'application/json', 'retry-after': '7' });
+    now = 31;
+    capture.responseChunk(encode('{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}'));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.api_shape).toBe('openai.responses');
+    expect(record.method).toBe('GET');
+    expect(record.status).toBe('error');
+    expect(record.http_status).toBe(429);
+    expect(record.error).toEqual({ type: 'rate_limit_error', message: 'Rate limit reached', source: 'http', retry_after_s: 7 });
+    expect(record.stream_requested).toBe(true);
+    expect(record.billable).toBe(false);
+    expect(record.tool).toBe('codex');
+    expect(record.session_id).toBe('sess-ws-1');
+    expect(record.timing).toEqual({ ttft_ms: null, total_ms: 31, headers_ms: 30 });
+  });
+
+  it('reads no usage from a 200 sent in place of 101', () => {
+    const capture = createWebSocketHandshakeCapture(upgrade(), { clock: () => 0 });
+    capture.responseHead(200, { 'content-type': 'application/json' });
+    capture.responseChunk(encode('{"id":"resp_1","status":"completed","model":"gpt-5","usage":{"input_tokens":5,"output_tokens":5}}'));
+    const { record } = capture.finish({ kind: 'complete' });
+
+    expect(record.status).toBe('error');
+    expect(record.error).toMatchObject({ type: 'http_200', source: 'http' });
+    expect(record.usage.input_tokens).toBe(0);
+    expect(record.model_answered).toBeNull();
+    expect(record.cost.basis).toBe('none');
+  });
+});
 
 describe('createHttpCapture on Code Assist', () => {
   it('unwraps a non-streamed generateContent', () => {

@@ -3,7 +3,7 @@ import { redactHeaders } from '../redact.js';
 import { detectApiShape, type ShapeInfo } from './api-shape.js';
 import { CaptureWarnings, resolveCaptureSettings } from './capture-settings.js';
 import type { CaptureEnd, CaptureOptions, CaptureRequest, CaptureResult, HttpCapture } from './capture-types.js';
-import { isRedirect } from './http-error.js';
+import { isRedirect, upgradeRefusedError } from './http-error.js';
 import { buildCallRecord, type ResponseSummary } from './record-builder.js';
 import { RequestObserver } from './request-observer.js';
 import { ResponseObserver } from './response-observer.js';
@@ -17,13 +17,31 @@ export { DEFAULT_BODY_CAP_BYTES } from './capture-settings.js';
  * the forwarding path.
  */
 export function createHttpCapture(request: CaptureRequest, options: CaptureOptions = {}): HttpCapture {
+  return createExchangeCapture(request, options, false);
+}
+
+/**
+ * Observe a WebSocket upgrade that the upstream did not accept: the response it sent instead of
+ * `101 Switching Protocols`, or the failure to reach it (finish with `upstream_unreachable` or
+ * `upstream_invalid_response`). The response's status, headers and body are fed as for HTTP. The record
+ * is an unbilled `error`, like the same failure of an HTTP call, under the API shape of the upgrade's
+ * path (Codex's `GET …/responses` is `openai.responses`). An accepted upgrade goes to
+ * `createWebSocketCapture` instead.
+ */
+export function createWebSocketHandshakeCapture(request: CaptureRequest, options: CaptureOptions = {}): HttpCapture {
+  return createExchangeCapture(request, options, true);
+}
+
+function createExchangeCapture(request: CaptureRequest, options: CaptureOptions, upgrade: boolean): HttpCapture {
   const settings = resolveCaptureSettings(options);
   const startedMs = settings.clock();
   const startedUnixMs = settings.wallClock();
   const warnings = new CaptureWarnings();
   const guard = <T>(step: string, action: () => T): T | undefined => warnings.attempt(step, action);
 
-  const info: ShapeInfo = guard('setup', () => detectApiShape(request.route, request.method, request.target)) ?? {
+  // An upgrade is a GET whose messages carry the requests, so its shape comes from the path alone.
+  const method = upgrade ? 'POST' : request.method;
+  const info: ShapeInfo = guard('setup', () => detectApiShape(request.route, method, request.target)) ?? {
     shape: null,
     wrapped: false,
     pathModel: null,
@@ -31,6 +49,8 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
     altSse: false,
     path: request.target.split('?')[0] ?? '',
   };
+  // A refused upgrade's body is read only for a provider error (status >= 400), never as an API response.
+  const responseInfo: ShapeInfo = upgrade ? { ...info, shape: null } : info;
   const requestSide = guard('setup', () => new RequestObserver(request.headers, settings)) ?? null;
   let responseSide: ResponseObserver | null = null;
   let headersMs: number | null = null;
@@ -57,7 +77,8 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
         {
           info,
           requestFields: requestSide?.fields,
-          response: responseSide ? summarize(responseSide, startedUnixMs + nowMs) : null,
+          ...(upgrade ? { streamRequested: true } : {}),
+          response: responseSide ? summarize(responseSide, startedUnixMs + nowMs, upgrade) : null,
           end,
           timing,
           requestBytes: requestSide?.wireBytes ?? 0,
@@ -87,7 +108,7 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
     responseHead(status, headers) {
       if (responseSide) return;
       headersMs = elapsed();
-      responseSide = guard('response head', () => new ResponseObserver(info, status, headers, settings)) ?? null;
+      responseSide = guard('response head', () => new ResponseObserver(responseInfo, status, headers, settings)) ?? null;
     },
     responseChunk(chunk) {
       const readMs = elapsed();
@@ -100,16 +121,17 @@ export function createHttpCapture(request: CaptureRequest, options: CaptureOptio
   };
 }
 
-function summarize(response: ResponseObserver, nowUnixMs: number): ResponseSummary {
+function summarize(response: ResponseObserver, nowUnixMs: number, upgrade: boolean): ResponseSummary {
+  const httpError = response.httpError(nowUnixMs);
   return {
     status: response.status,
     headers: response.headers,
-    accepted: response.status >= 200 && response.status < 300,
+    accepted: !upgrade && response.status >= 200 && response.status < 300,
     streaming: response.streaming,
     streamFormat: response.streamFormat,
     outcome: response.outcome(),
     bodyComplete: response.bodyComplete,
-    httpError: response.httpError(nowUnixMs),
+    httpError: upgrade ? (httpError ?? upgradeRefusedError(response.status, response.headers, nowUnixMs)) : httpError,
   };
 }
 

@@ -54,6 +54,16 @@ export function redirectError(status: number, headers: Readonly<Record<string, s
   };
 }
 
+/** Describe an upgrade refused with a status that is neither an error nor a redirect (a plain `200`, say). */
+export function upgradeRefusedError(status: number, headers: Readonly<Record<string, string>>, nowMs: number): CallError {
+  return {
+    type: `http_${status}`,
+    message: `the upstream did not accept the WebSocket upgrade (HTTP ${status} instead of 101)`,
+    source: 'http',
+    retry_after_s: retryAfterSeconds(headers, nowMs),
+  };
+}
+
 /** `retry-after` in seconds or as an HTTP date (RFC 9110 section 10.2.3), else OpenAI's `retry-after-ms`. */
 export function retryAfterSeconds(headers: Readonly<Record<string, string>>, nowMs: number): number | null {
   const value = headers['retry-after']?.trim();

@@ -7,6 +7,7 @@ import {
   type CaptureResult,
   createHttpCapture,
   createWebSocketCapture,
+  createWebSocketHandshakeCapture,
   type RouteDescriptor,
 } from '@tokenwise/core';
 import { guardHttpCapture, guardWebSocketCapture } from './capture-guard.js';
@@ -157,9 +158,15 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
 
     const { route, rest, upstreamUrl, authorization } = resolved;
     const captureRequest = captureRequestFor(req, route, rest, authorization);
+    const handshakeCapture = guardHttpCapture(
+      () => createWebSocketHandshakeCapture(captureRequest, captureOptions(authorization)),
+      faults,
+      route.name,
+    );
     relayer.relay(req, socket, head, {
       upstreamUrl,
       errorFormat: route.errorFormat,
+      handshake: { capture: handshakeCapture, onEnd: (end) => record(handshakeCapture.finish(end), authorization, route.name) },
       createCapture: () =>
         guardWebSocketCapture(
           () =>

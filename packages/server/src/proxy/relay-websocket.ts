@@ -2,9 +2,10 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CaptureEnd, ErrorFormat, WebSocketCapture } from '@tokenwise/core';
 import WebSocket, { WebSocketServer } from 'ws';
+import type { GuardedHttpCapture } from './capture-guard.js';
 import { writeProxyErrorToSocket } from './error-response.js';
-import { forwardRawResponseHeaders, forwardUpgradeHeaders, forwardUpgradeResponseHeaders } from './forward-headers.js';
-import { describeUpstreamFailure } from './upstream-failure.js';
+import { captureHeaders, forwardRawResponseHeaders, forwardUpgradeHeaders, forwardUpgradeResponseHeaders } from './forward-headers.js';
+import { describeUpstreamFailure, type UpstreamFailure } from './upstream-failure.js';
 
 /** Pause reading from one side while more than this many bytes wait to be sent to the other. */
 const HIGH_WATER_BYTES = 1024 * 1024;
@@ -19,6 +20,12 @@ export interface WebSocketTarget {
   errorFormat: ErrorFormat;
   /** Created only once both sides are connected. */
   createCapture(): WebSocketCapture;
+  /**
+   * Records an upgrade the upstream did not accept, as the same failure of an HTTP call is recorded. The
+   * capture is fed the upstream's refusal, and `onEnd` is called once, only when the upgrade failed. An
+   * upgrade the client abandons before the upstream replied is not recorded: no request was made on it.
+   */
+  handshake: { capture: GuardedHttpCapture; onEnd(end: CaptureEnd): void };
 }
 
 export interface WebSocketRelayer {
@@ -64,18 +71,23 @@ export function createWebSocketRelayer(options: { handshakeTimeoutMs: number }):
       let phase: 'connecting' | 'relaying' | 'done' = 'connecting';
       const handshake: LiveRelay = { terminate: () => upstream.terminate() };
       live.add(handshake);
+      target.handshake.capture.requestEnd();
 
       const giveUp = () => {
         phase = 'done';
         live.delete(handshake);
         clearTimeout(timer);
       };
+      const fail = (failure: UpstreamFailure) => {
+        writeProxyErrorToSocket(socket, { ...failure, format: target.errorFormat });
+        const kind = failure.kind === 'upstream_invalid_response' ? 'upstream_invalid_response' : 'upstream_unreachable';
+        target.handshake.onEnd({ kind, message: failure.message });
+      };
       const timer = setTimeout(() => {
         if (phase !== 'connecting') return;
         giveUp();
         upstream.terminate();
-        const failure = describeUpstreamFailure({ code: 'UND_ERR_HEADERS_TIMEOUT' }, target.upstreamUrl.origin);
-        writeProxyErrorToSocket(socket, { ...failure, format: target.errorFormat });
+        fail(describeUpstreamFailure({ code: 'UND_ERR_HEADERS_TIMEOUT' }, target.upstreamUrl.origin));
       }, options.handshakeTimeoutMs);
 
       // The client hung up while the upstream handshake was in progress, or our own handshake failed.
@@ -97,14 +109,13 @@ export function createWebSocketRelayer(options: { handshakeTimeoutMs: number }):
       upstream.on('error', (error) => {
         if (phase !== 'connecting') return;
         giveUp();
-        const failure = describeUpstreamFailure(error, target.upstreamUrl.origin);
-        writeProxyErrorToSocket(socket, { ...failure, format: target.errorFormat });
+        fail(describeUpstreamFailure(error, target.upstreamUrl.origin));
       });
 
       upstream.on('unexpected-response', (request, response) => {
         if (phase !== 'connecting') return;
         giveUp();
-        relayRefusal(socket, request, response);
+        relayRefusal(socket, request, response, target.handshake);
       });
 
       // Messages the upstream sends right after its 101, before the client side is attached.
@@ -244,17 +255,34 @@ function offeredProtocols(req: IncomingMessage): string[] {
 }
 
 /**
- * Send the client the upstream's refusal (status, headers and body as they came). The body is streamed
- * and ends with the connection unless the upstream gave its length.
+ * Send the client the upstream's refusal (status, headers and body as they came), and show it to the
+ * handshake capture. The body is streamed and ends with the connection unless the upstream gave its length.
  */
-function relayRefusal(socket: Duplex, request: ClientRequest, response: IncomingMessage): void {
+function relayRefusal(socket: Duplex, request: ClientRequest, response: IncomingMessage, handshake: WebSocketTarget['handshake']): void {
   const headerLines: string[] = [];
   const raw = forwardRawResponseHeaders(response.rawHeaders);
   for (let i = 0; i + 1 < raw.length; i += 2) headerLines.push(`${raw[i]}: ${raw[i + 1]}`);
   headerLines.push('connection: close');
 
-  socket.write(`HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}\r\n${headerLines.join('\r\n')}\r\n\r\n`);
+  const status = response.statusCode ?? 0;
+  handshake.capture.responseHead(status, captureHeaders(response.headers));
+  let ended = false;
+  const end = (captureEnd: CaptureEnd) => {
+    if (ended) return;
+    ended = true;
+    handshake.onEnd(captureEnd);
+  };
+
+  socket.write(`HTTP/1.1 ${status} ${response.statusMessage ?? ''}\r\n${headerLines.join('\r\n')}\r\n\r\n`);
+  response.on('data', (chunk: Buffer) => handshake.capture.responseChunk(chunk));
   response.pipe(socket);
-  response.once('error', () => socket.destroy());
-  socket.once('close', () => request.destroy());
+  response.once('end', () => end({ kind: 'complete' }));
+  response.once('error', () => {
+    end({ kind: 'upstream_closed', message: 'upstream closed the connection while sending its refusal' });
+    socket.destroy();
+  });
+  socket.once('close', () => {
+    end({ kind: 'client_aborted' });
+    request.destroy();
+  });
 }

@@ -72,8 +72,8 @@ export function describeUpstreamFailure(error: unknown, upstreamOrigin: string):
 
 /**
  * Describe an upstream that responded with bytes that are not a valid HTTP response. It was reachable,
- * so the message points at what it is rather than at the network: a URL whose scheme or port belongs to
- * something other than an HTTP server (an `http://` URL on a TLS port, another protocol) is the usual cause.
+ * so the message points at what the URL leads to rather than at the network. The usual cause is a scheme
+ * or port of something other than an HTTP server (an `http://` URL on a TLS port, another protocol).
  */
 export function invalidResponse(upstreamOrigin: string, reason: string): UpstreamFailure {
   return {
@@ -84,14 +84,21 @@ export function invalidResponse(upstreamOrigin: string, reason: string): Upstrea
 }
 
 /**
- * Return the reason of undici's HTTPParserError ("Response does not match the HTTP/1.1 protocol (Invalid
- * header value char)", as of undici 7.30), or null for any other error. Only llhttp's fixed reason text is
- * kept, because the error's `data` contains the upstream's raw bytes, which must not reach a message.
+ * Return the reason of an HTTP parser error, or null for any other error: undici's HTTPParserError
+ * ("Response does not match the HTTP/1.1 protocol (Invalid header value char)", as of undici 7.30) or
+ * the `HPE_*` error of Node's client, which `ws` uses (its `reason`, e.g. "Expected HTTP/"). Only
+ * llhttp's fixed reason text is kept, because both errors also carry the upstream's raw bytes
+ * (`data`, `rawPacket`), which must not reach a message.
  */
 function httpParserReason(error: unknown): string | null {
-  if (!(error instanceof Error) || error.name !== 'HTTPParserError') return null;
-  const reason = /\(([^()]{1,100})\)$/.exec(error.message)?.[1];
-  return reason ? reason.toLowerCase() : 'not an HTTP/1.1 response';
+  if (!(error instanceof Error)) return null;
+  if (error.name === 'HTTPParserError') {
+    const detail = /\(([^()]{1,100})\)$/.exec(error.message)?.[1];
+    return detail ? detail.toLowerCase() : 'not an HTTP/1.1 response';
+  }
+  const { code, reason } = error as { code?: unknown; reason?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('HPE_')) return null;
+  return typeof reason === 'string' && reason.length <= 100 ? reason.toLowerCase() : code;
 }
 
 /** Find the error's code, looking through `cause` and the AggregateError Node raises when every address failed. */
