@@ -82,7 +82,7 @@ function formatDuration(ms: number): string {
 }
 
 /** `YYYY-MM-DD HH:MM:SS` in the local time zone; an unparsable time is shown as stored. */
-function formatLocalTime(iso: string): string {
+export function formatLocalTime(iso: string): string {
   const time = new Date(iso);
   if (Number.isNaN(time.getTime())) return iso;
   const two = (value: number) => String(value).padStart(2, '0');

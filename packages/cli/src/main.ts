@@ -21,7 +21,7 @@ Commands:
   serve           start the recording proxy and the API (default port 4747)
   calls           list recorded calls
   tail            follow calls live
-  token create    create a route token and print it
+  token           create, list or revoke route tokens
   db              migrate the database, copy it to PostgreSQL or back it up
   connect         point the AI tools on this machine at Tokenwise
   disconnect      undo connect exactly

@@ -6,6 +6,7 @@ import type { ApiTokenVerifier } from './api-auth.js';
 import { type ApiErrorCode, readJsonBody, sendApiError, sendJson } from './api-responses.js';
 import type { CallStream } from './call-stream.js';
 import type { RouteAuthorizer } from './route-authorizer.js';
+import { describeRouteToken } from './route-token-json.js';
 import { parseSince } from './since.js';
 import { generateRouteToken, hashToken } from './tokens.js';
 
@@ -38,6 +39,7 @@ type Endpoint =
   | { name: 'listCalls' }
   | { name: 'streamCalls' }
   | { name: 'getCall'; id: string }
+  | { name: 'listRouteTokens' }
   | { name: 'createRouteToken' }
   | { name: 'revokeRouteToken'; id: string };
 
@@ -47,6 +49,7 @@ type Endpoint =
  *   GET    /api/v1/calls?limit&since&after   newest first; with `after`, oldest first from that cursor
  *   GET    /api/v1/calls/stream              server-sent events: `ready`, then one `call` event per stored call
  *   GET    /api/v1/calls/{id}                one call and its bodies when they were kept
+ *   GET    /api/v1/route-tokens              the route tokens of the caller's workspace, revoked ones too, never the secret
  *   POST   /api/v1/route-tokens              {name} -> a new route token, shown only in this response
  *   DELETE /api/v1/route-tokens/{id}         revoke a route token of the caller's workspace
  *
@@ -84,6 +87,8 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
         return getCall(endpoint.id, res);
       case 'streamCalls':
         return streamCalls(req, url, res);
+      case 'listRouteTokens':
+        return listRouteTokens(res, apiToken);
       case 'createRouteToken':
         return createRouteToken(req, res, apiToken);
       case 'revokeRouteToken':
@@ -185,6 +190,11 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
     }
   }
 
+  async function listRouteTokens(res: ServerResponse, apiToken: ApiToken): Promise<void> {
+    const tokens = await store.listRouteTokens(apiToken.workspaceId);
+    sendJson(res, 200, { route_tokens: tokens.map(describeRouteToken) });
+  }
+
   async function createRouteToken(req: IncomingMessage, res: ServerResponse, apiToken: ApiToken): Promise<void> {
     const body = await readJsonBody(req);
     const name = parseTokenName(body);
@@ -253,7 +263,7 @@ function matchEndpoint(method: string, path: string): Endpoint | 'method_not_all
     return allow('GET', { name: 'getCall', id: decodePathSegment(id) });
   }
   if (collection === 'route-tokens') {
-    if (id === undefined) return allow('POST', { name: 'createRouteToken' });
+    if (id === undefined) return method === 'GET' ? { name: 'listRouteTokens' } : allow('POST', { name: 'createRouteToken' });
     return allow('DELETE', { name: 'revokeRouteToken', id: decodePathSegment(id) });
   }
   return null;

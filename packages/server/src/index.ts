@@ -6,6 +6,7 @@ export * from './log.js';
 export * from './proxy/index.js';
 export * from './record-sink.js';
 export * from './route-authorizer.js';
+export * from './route-token-json.js';
 export * from './serve.js';
 export * from './server-role.js';
 export * from './since.js';

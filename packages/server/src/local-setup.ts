@@ -17,10 +17,15 @@ export interface LocalSetup {
   notices: string[];
 }
 
+/** Return the workspace of a single-user local install without creating it; null before the first start. */
+export async function findLocalWorkspace(store: Store): Promise<Workspace | null> {
+  const id = await store.getSetting(LOCAL_WORKSPACE_SETTING);
+  return id === null ? null : store.getWorkspace(id);
+}
+
 /** Return the workspace of a single-user local install, creating it on first use. */
 export async function ensureLocalWorkspace(store: Store): Promise<{ workspace: Workspace; created: boolean }> {
-  const id = await store.getSetting(LOCAL_WORKSPACE_SETTING);
-  const existing = id === null ? null : await store.getWorkspace(id);
+  const existing = await findLocalWorkspace(store);
   if (existing) return { workspace: existing, created: false };
 
   const workspace = await store.createWorkspace({ name: 'local' });

@@ -230,6 +230,33 @@ describe('serve', () => {
       expect((await anthropicCall(server.url, created.token)).status).toBe(200);
     });
 
+    it('lists the tokens of the workspace without secrets', async () => {
+      const { server } = await start();
+      const created = (await (await running.api('/api/v1/route-tokens', { method: 'POST', body: '{"name":"laptop"}' })).json()) as {
+        id: string;
+        token: string;
+      };
+      await running.api(`/api/v1/route-tokens/${created.id}`, { method: 'DELETE' });
+
+      const response = await running.api('/api/v1/route-tokens');
+
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      const { route_tokens: tokens } = JSON.parse(text) as { route_tokens: Record<string, unknown>[] };
+      expect(tokens.map((token) => token.name)).toEqual(['local', 'laptop']);
+      expect(tokens[1]).toEqual({
+        id: created.id,
+        name: 'laptop',
+        device_id: null,
+        created_at: expect.any(String),
+        last_used_at: null,
+        revoked_at: expect.any(String),
+      });
+      expect(text).not.toContain(created.token);
+      expect(text).not.toContain(server.routeToken);
+      expect(text).not.toContain('sha256');
+    });
+
     it('rejects an invalid token name', async () => {
       await start();
 
