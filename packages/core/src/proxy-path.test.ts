@@ -77,6 +77,15 @@ describe('parseProxyPath', () => {
     if (!parsed.ok) expect(parsed.message).toBe('not a proxy path: expected /r/{token}/{route}/..., got "/v1/r/{token}/anthropic"');
   });
 
+  it('never quotes the query, which may carry a key', () => {
+    const parsed = parseProxyPath('/v1beta/models/gemini-2.5-flash:generateContent?key=AIzaFAKE-TEST-KEY-000000000000');
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) {
+      expect(parsed.message).toContain('"/v1beta/models/gemini-2.5-flash:generateContent"');
+      expect(parsed.message).not.toContain('AIza');
+    }
+  });
+
   it('quotes no route segment that may be a token', () => {
     const parsed = parseProxyPath(`/r/anthropic/${TOKEN}/v1/messages`);
     expect(parsed.ok).toBe(false);

@@ -107,8 +107,11 @@ export function redactRouteToken(target: string): string {
   return target.replace(TOKEN_SEGMENT, '/r/{token}');
 }
 
-/** Quote a target in a message: route tokens masked first, then cut to 80 characters. */
+/**
+ * Quote a target in a message: without its query, which may carry an API key (Gemini's `?key=`), with
+ * route tokens masked, then cut to 80 characters.
+ */
 function quoteTarget(text: string): string {
-  const redacted = redactRouteToken(text);
+  const redacted = redactRouteToken(text.split('?')[0] ?? '');
   return redacted.length > 80 ? `${redacted.slice(0, 77)}...` : redacted;
 }

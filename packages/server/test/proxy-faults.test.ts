@@ -134,3 +134,39 @@ describe('throwing capture', () => {
     expect(proxy.log.text()).not.toContain(BODY_MARKER);
   });
 });
+
+describe('capture warnings', () => {
+  let proxy: TestProxy;
+  let invalidUsage: TestUpstream;
+
+  beforeAll(async () => {
+    invalidUsage = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        `{"id":"chatcmpl-1","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":1e300,"completion_tokens":3},"note":"${BODY_MARKER}"}`,
+      );
+    });
+    proxy = await startTestProxy({ upstreams: { openai: invalidUsage.url } });
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await invalidUsage.close();
+  });
+
+  it('logs them once per interval with the call id', async () => {
+    await call(proxy);
+    const { record } = await proxy.sink.next();
+    await call(proxy);
+    await proxy.sink.next();
+
+    const degraded = proxy.log.lines.filter((line) => line.fault === 'capture_degraded');
+    expect(degraded).toHaveLength(1);
+    expect(degraded[0]!.level).toBe(40);
+    expect(degraded[0]!.call_id).toBe(record.id);
+    expect(degraded[0]!.warnings).toEqual([
+      'usage field prompt_tokens is beyond 2^53 - 1, not a non-negative integer: recorded as unknown',
+    ]);
+    expect(proxy.log.text()).not.toContain(BODY_MARKER);
+  });
+});

@@ -317,6 +317,27 @@ describe('createHttpCapture', () => {
   });
 });
 
+describe('createHttpCapture warnings', () => {
+  it('never quote body text from a JSON error', () => {
+    const { capture, at } = scripted(request());
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    at(20).responseChunk(encode('{"id": SECRET-MARKER-9c1e}'));
+    const { warnings } = capture.finish({ kind: 'complete' });
+
+    expect(warnings).toEqual(['response body is not JSON: unexpected byte 0x53 where a value should start at offset 7']);
+  });
+
+  it('never quote body text from a stream event', () => {
+    const { capture, at } = scripted(request());
+    at(10).responseHead(200, sseHeaders);
+    at(20).responseChunk(encode('event: content_block_delta\ndata: {not json SECRET-MARKER-9c1e}\n\n'));
+    const { warnings } = capture.finish({ kind: 'upstream_closed' });
+
+    expect(warnings).toHaveLength(1);
+    expect(warnings?.join('\n')).not.toContain('SECRET-MARKER');
+  });
+});
+
 describe('createHttpCapture with large payloads', () => {
   it('reads an SSE event larger than the parse buffer', () => {
     const image = 'A'.repeat(2 * 1024 * 1024);

@@ -61,8 +61,13 @@ export class JsonDocument {
     const text = this.bufferedText() ?? '';
     try {
       return { value: JSON.parse(text), complete: true, error: null, overflow: false };
-    } catch (cause) {
-      return { value: undefined, complete: false, error: cause instanceof Error ? cause.message : String(cause), overflow: false };
+    } catch {
+      // V8's message quotes the text around the fault, and these errors reach logs, so the reader
+      // reads the bytes again for an error that gives only the offset.
+      const reader = new JsonReader(this.#readerOptions);
+      for (const part of this.#parts) reader.push(part);
+      const result = reader.end();
+      return { value: undefined, complete: false, error: result.error ?? 'invalid JSON', overflow: false };
     }
   }
 }

@@ -76,6 +76,7 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
 
   const record = (result: CaptureResult | null, authorization: RouteAuthorization, route: string) => {
     if (!result) return;
+    if (result.warnings && result.warnings.length > 0) faults.degraded({ route, callId: result.record.id }, result.warnings);
     try {
       sink.write(result.record, authorization.keepBodies ? result.bodies : null);
     } catch (error) {
