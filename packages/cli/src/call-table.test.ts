@@ -110,4 +110,22 @@ describe('call table', () => {
     expect(formatRow(failed, true)).toContain('\u001b[31merror 429');
     expect(formatRow(failed, false)).not.toContain('\u001b[');
   });
+
+  // Regression: model names were printed raw, so a request's `model` or an upstream's response could send
+  // escape sequences to the terminal (colours, window title) or split a row with CR/LF.
+  it('escapes control characters in every text cell', () => {
+    const evil = record({
+      model_answered: 'evil\u001b[31mRED\u001b]0;TITLE\u0007\r\nFAKE ROW',
+      tool: 'tool\u009b2J' as CallRecord['tool'],
+      started_at: 'not a time\u202e',
+    });
+
+    const row = formatRow(evil, false);
+
+    expect(row).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(row.split('\n')).toHaveLength(1);
+    expect(row).toContain('evil\\x1b[31mRED\\x1b]0;TITLE\\x…');
+    expect(row).toContain('not a time\\u202e');
+    expect(row).toContain('tool\\x9b2J');
+  });
 });

@@ -1,4 +1,5 @@
 import type { CallRecord } from '@tokenwise/core';
+import { escapeForTerminal } from './terminal-text.js';
 
 interface Column {
   title: string;
@@ -13,12 +14,7 @@ const MODEL_WIDTH = 30;
 const COLUMNS: readonly Column[] = [
   { title: 'TIME', width: 19, align: 'left', cell: (record) => formatLocalTime(record.started_at) },
   { title: 'TOOL', width: 16, align: 'left', cell: (record) => record.tool },
-  {
-    title: 'MODEL',
-    width: MODEL_WIDTH,
-    align: 'left',
-    cell: (record) => truncate(record.model_answered ?? record.model_requested ?? '-', MODEL_WIDTH),
-  },
+  { title: 'MODEL', width: MODEL_WIDTH, align: 'left', cell: (record) => record.model_answered ?? record.model_requested ?? '-' },
   { title: 'STATUS', width: 9, align: 'left', cell: formatStatus },
   { title: 'INPUT', width: 9, align: 'right', cell: (record) => formatCount(record.usage.input_tokens) },
   { title: 'CACHED', width: 9, align: 'right', cell: (record) => formatCount(record.usage.cache_read_tokens) },
@@ -38,9 +34,14 @@ export function formatHeader(colors: boolean): string {
   return colors ? `${ANSI.dim}${line}${ANSI.reset}` : line;
 }
 
+/**
+ * Format one call as a table row. Every cell is escaped for the terminal, because model names, tool ids and
+ * times come from requests and upstream responses. Text cells are cut to their column, numbers never.
+ */
 export function formatRow(record: CallRecord, colors: boolean): string {
   return COLUMNS.map((column) => {
-    const text = pad(column.cell(record), column);
+    const escaped = escapeForTerminal(column.cell(record));
+    const text = pad(column.align === 'left' ? truncate(escaped, column.width) : escaped, column);
     return colors && column.title === 'STATUS' ? `${statusColor(record)}${text}${ANSI.reset}` : text;
   })
     .join('  ')

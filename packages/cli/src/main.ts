@@ -10,6 +10,7 @@ import { tokenCommand } from './commands/token.js';
 import { connectCommand } from './connect/connect-command.js';
 import { disconnectCommand } from './connect/disconnect-command.js';
 import { statusCommand } from './connect/status-command.js';
+import { escapeForTerminal } from './terminal-text.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -66,7 +67,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   const handler = COMMANDS[command];
   if (!handler) {
     io.stderr.write(
-      `tokenwise: unknown command "${command}": expected one of ${Object.keys(COMMANDS).join(', ')}; run "tokenwise --help"\n`,
+      `tokenwise: unknown command "${escapeForTerminal(command)}": expected one of ${Object.keys(COMMANDS).join(', ')}; run "tokenwise --help"\n`,
     );
     return 2;
   }
@@ -78,17 +79,20 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   }
 }
 
+/**
+ * Print an error on stderr and return the exit code. Messages can quote recorded data or a server's reply,
+ * so they are escaped for the terminal; only a stack trace keeps its line breaks.
+ */
 function reportError(error: unknown, io: CliIo): number {
   if (error instanceof CliError) {
-    io.stderr.write(`tokenwise: ${error.message}\n`);
+    io.stderr.write(`tokenwise: ${escapeForTerminal(error.message)}\n`);
     return error.exitCode;
   }
   if (error instanceof TokenwiseError) {
-    io.stderr.write(`tokenwise: ${error.message}\n`);
+    io.stderr.write(`tokenwise: ${escapeForTerminal(error.message)}\n`);
     return error.code === 'invalid_argument' || error.code === 'invalid_upstream' ? 2 : 1;
   }
-  io.stderr.write(
-    `tokenwise: unexpected error, please report it: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
+  const details = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  io.stderr.write(`tokenwise: unexpected error, please report it: ${details.split('\n').map(escapeForTerminal).join('\n')}\n`);
   return 1;
 }

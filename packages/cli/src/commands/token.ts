@@ -13,6 +13,7 @@ import { CliError, usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
 import { withLocalStore } from '../local-store.js';
 import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, flagOrEnv, parseFlagsOf } from '../options.js';
+import { escapeForTerminal } from '../terminal-text.js';
 import { formatTokenTable } from '../token-table.js';
 
 export const TOKEN_HELP = `Usage: tokenwise token create [--name NAME] [options]
@@ -85,7 +86,8 @@ async function createSubcommand(args: string[], io: CliIo): Promise<number> {
 
   const created = await createToken(flags.server, resolveDataDir(flags['data-dir'], io.env), name, io);
   io.stdout.write(`${created.token}\n`);
-  io.stderr.write(`Created route token ${created.id} ("${name}"); revoke it with: tokenwise token revoke ${created.id}\n`);
+  const id = escapeForTerminal(created.id);
+  io.stderr.write(`Created route token ${id} ("${escapeForTerminal(name)}"); revoke it with: tokenwise token revoke ${id}\n`);
   return 0;
 }
 
@@ -171,7 +173,9 @@ async function revokeSubcommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const revoked = await revokeToken(parsed.values.server, resolveDataDir(parsed.values['data-dir'], io.env), idArgument.trim(), io);
-  io.stderr.write(`Revoked route token ${revoked.id} ("${revoked.name}"); the proxy now rejects it.\n`);
+  io.stderr.write(
+    `Revoked route token ${escapeForTerminal(revoked.id)} ("${escapeForTerminal(revoked.name)}"); the proxy now rejects it.\n`,
+  );
   return 0;
 }
 
