@@ -21,10 +21,10 @@ export function isReusedConnection(context: unknown): boolean {
 
 /**
  * Idle connections are closed after 4 s unless the upstream's `keep-alive: timeout=N` header says
- * otherwise, which undici honours (minus a 2 s margin, capped at 10 minutes). 4 s is below the idle
- * timeouts of common upstream servers (Node's 5 s, nginx's 75 s, most cloud load balancers' 60 s), so a
+ * otherwise, which undici honours (minus a 2 s margin, capped at 10 minutes). 4 s is below the default
+ * idle timeouts of common upstream servers (Node's 5 s, nginx's 75 s, AWS load balancers' 60 s), so a
  * connection is normally dropped by the proxy before the upstream drops it. Before it reuses an idle
- * connection, undici 7 also yields one event-loop turn so that a close already received is noticed.
+ * connection, undici 7.30 also yields one event-loop turn so that a close already received is noticed.
  * What remains is a close that crosses the request on the wire, or one the event loop processes only after
  * a stall. The forwarding handler retries those itself (see `ForwardingHandler`).
  */
