@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, TokenwiseError } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, redactRouteToken, TokenwiseError } from '@tokenwise/core';
 import { PostgresStore, SqliteStore, type Store } from '@tokenwise/storage';
 import type { DestinationStream, Logger } from 'pino';
 import { createApiHandler } from './api.js';
@@ -14,7 +14,7 @@ import { createConnectScriptsHandler } from './connect-scripts.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
-import { createProxyHandler, type ProxyStats } from './proxy/index.js';
+import { createProxyHandler, isProxyTarget, type ProxyStats } from './proxy/index.js';
 import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
 import { createRouteAuthorizer } from './route-authorizer.js';
@@ -134,7 +134,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const proxyResponses = trackOpenResponses();
   const server = createServer((req, res) => dispatch(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (req.url?.startsWith('/r/') && !closing && role !== 'app') {
+    if (isProxyTarget(req.url ?? '') && !closing && role !== 'app') {
       proxy.handleUpgrade(req, socket, head);
     } else {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -150,7 +150,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const target = req.url ?? '/';
     if (!roleServes(role, target)) {
       sendJson(res, 404, wrongRoleBody(role, target));
-    } else if (target.startsWith('/r/')) {
+    } else if (isProxyTarget(target)) {
       proxyResponses.add(res);
       proxy.handleRequest(req, res);
     } else if (workerApi.handles(target)) {
@@ -169,7 +169,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       sendJson(res, 404, {
         error: {
           code: 'not_found',
-          message: `nothing at ${target.split('?')[0]}: the proxy is under /r/{route-token}/{route}/, the API under /api/v1/`,
+          message: `nothing at ${redactRouteToken(target.split('?')[0] ?? '')}: the proxy is under /r/{route-token}/{route}/, the API under /api/v1/`,
         },
       });
     }

@@ -1,3 +1,6 @@
+import { redactRouteToken } from '@tokenwise/core';
+import { isProxyTarget } from './proxy/index.js';
+
 /**
  * What one `tokenwise serve` process serves. Several `proxy` processes behind a load balancer share one
  * PostgreSQL database with one `app` process; `both` is the single-machine default.
@@ -9,13 +12,13 @@ export const SERVER_ROLES: readonly ServerRole[] = ['proxy', 'app', 'both'];
 /** Return true when a server of `role` serves the request target; `/healthz` and `/readyz` are served by every role. */
 export function roleServes(role: ServerRole, target: string): boolean {
   if (role === 'both' || isProbe(target)) return true;
-  const isProxy = target.startsWith('/r/');
+  const isProxy = isProxyTarget(target);
   return role === 'proxy' ? isProxy : !isProxy;
 }
 
 /** The 404 body for a request that another role serves, naming where it belongs. */
 export function wrongRoleBody(role: ServerRole, target: string): { error: { code: string; message: string } } {
-  const path = target.split('?')[0];
+  const path = redactRouteToken(target.split('?')[0] ?? '');
   const message =
     role === 'proxy'
       ? `nothing at ${path} on this server: it runs with --role proxy and serves only /r/{route-token}/{route}/, /healthz and /readyz; the API is on the --role app server`

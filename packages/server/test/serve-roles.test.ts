@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import Database from 'better-sqlite3';
@@ -70,6 +71,7 @@ describe('serve --role app', () => {
     expect(response.status).toBe(404);
     const body = (await response.json()) as { error: { message: string } };
     expect(body.error.message).toContain('it runs with --role app and serves no proxy traffic');
+    expect(body.error.message).not.toContain(running.server.routeToken);
     expect(upstream.requests()).toHaveLength(before);
   });
 
@@ -145,3 +147,32 @@ describe('serve start-up', () => {
     expect(running.server.database).toBe(join(running.dataDir, 'tokenwise.db'));
   });
 });
+
+describe('serve absolute-form target', () => {
+  it('returns 400 without quoting the token', async () => {
+    running = await startTestServer({ upstreams: { anthropic: upstream.url } });
+    const { host, port } = new URL(running.server.url);
+    const token = running.server.routeToken;
+    const before = upstream.requests().length;
+
+    const raw = await sendRawRequest(
+      Number(port),
+      `POST http://${host}/r/${token}/anthropic/v1/messages HTTP/1.1\r\nhost: ${host}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+    );
+
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toContain('absolute-form');
+    expect(raw).not.toContain(token);
+    expect(upstream.requests()).toHaveLength(before);
+  });
+});
+
+function sendRawRequest(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(request));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+  });
+}
