@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { formatConnectInstructions, resolveServeConfig, serve } from '@tokenwise/server';
-import type { CliIo } from '../cli-io.js';
+import { type CliIo, keepRunningWhenOutputCloses } from '../cli-io.js';
 import { CONNECT_BUNDLE_FILE } from '../connect/bundle-path.js';
 import { COMMON_OPTIONS, parseFlagsOf } from '../options.js';
 
@@ -35,11 +35,11 @@ Options:
                           variable: a flag shows in the process list     TOKENWISE_INGEST_SECRET
   -h, --help              show this help
 
-Stop it with Ctrl-C (SIGINT) or SIGTERM: it finishes calls in flight, stores
-every record and exits.
+Stop it with Ctrl-C (SIGINT), SIGTERM or by closing its terminal (SIGHUP): it
+finishes calls in flight, stores every record and exits.
 `;
 
-/** Run the server until SIGINT or SIGTERM; a second signal exits at once. */
+/** Run the server until SIGINT, SIGTERM or SIGHUP; a second signal exits at once. */
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('serve', () =>
     parseArgs({
@@ -83,6 +83,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   // Listen for the stop signals before anything is printed: a supervisor that reads the base URLs may
   // send SIGTERM right after, and without a handler Node would die without flushing the records.
   const stopSignal = waitForStopSignal(io);
+  keepRunningWhenOutputCloses();
   const server = await serve({ ...config, connectBundlePath: CONNECT_BUNDLE_FILE });
 
   const lines = [`Tokenwise is listening on ${server.url}`, `Data directory: ${server.paths.dir}`];
@@ -115,5 +116,8 @@ function waitForStopSignal(io: CliIo): Promise<void> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Closing the terminal that runs `npm start` sends SIGHUP, whose default action ends the process
+    // without the clean stop.
+    process.on('SIGHUP', onSignal);
   });
 }
