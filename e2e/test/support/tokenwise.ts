@@ -14,7 +14,7 @@ export interface TokenwiseServer {
   readonly dataDir: string;
   /** The route token from `tokenwise token create`. */
   readonly token: string;
-  /** What `serve` printed on stdout so far. */
+  /** What `serve` printed so far: the banner (stderr), then the JSON log lines (stdout). */
   output(): Promise<string>;
   /** Every stored call, from `tokenwise calls --json`. */
   calls(): Promise<CallRecord[]>;
@@ -66,7 +66,10 @@ export async function startTokenwise(sandbox: Sandbox, fake: SandboxFakeProvider
     url,
     dataDir,
     token,
-    output: async () => (await server.output()).stdout,
+    output: async () => {
+      const { stdout, stderr } = await server.output();
+      return `${stderr}${stdout}`;
+    },
     calls,
     waitForCalls: async (count, timeoutMs = RECORDS_TIMEOUT_MS) => {
       const deadline = Date.now() + timeoutMs;

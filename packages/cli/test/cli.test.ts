@@ -67,7 +67,7 @@ async function waitForStoredCalls(count: number): Promise<CallRecord[]> {
 describe('tokenwise serve', () => {
   it('prints the base URL of every tool on first start', async () => {
     const server = await serveOnDataDir();
-    const printed = server.stdout();
+    const printed = server.stderr();
     const root = `${server.url}/r/${server.routeToken}`;
 
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -100,7 +100,7 @@ describe('tokenwise serve', () => {
     const second = await serveOnDataDir();
 
     expect(second.routeToken).toBe(first.routeToken);
-    expect(second.stdout()).not.toContain('First start');
+    expect(second.stderr()).not.toContain('First start');
     expect((await callAnthropic(second)).status).toBe(200);
   });
 
@@ -137,7 +137,7 @@ describe('tokenwise serve', () => {
     });
     servers.push(server);
 
-    expect(server.stdout()).toContain(`Data directory: ${dataDir}`);
+    expect(server.stderr()).toContain(`Data directory: ${dataDir}`);
     expect((await callAnthropic(server)).status).toBe(200);
     const requests = upstream.requests();
     expect(requests.at(-1)?.path).toBe('/v1/messages');

@@ -89,6 +89,29 @@ describe('tokenwise serve output', () => {
     expect(await storedCalls()).toHaveLength(1);
   });
 
+  // Regression: the banner with the route token shared stdout with the JSON log lines, so
+  // `serve > tokenwise.log` was not JSON lines and kept the token five times per start.
+  it('keeps stdout to JSON log lines without the route token', async () => {
+    const server = await startServe(['--port', '0', '--data-dir', dataDir, '--upstream', `anthropic=${upstream.url}`]);
+    expect(await callAnthropic(server.url, server.routeToken)).toBe(200);
+    await vi.waitFor(async () => expect(await storedCalls()).toHaveLength(1), { timeout: 15_000 });
+    expect(await server.stop()).toBe(0);
+
+    const lines = server
+      .stdout()
+      .split('\n')
+      .filter((line) => line !== '');
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([
+      'server started',
+      'call',
+      'server stopping',
+      'server stopped',
+    ]);
+    expect(server.stdout()).not.toContain(server.routeToken);
+    expect(server.stdout()).not.toContain('twr_');
+    expect(server.stderr()).toContain(`export ANTHROPIC_BASE_URL=${server.url}/r/${server.routeToken}/anthropic`);
+  });
+
   // Regression: closing the terminal (SIGHUP) ended the server without its clean stop: the records still
   // waiting for the next batch were lost and server.json was left behind.
   it('stops cleanly on SIGHUP', async () => {

@@ -39,7 +39,7 @@ async function startServeProcess(args: string[]): Promise<ServeProcess> {
       const match = /Tokenwise is listening on (\S+)/.exec(output);
       if (match) resolve(match[1]!);
     };
-    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     exited.then(() => reject(new Error(`serve ${args.join(' ')} exited before listening:\n${output}`)));
   });
 

@@ -8,7 +8,8 @@ export const SERVE_HELP = `Usage: tokenwise serve [options]
 
 Start the recording proxy and the API on one port. Point your AI tools at the
 base URLs it prints; every call is stored in the data directory, or in
-PostgreSQL with --database-url.
+PostgreSQL with --database-url. The base URLs go to stderr, and stdout carries
+only the log: one JSON line per call, with no bodies, headers or tokens.
 
 Options:
   --host HOST             address to listen on (default 127.0.0.1)       TOKENWISE_HOST
@@ -95,7 +96,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   if (config.role === 'app') lines.push('', 'Point your AI tools at the base URLs of a --role proxy server.', '');
   else lines.push('', formatConnectInstructions(server.url, server.routeToken));
   lines.push('Then run "npx tokenwise calls" to list the calls, or "npx tokenwise tail" to follow them live.', '');
-  io.stdout.write(lines.join('\n'));
+  // The banner carries the route token, so it goes to stderr: stdout is only the JSON log lines, which a
+  // service manager or `serve > tokenwise.log` keeps.
+  io.stderr.write(lines.join('\n'));
 
   await stopSignal;
   await server.close();

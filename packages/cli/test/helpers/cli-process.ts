@@ -48,13 +48,13 @@ export interface ServeProcess {
   stop(): Promise<number | null>;
 }
 
-/** Start `tokenwise serve <args>` and wait until it printed its base URLs. */
+/** Start `tokenwise serve <args>` and wait until it printed its base URLs (on stderr). */
 export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [TOKENWISE_BIN, 'serve', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const output = collectOutput(child);
   const exited = once(child, 'exit');
 
-  const printed = await output.waitFor(/Then run "npx tokenwise calls"/, exited);
+  const printed = await output.waitForStderr(/Then run "npx tokenwise calls"/, exited);
   const url = /Tokenwise is listening on (\S+)/.exec(printed)?.[1];
   const routeToken = /ANTHROPIC_BASE_URL=\S+\/r\/([^/\s]+)\/anthropic/.exec(printed)?.[1];
   if (!url || !routeToken) throw new Error(`serve printed no URL or route token:\n${printed}`);
