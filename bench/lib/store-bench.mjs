@@ -1,0 +1,283 @@
+// The store's side: records/s into SQLite and PostgreSQL through `Store.insertCalls` in batches, as the
+// proxy's batching sink writes them, and the queries the dashboard needs, timed on 100k and 1M calls.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { createHttpCapture, createRouteRegistry } from '@tokenwise/core';
+import { PostgresStore, SqliteStore } from '@tokenwise/storage';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { anthropicJsonResponse, anthropicRequestBody, anthropicRequestHeaders } from './payloads.mjs';
+import { median } from './probe.mjs';
+
+/** Records per `insertCalls` call: the batching sink's default `maxBatchSize`. */
+const BATCH_SIZE = 200;
+const DAY_MS = 86_400_000;
+const SPAN_MS = 30 * DAY_MS;
+const MAIN_WORKSPACE = 'ws-bench-main';
+
+/** A real record and its bodies: a ~20 KB request and a ~2 KB JSON answer through the core's capture. */
+function capturedCall() {
+  const route = createRouteRegistry().get('anthropic');
+  const headers = Object.fromEntries(Object.entries(anthropicRequestHeaders).map(([name, value]) => [name.toLowerCase(), value]));
+  const capture = createHttpCapture(
+    { route, method: 'POST', target: '/v1/messages', headers, workspaceId: MAIN_WORKSPACE, deviceId: 'device-bench' },
+    { keepBodies: true },
+  );
+  capture.requestChunk(anthropicRequestBody(20_000, { stream: false, gap: false }));
+  capture.requestEnd();
+  capture.responseHead(200, { 'content-type': 'application/json' });
+  capture.responseChunk(anthropicJsonResponse());
+  return capture.finish({ kind: 'complete' });
+}
+
+/** `count` copies of the captured call with new ids and start times spread over the last 30 days. */
+function makeCalls(count, withBodies) {
+  const { record, bodies } = capturedCall();
+  const nowMs = Date.now();
+  return Array.from({ length: count }, (_, index) => ({
+    record: { ...record, id: randomUUID(), started_at: new Date(nowMs - ((index * 7919) % SPAN_MS)).toISOString() },
+    bodies: withBodies ? bodies : null,
+  }));
+}
+
+/** Insert `count` calls in batches one after another; returns records/s. */
+async function insertRate(store, count, withBodies) {
+  const calls = makeCalls(count, withBodies);
+  const startMs = performance.now();
+  for (let offset = 0; offset < calls.length; offset += BATCH_SIZE) {
+    await store.insertCalls(calls.slice(offset, offset + BATCH_SIZE));
+  }
+  return Math.round(count / ((performance.now() - startMs) / 1000));
+}
+
+/** Column expressions that vary the seeded rows; other columns copy the template row. */
+function seedOverrides(dialect) {
+  const random = dialect === 'sqlite' ? '(abs(random()) % 1000000) / 1000000.0' : 'random()';
+  const integer = (max) => (dialect === 'sqlite' ? `(abs(random()) % ${max})` : `floor(random() * ${max})::bigint`);
+  const pick = (values, divisor) =>
+    `CASE (i / ${divisor}) % ${values.length} ${values.map((value, index) => `WHEN ${index} THEN '${value}'`).join(' ')} END`;
+  const models = [
+    'claude-sonnet-4-5-20250929',
+    'claude-opus-4-1-20250805',
+    'claude-haiku-4-5-20251001',
+    'gpt-5-codex',
+    'gpt-5',
+    'gemini-2.5-pro',
+  ];
+  return {
+    id: dialect === 'sqlite' ? "printf('seed-%s-%d', :tag, i)" : "'seed-' || :tag || '-' || i",
+    started_at_ms: 'ms',
+    started_at:
+      dialect === 'sqlite'
+        ? "strftime('%Y-%m-%dT%H:%M:%fZ', ms / 1000.0, 'unixepoch')"
+        : `to_char(to_timestamp(ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+    workspace_id: `CASE WHEN i % 10 < 7 THEN '${MAIN_WORKSPACE}' ELSE 'ws-bench-' || (i % 3) END`,
+    tool: pick(['claude-code', 'codex', 'gemini-cli', 'anthropic-sdk'], 1),
+    model_requested: pick(models, 4),
+    model_answered: pick(models, 4),
+    session_id: "'session-' || (i / 40)",
+    status: "CASE WHEN i % 50 = 0 THEN 'error' ELSE 'success' END",
+    input_tokens: integer(60_000),
+    output_tokens: integer(4_000),
+    cache_read_tokens: integer(40_000),
+    cost_usd: `${random} * 0.4`,
+    total_ms: integer(60_000),
+  };
+}
+
+function seedSql({ dialect, columns, tablePrefix = '' }) {
+  const overrides = seedOverrides(dialect);
+  const select = columns.map((column) => overrides[column] ?? `t.${column}`).join(', ');
+  if (dialect === 'sqlite') {
+    return `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
+      INSERT INTO calls (${columns.join(', ')})
+      SELECT ${select} FROM (SELECT i, :nowMs - (abs(random()) % :spanMs) AS ms FROM n) AS g,
+        (SELECT * FROM calls WHERE seq = :templateSeq) AS t`;
+  }
+  return `INSERT INTO ${tablePrefix}calls (${columns.join(', ')})
+    SELECT ${select} FROM (SELECT i, :nowMs - floor(random() * :spanMs)::bigint AS ms FROM generate_series(1, :count) AS s(i)) AS g,
+      (SELECT * FROM ${tablePrefix}calls WHERE seq = :templateSeq) AS t`;
+}
+
+/** The dashboard's queries, with named parameters; `:` names are bound per dialect. */
+function dashboardQueries() {
+  const listColumns =
+    'seq, id, started_at, tool, model_requested, model_answered, status, input_tokens, output_tokens, cost_usd, total_ms, ttft_ms';
+  const overview = `SELECT tool, coalesce(model_answered, model_requested) AS model, count(*) AS calls,
+      sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
+      sum(cost_usd) AS cost_usd, sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors
+    FROM calls WHERE workspace_id = :workspace AND started_at_ms >= :from AND started_at_ms < :to
+    GROUP BY tool, coalesce(model_answered, model_requested) ORDER BY cost_usd DESC`;
+  return {
+    'overview 24h': { sql: overview, params: (nowMs) => ({ workspace: MAIN_WORKSPACE, from: nowMs - DAY_MS, to: nowMs }) },
+    'overview 7d': { sql: overview, params: (nowMs) => ({ workspace: MAIN_WORKSPACE, from: nowMs - 7 * DAY_MS, to: nowMs }) },
+    'overview 30d': { sql: overview, params: (nowMs) => ({ workspace: MAIN_WORKSPACE, from: nowMs - SPAN_MS, to: nowMs }) },
+    'daily cost 30d': {
+      sql: `SELECT started_at_ms / ${DAY_MS} AS day, count(*) AS calls, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
+          sum(output_tokens) AS output_tokens
+        FROM calls WHERE workspace_id = :workspace AND started_at_ms >= :from AND started_at_ms < :to
+        GROUP BY started_at_ms / ${DAY_MS} ORDER BY day`,
+      params: (nowMs) => ({ workspace: MAIN_WORKSPACE, from: nowMs - SPAN_MS, to: nowMs }),
+    },
+    'calls list, first page': {
+      sql: `SELECT ${listColumns} FROM calls WHERE workspace_id = :workspace ORDER BY started_at_ms DESC, seq DESC LIMIT 50`,
+      params: () => ({ workspace: MAIN_WORKSPACE }),
+    },
+    'calls list, page at 15 days': {
+      sql: `SELECT ${listColumns} FROM calls WHERE workspace_id = :workspace AND started_at_ms < :before
+        ORDER BY started_at_ms DESC, seq DESC LIMIT 50`,
+      params: (nowMs) => ({ workspace: MAIN_WORKSPACE, before: nowMs - 15 * DAY_MS }),
+    },
+    'calls list, by tool and model': {
+      sql: `SELECT ${listColumns} FROM calls WHERE workspace_id = :workspace AND tool = 'codex' AND model_answered = 'gpt-5'
+        ORDER BY started_at_ms DESC, seq DESC LIMIT 50`,
+      params: () => ({ workspace: MAIN_WORKSPACE }),
+    },
+  };
+}
+
+/** Indexes the queries above would use; created only in the bench database, to measure what they change. */
+const SUGGESTED_INDEXES = [
+  `CREATE INDEX bench_calls_overview ON calls (workspace_id, started_at_ms, tool, model_answered, model_requested, status,
+    input_tokens, output_tokens, cache_read_tokens, cost_usd)`,
+  'CREATE INDEX bench_calls_by_tool_model ON calls (workspace_id, tool, model_answered, started_at_ms DESC, seq DESC)',
+];
+
+/** Rewrite `:name` parameters as `$n` for pg; returns the text and the values in order. */
+function toPg(sql, params) {
+  const names = [];
+  const text = sql.replace(/(?<!:):([a-z][a-zA-Z]*)/g, (_, name) => {
+    let index = names.indexOf(name);
+    if (index === -1) index = names.push(name) - 1;
+    return `$${index + 1}`;
+  });
+  return { text, values: names.map((name) => params[name]) };
+}
+
+async function timeQueries(runQuery, repeats) {
+  const nowMs = Date.now();
+  const timings = {};
+  for (const [name, query] of Object.entries(dashboardQueries())) {
+    const params = query.params(nowMs);
+    await runQuery(query.sql, params);
+    const samples = [];
+    for (let index = 0; index < repeats; index += 1) {
+      const startMs = performance.now();
+      await runQuery(query.sql, params);
+      samples.push(performance.now() - startMs);
+    }
+    timings[name] = Math.round(median(samples) * 10) / 10;
+  }
+  return timings;
+}
+
+/**
+ * SQLite: insert rates, then queries at each size in `sizes` (seeded with SQL from a stored call),
+ * as shipped and with the suggested indexes.
+ */
+export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeats, log }) {
+  const file = path.join(dir, 'store-bench.db');
+  const store = new SqliteStore(file);
+  const result = { backend: 'sqlite', insert: {}, queries: {} };
+  try {
+    result.insert.records_per_s_metrics_only = await insertRate(store, insertCount, false);
+    result.insert.records_per_s_with_bodies = await insertRate(store, bodiesCount, true);
+    log(
+      `sqlite: ${result.insert.records_per_s_metrics_only} records/s metrics only, ${result.insert.records_per_s_with_bodies} with bodies`,
+    );
+  } finally {
+    await store.close();
+  }
+
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    const columns = db
+      .prepare('PRAGMA table_info(calls)')
+      .all()
+      .map((column) => column.name)
+      .filter((name) => name !== 'seq');
+    const templateSeq = db.prepare('SELECT min(seq) AS seq FROM calls').get().seq;
+    const seed = db.prepare(seedSql({ dialect: 'sqlite', columns }));
+    const run = async (sql, params) => db.prepare(sql).all(params);
+
+    for (const size of sizes) {
+      const have = db.prepare('SELECT count(*) AS n FROM calls').get().n;
+      if (have < size) seed.run({ count: size - have, nowMs: Date.now(), spanMs: SPAN_MS, templateSeq, tag: `s${size}` });
+      result.queries[size] = { shipped: await timeQueries(run, repeats) };
+      log(`sqlite ${size} calls: ${JSON.stringify(result.queries[size].shipped)}`);
+    }
+    const largest = sizes[sizes.length - 1];
+    for (const index of SUGGESTED_INDEXES) db.exec(index);
+    result.queries[largest].with_suggested_indexes = await timeQueries(run, repeats);
+    log(`sqlite ${largest} calls with suggested indexes: ${JSON.stringify(result.queries[largest].with_suggested_indexes)}`);
+  } finally {
+    db.close();
+  }
+  return result;
+}
+
+/** PostgreSQL in a schema of its own, created here and dropped at the end. */
+export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repeats, log }) {
+  const schema = `tokenwise_bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const result = { backend: 'postgres', insert: {}, queries: {} };
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const scopedUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const store = await PostgresStore.open(scopedUrl);
+    try {
+      result.insert.records_per_s_metrics_only = await insertRate(store, insertCount, false);
+      result.insert.records_per_s_with_bodies = await insertRate(store, bodiesCount, true);
+      log(
+        `postgres: ${result.insert.records_per_s_metrics_only} records/s metrics only, ${result.insert.records_per_s_with_bodies} with bodies`,
+      );
+    } finally {
+      await store.close();
+    }
+
+    await admin.query(`SET search_path = ${schema}`);
+    const columns = (
+      await admin.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'calls' ORDER BY ordinal_position",
+        [schema],
+      )
+    ).rows
+      .map((row) => row.column_name)
+      .filter((name) => name !== 'seq');
+    const templateSeq = (await admin.query('SELECT min(seq) AS seq FROM calls')).rows[0].seq;
+    const run = (sql, params) => {
+      const { text, values } = toPg(sql, params);
+      return admin.query(text, values);
+    };
+
+    for (const size of sizes) {
+      const have = Number((await admin.query('SELECT count(*) AS n FROM calls')).rows[0].n);
+      if (have < size) {
+        await run(seedSql({ dialect: 'postgres', columns }), {
+          count: size - have,
+          nowMs: Date.now(),
+          spanMs: SPAN_MS,
+          templateSeq,
+          tag: `s${size}`,
+        });
+        // A real server's autovacuum analyzes a table this size within a minute; do it now.
+        await admin.query('ANALYZE calls');
+      }
+      result.queries[size] = { shipped: await timeQueries(run, repeats) };
+      log(`postgres ${size} calls: ${JSON.stringify(result.queries[size].shipped)}`);
+    }
+    const largest = sizes[sizes.length - 1];
+    for (const index of SUGGESTED_INDEXES) await admin.query(index);
+    await admin.query('ANALYZE calls');
+    result.queries[largest].with_suggested_indexes = await timeQueries(run, repeats);
+    log(`postgres ${largest} calls with suggested indexes: ${JSON.stringify(result.queries[largest].with_suggested_indexes)}`);
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await admin.end();
+  }
+  return result;
+}
+
+export { SUGGESTED_INDEXES };
