@@ -32,6 +32,26 @@ export function parseFlagsOf<Values>(command: string, parse: () => Values): Valu
   }
 }
 
+/**
+ * Join `--flag -1` into `--flag=-1` when the value looks like a negative number or duration. `parseArgs`
+ * reads any token starting with `-` as an option, so it rejects `--port -1` with a message that cannot
+ * name the value. Joined, the value reaches the command's own check, which names it and the valid range.
+ */
+export function joinDashValues(args: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index]!;
+    const next = args[index + 1];
+    if (/^--[a-z][a-z-]*$/.test(arg) && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      index += 1;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 /** Return a flag's value, else the environment variable's, with its source for error messages. */
 export function flagOrEnv(flag: string | undefined, flagName: string, env: NodeJS.ProcessEnv, envName: string) {
   if (flag !== undefined) return { value: flag, source: flagName };

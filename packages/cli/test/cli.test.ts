@@ -320,6 +320,16 @@ describe('command line errors', () => {
     [['calls', '--server', 'ftp://example.org'], { TOKENWISE_API_TOKEN: 'x' }, 'invalid --server "ftp://example.org"'],
     [['token', 'delete'], {}, 'unknown subcommand "token delete"'],
     [['launch'], {}, 'unknown command "launch"'],
+    // Regression: a negative value was reported as "missing or invalid value for --port" without the value.
+    [['serve', '--port', '-1'], {}, 'invalid --port "-1": expected a port number from 0 to 65535'],
+    [['serve', '--body-cap-bytes', '-5'], {}, 'invalid --body-cap-bytes "-5"'],
+    [['calls', '--limit', '-3'], {}, 'invalid --limit "-3": expected a whole number from 1 to 1000'],
+    [['calls', '--since', '-1h'], {}, 'invalid --since "-1h": expected a duration like 30m'],
+    // Regression: the CLI sent a date in the year -271764 and blamed the server for rejecting it.
+    [['calls', '--since', '100000000d'], {}, 'invalid --since "100000000d": that reaches back before 1970'],
+    // Regression: a bad variable was reported as an --upstream flag, and an empty one was ignored.
+    [['serve', '--port', '0'], { TOKENWISE_UPSTREAM_FOO: 'http://127.0.0.1:1' }, 'unknown route "foo" in TOKENWISE_UPSTREAM_FOO'],
+    [['serve', '--port', '0'], { TOKENWISE_UPSTREAM_ANTHROPIC: '' }, 'TOKENWISE_UPSTREAM_ANTHROPIC is set but empty'],
   ])('%j fails naming the value', async (args, env, message) => {
     const result = await runCli([...args, '--data-dir', dataDir], env as NodeJS.ProcessEnv);
 

@@ -47,7 +47,29 @@ describe('resolveServeConfig', () => {
   });
 
   it('maps underscores in upstream variable names to dashes', () => {
-    expect(resolveServeConfig({}, { TOKENWISE_UPSTREAM_MY_ROUTE: 'http://x' }).upstreams).toEqual({ 'my-route': 'http://x' });
+    expect(() => resolveServeConfig({}, { TOKENWISE_UPSTREAM_MY_ROUTE: 'http://x' })).toThrow(
+      'unknown route "my-route" in TOKENWISE_UPSTREAM_MY_ROUTE',
+    );
+  });
+
+  // Regression: a bad TOKENWISE_UPSTREAM_* variable was reported as an --upstream flag the user never
+  // passed, and an empty one was read as unset, sending that route to the real provider.
+  it.each([
+    [{ TOKENWISE_UPSTREAM_FOO: 'http://127.0.0.1:1' }, 'unknown route "foo" in TOKENWISE_UPSTREAM_FOO; known routes: anthropic, openai'],
+    [
+      { TOKENWISE_UPSTREAM_ANTHROPIC: 'ftp://127.0.0.1:1' },
+      'invalid TOKENWISE_UPSTREAM_ANTHROPIC: upstream anthropic must use http or https',
+    ],
+    [{ TOKENWISE_UPSTREAM_ANTHROPIC: '' }, 'TOKENWISE_UPSTREAM_ANTHROPIC is set but empty: set it to a base URL'],
+    [{ TOKENWISE_UPSTREAM_OPENAI: '  ' }, 'TOKENWISE_UPSTREAM_OPENAI is set but empty'],
+  ])('rejects the upstream variables %j naming the variable', (env, message) => {
+    expect(() => resolveServeConfig({}, env)).toThrow(message);
+  });
+
+  it('lets a flag replace a bad upstream variable', () => {
+    const config = resolveServeConfig({ upstream: ['anthropic=http://127.0.0.1:1'] }, { TOKENWISE_UPSTREAM_ANTHROPIC: 'ftp://x' });
+
+    expect(config.upstreams).toEqual({ anthropic: 'http://127.0.0.1:1' });
   });
 
   it.each([

@@ -1,4 +1,4 @@
-import { parseUpstreamOverrides, TokenwiseError } from '@tokenwise/core';
+import { builtinRoutes, createRouteRegistry, parseUpstreamOverrides, TokenwiseError } from '@tokenwise/core';
 import { describePostgresUrl } from '@tokenwise/storage';
 import type { Level } from 'pino';
 import { defaultDataDir } from './data-dir.js';
@@ -72,7 +72,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
     port: port ? parsePort(port.value, port.source) : DEFAULT_PORT,
     dataDir: resolveDataDir(flags.dataDir, env),
-    upstreams: { ...upstreamsFromEnv(env), ...parseUpstreamOverrides(flags.upstream ?? []) },
+    upstreams: resolveUpstreams(flags.upstream ?? [], env),
     logLevel: logLevel ? parseLogLevel(logLevel.value, logLevel.source) : 'info',
     bodyCapBytes: bodyCap ? parseByteCount(bodyCap.value, bodyCap.source) : undefined,
     ...(databaseUrl && { databaseUrl: parseDatabaseUrl(databaseUrl.value, databaseUrl.source) }),
@@ -88,17 +88,47 @@ export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv 
 }
 
 /**
- * `TOKENWISE_UPSTREAM_<NAME>=URL` for each route. Route names use dashes where variable names cannot, so
- * `_` in `<NAME>` reads as `-`.
+ * Merge `TOKENWISE_UPSTREAM_<NAME>=URL` variables and `--upstream NAME=URL` flags (a flag wins for its
+ * route) and check each override now, so an error names the variable or flag it came from. Route names use
+ * dashes where variable names cannot, so `_` in `<NAME>` reads as `-`. An empty variable is an error: read
+ * as unset, it would silently send that route's traffic to the real provider.
  */
-function upstreamsFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+function resolveUpstreams(flagPairs: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
   const upstreams: Record<string, string> = {};
+  const variables = new Map<string, string>();
   for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(UPSTREAM_ENV_PREFIX) || !value) continue;
+    if (!key.startsWith(UPSTREAM_ENV_PREFIX) || value === undefined) continue;
     const name = key.slice(UPSTREAM_ENV_PREFIX.length).toLowerCase().replaceAll('_', '-');
+    if (value.trim() === '') {
+      throw new TokenwiseError(
+        'invalid_upstream',
+        `${key} is set but empty: set it to a base URL such as http://127.0.0.1:9000, or unset it to send the ${name} route to its provider`,
+      );
+    }
     upstreams[name] = value;
+    variables.set(name, key);
   }
+
+  for (const [name, url] of Object.entries(parseUpstreamOverrides(flagPairs))) {
+    upstreams[name] = url;
+    variables.delete(name);
+  }
+
+  for (const [name, variable] of variables) checkUpstreamVariable(name, upstreams[name]!, variable);
   return upstreams;
+}
+
+function checkUpstreamVariable(name: string, url: string, variable: string): void {
+  const known = builtinRoutes.map((route) => route.name);
+  if (!known.includes(name)) {
+    throw new TokenwiseError('invalid_upstream', `unknown route "${name}" in ${variable}; known routes: ${known.join(', ')}`);
+  }
+  try {
+    createRouteRegistry({ [name]: url });
+  } catch (error) {
+    if (!(error instanceof TokenwiseError)) throw error;
+    throw new TokenwiseError('invalid_upstream', `invalid ${variable}: ${error.message}`, { cause: error });
+  }
 }
 
 function pick(flag: string | undefined, flagName: string, envValue: string | undefined, envName: string) {

@@ -28,4 +28,10 @@ describe('parseSince', () => {
   it.each(['yesterday', '1 hour', '-1h', '1y', '', '2026-13-45'])('rejects %j naming the value', (value) => {
     expect(() => parseSince(value, now, '--since')).toThrow(`invalid --since "${value}"`);
   });
+
+  // Regression: 100000000d became a date in the year -271764, which the API then rejected as an invalid
+  // ISO time, so the CLI blamed the server for a value the person typed.
+  it.each(['100000000d', '999999999w', '21000d'])('rejects %j reaching before 1970', (value) => {
+    expect(() => parseSince(value, now, '--since')).toThrow(`invalid --since "${value}": that reaches back before 1970`);
+  });
 });

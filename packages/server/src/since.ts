@@ -17,7 +17,15 @@ export function parseSince(value: string, now: Date, label = 'since'): Date {
   if (duration) {
     const amount = Number(duration[1]);
     const unitMs = UNIT_MS[duration[2]!]!;
-    return new Date(now.getTime() - amount * unitMs);
+    const time = now.getTime() - amount * unitMs;
+    // No call starts before 1970, and times far before it have no ISO 8601 form the API accepts.
+    if (time < 0) {
+      throw new TokenwiseError(
+        'invalid_argument',
+        `invalid ${label} "${value}": that reaches back before 1970; use a shorter duration, or an ISO 8601 time like 2026-12-04T10:00:00Z`,
+      );
+    }
+    return new Date(time);
   }
 
   if (ISO_TIME.test(trimmed)) {

@@ -6,7 +6,7 @@ import { COST_FOOTNOTE, formatHeader, formatRow, needsCostFootnote } from '../ca
 import { usageError } from '../cli-error.js';
 import { type CliIo, colorsEnabled } from '../cli-io.js';
 import { withLocalStore } from '../local-store.js';
-import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, flagOrEnv, parseFlagsOf, parseLimit } from '../options.js';
+import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, flagOrEnv, joinDashValues, parseFlagsOf, parseLimit } from '../options.js';
 
 export const CALLS_HELP = `Usage: tokenwise calls [options]
 
@@ -34,7 +34,7 @@ const MAX_LIMIT = 1000;
 export async function callsCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('calls', () =>
     parseArgs({
-      args,
+      args: joinDashValues(args),
       strict: true,
       options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' }, limit: { type: 'string' }, since: { type: 'string' } },
     }),

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { formatConnectInstructions, resolveServeConfig, serve } from '@tokenwise/server';
 import { type CliIo, keepRunningWhenOutputCloses } from '../cli-io.js';
 import { CONNECT_BUNDLE_FILE } from '../connect/bundle-path.js';
-import { COMMON_OPTIONS, parseFlagsOf } from '../options.js';
+import { COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
 
 export const SERVE_HELP = `Usage: tokenwise serve [options]
 
@@ -44,7 +44,7 @@ finishes calls in flight, stores every record and exits.
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('serve', () =>
     parseArgs({
-      args,
+      args: joinDashValues(args),
       strict: true,
       options: {
         ...COMMON_OPTIONS,

@@ -6,7 +6,7 @@ import { type ApiTarget, fetchApi, findApiTarget, ServerUnreachableError } from 
 import { formatHeader, formatRow } from '../call-table.js';
 import { CliError } from '../cli-error.js';
 import { type CliIo, colorsEnabled } from '../cli-io.js';
-import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, parseFlagsOf } from '../options.js';
+import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
 import { readServerSentEvents } from '../sse-reader.js';
 
 export const TAIL_HELP = `Usage: tokenwise tail [options]
@@ -32,7 +32,7 @@ const RECONNECT_DELAY_MS = 1_000;
 
 export async function tailCommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('tail', () =>
-    parseArgs({ args, strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' } } }),
+    parseArgs({ args: joinDashValues(args), strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' } } }),
   ).values;
   if (flags.help) {
     io.stdout.write(TAIL_HELP);

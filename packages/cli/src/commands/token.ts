@@ -12,7 +12,7 @@ import { type ApiTarget, findApiTarget, requestApi, ServerUnreachableError } fro
 import { CliError, usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
 import { withLocalStore } from '../local-store.js';
-import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, flagOrEnv, parseFlagsOf } from '../options.js';
+import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, flagOrEnv, joinDashValues, parseFlagsOf } from '../options.js';
 import { escapeForTerminal } from '../terminal-text.js';
 import { formatTokenTable } from '../token-table.js';
 
@@ -69,7 +69,7 @@ export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
 
 async function createSubcommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('token create', () =>
-    parseArgs({ args, strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, name: { type: 'string' } } }),
+    parseArgs({ args: joinDashValues(args), strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, name: { type: 'string' } } }),
   ).values;
   if (flags.help) {
     io.stdout.write(TOKEN_HELP);
@@ -115,7 +115,7 @@ async function createToken(serverFlag: string | undefined, dataDir: string, name
 
 async function listSubcommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('token list', () =>
-    parseArgs({ args, strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' } } }),
+    parseArgs({ args: joinDashValues(args), strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' } } }),
   ).values;
   if (flags.help) {
     io.stdout.write(TOKEN_HELP);
@@ -161,7 +161,7 @@ async function listTokensFromApi(target: ApiTarget): Promise<RouteTokenDescripti
 
 async function revokeSubcommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseFlagsOf('token revoke', () =>
-    parseArgs({ args, strict: true, allowPositionals: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS } }),
+    parseArgs({ args: joinDashValues(args), strict: true, allowPositionals: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS } }),
   );
   if (parsed.values.help) {
     io.stdout.write(TOKEN_HELP);
