@@ -112,6 +112,23 @@ describe('tokenwise serve output', () => {
     expect(server.stderr()).toContain(`export ANTHROPIC_BASE_URL=${server.url}/r/${server.routeToken}/anthropic`);
   });
 
+  // Regression: the banner told users to run "npx tokenwise", which outside the clone fetches whatever the
+  // public registry serves under that name, and never said which routes were sent elsewhere.
+  it('prints the overridden routes and how to run the command', async () => {
+    const server = await startServe(['--port', '0', '--data-dir', dataDir, '--upstream', `anthropic=${upstream.url}`], {
+      TOKENWISE_UPSTREAM_OPENAI: upstream.url,
+    });
+    expect(await server.stop()).toBe(0);
+    const banner = server.stderr();
+
+    expect(banner).toContain('Upstreams replaced by --upstream or TOKENWISE_UPSTREAM_*:');
+    expect(banner).toMatch(new RegExp(`^  anthropic +-> ${upstream.url}$`, 'm'));
+    expect(banner).toMatch(new RegExp(`^  openai +-> ${upstream.url}$`, 'm'));
+    expect(banner).toMatch(/^Every other route goes to its provider: chatgpt, gemini, codeassist, /m);
+    expect(banner).toContain(`tokenwise is: node ${TOKENWISE_BIN}`);
+    expect(banner).not.toContain('npx');
+  });
+
   // Regression: closing the terminal (SIGHUP) ended the server without its clean stop: the records still
   // waiting for the next batch were lost and server.json was left behind.
   it('stops cleanly on SIGHUP', async () => {

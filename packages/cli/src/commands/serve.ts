@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
-import { formatConnectInstructions, resolveServeConfig, serve } from '@tokenwise/server';
+import { resolveServeConfig, serve } from '@tokenwise/server';
 import { type CliIo, keepRunningWhenOutputCloses } from '../cli-io.js';
 import { CONNECT_BUNDLE_FILE } from '../connect/bundle-path.js';
 import { COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
+import { formatServeBanner } from '../serve-banner.js';
 
 export const SERVE_HELP = `Usage: tokenwise serve [options]
 
@@ -87,18 +88,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   keepRunningWhenOutputCloses();
   const server = await serve({ ...config, connectBundlePath: CONNECT_BUNDLE_FILE });
 
-  const lines = [`Tokenwise is listening on ${server.url}`, `Data directory: ${server.paths.dir}`];
-  if (config.databaseUrl) lines.push(`Database: ${server.database}`);
-  if (config.role === 'proxy') lines.push('Role: proxy (the API runs on a --role app server)');
-  if (config.role === 'app') lines.push('Role: app (the proxy runs on --role proxy servers)');
-  if (server.firstStart) lines.push('First start: created the local workspace and its route token.');
-  for (const notice of server.notices) lines.push(`Note: ${notice}`);
-  if (config.role === 'app') lines.push('', 'Point your AI tools at the base URLs of a --role proxy server.', '');
-  else lines.push('', formatConnectInstructions(server.url, server.routeToken));
-  lines.push('Then run "npx tokenwise calls" to list the calls, or "npx tokenwise tail" to follow them live.', '');
   // The banner carries the route token, so it goes to stderr: stdout is only the JSON log lines, which a
   // service manager or `serve > tokenwise.log` keeps.
-  io.stderr.write(lines.join('\n'));
+  io.stderr.write(formatServeBanner(server, config));
 
   await stopSignal;
   await server.close();

@@ -54,7 +54,7 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
   const output = collectOutput(child);
   const exited = once(child, 'exit');
 
-  const printed = await output.waitForStderr(/Then run "npx tokenwise calls"/, exited);
+  const printed = await output.waitForStderr(/to put tokenwise on your PATH\)\./, exited);
   const url = /Tokenwise is listening on (\S+)/.exec(printed)?.[1];
   const routeToken = /ANTHROPIC_BASE_URL=\S+\/r\/([^/\s]+)\/anthropic/.exec(printed)?.[1];
   if (!url || !routeToken) throw new Error(`serve printed no URL or route token:\n${printed}`);
