@@ -122,6 +122,7 @@ describe('call table', () => {
 
     const row = formatRow(evil, false);
 
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the check looks for control characters.
     expect(row).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
     expect(row.split('\n')).toHaveLength(1);
     expect(row).toContain('evil\\x1b[31mRED\\x1b]0;TITLE\\x…');

@@ -4,6 +4,7 @@
  * and paragraph separators, and the Unicode bidirectional controls, which reorder the text shown around
  * them (the "Trojan Source" trick, CVE-2021-42574).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's purpose.
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };

@@ -10,6 +10,7 @@ import { runCli, type ServeProcess, startServe, startTail } from './helpers/cli-
 /** A model name as a hostile request or upstream could send it: colours, a window title, a forged row. */
 const EVIL_MODEL = 'evil\u001b[31mRED\u001b]0;TITLE\u0007\r\nFAKE ROW\u202e';
 /** Bytes a terminal acts on: C0 controls except the LF ending each line, DEL, C1 controls, bidi overrides. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the tests look for exactly these characters.
 const TERMINAL_CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 let upstream: Server;
