@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRouteAuthorizer, hashToken, type RouteAuthorizer } from '@tokenwise/server';
 import { SqliteStore, type Workspace } from '@tokenwise/storage';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogCapture } from './helpers/log-capture.js';
 import { createServerLoggerForTest } from './helpers/test-logger.js';
 
@@ -79,11 +79,13 @@ describe('route authorizer', () => {
     await addToken('twr_used_token');
 
     await authorizer.authorize('twr_used_token');
-    await new Promise((resolve) => setImmediate(resolve));
-    const firstUse = (await store.findRouteTokenByHash(hashToken('twr_used_token')))?.lastUsedAt;
+    const lastUsedAt = async () => (await store.findRouteTokenByHash(hashToken('twr_used_token')))?.lastUsedAt;
+    await vi.waitFor(async () => expect(await lastUsedAt()).not.toBeNull());
+    const firstUse = await lastUsedAt();
     now += 10_000;
     await authorizer.authorize('twr_used_token');
-    await new Promise((resolve) => setImmediate(resolve));
+    // A second write, had one been sent, lands on the writer thread well within this wait.
+    await new Promise((resolve) => setTimeout(resolve, 200));
 
     expect(firstUse).toBe('2026-12-04T10:00:00.000Z');
     expect((await store.findRouteTokenByHash(hashToken('twr_used_token')))?.lastUsedAt).toBe(firstUse);

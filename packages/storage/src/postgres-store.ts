@@ -5,19 +5,9 @@ import { type BodyRow, bodyColumns, fromBodyRow, toBodyRow } from './body-column
 import { type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
 import type { MigrationResult } from './migrations.js';
 import { ADVISORY_LOCKS, currentSchema, migratePostgres, readPostgresSchemaVersion } from './postgres-migrations.js';
-import type {
-  ApiToken,
-  CallToStore,
-  Device,
-  ListCallsQuery,
-  ListedCall,
-  NewApiToken,
-  NewRouteToken,
-  RouteToken,
-  Store,
-  StoredCallRef,
-  Workspace,
-} from './store.js';
+import { SqlAccountStore } from './sql-account-store.js';
+import { numberPlaceholders, type SqlParam, type SqlRunner } from './sql-runner.js';
+import type { ApiToken, CallToStore, ListCallsQuery, ListedCall, NewRouteToken, RouteToken, Store, StoredCallRef } from './store.js';
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 export interface PostgresStoreOptions {
@@ -33,6 +23,9 @@ export interface PostgresStoreOptions {
 
 type PgValue = string | number | boolean | Buffer | null;
 
+/** Thrown inside a transaction to roll it back when a step that requires a change changed no row. */
+const NOTHING_CHANGED = new Error('a required change did not happen');
+
 /** Calls per INSERT statement: 52 columns each stays far below PostgreSQL's 65535 parameters. */
 const CALLS_PER_STATEMENT = 500;
 /** Body rows per INSERT statement; each row may carry two compressed bodies of up to a few MiB. */
@@ -44,7 +37,7 @@ const BODIES_PER_STATEMENT = 20;
  * connection's `search_path`, so one database can hold several installations: pass
  * `?options=-c%20search_path%3Dname` in the URL. Open it with `PostgresStore.open`, which migrates.
  */
-export class PostgresStore implements Store {
+export class PostgresStore extends SqlAccountStore implements Store {
   /** The URL without its password and query, safe to print. */
   readonly displayUrl: string;
   /** The schema the tables live in. */
@@ -55,6 +48,7 @@ export class PostgresStore implements Store {
   private closed = false;
 
   private constructor(init: { pool: pg.Pool; displayUrl: string; schema: string; migration: MigrationResult; clock: () => Date }) {
+    super();
     this.pool = init.pool;
     this.displayUrl = init.displayUrl;
     this.schema = init.schema;
@@ -168,6 +162,19 @@ export class PostgresStore implements Store {
       parameters.push(parseCursor(query.after));
       conditions.push(`seq > $${parameters.length}`);
     }
+    if (query.until !== undefined) {
+      parameters.push(query.until.getTime());
+      conditions.push(`started_at_ms < $${parameters.length}`);
+    }
+    for (const [column, value] of [
+      ['workspace_id', query.workspaceId],
+      ['device_id', query.deviceId],
+      ['session_id', query.sessionId],
+    ] as const) {
+      if (value === undefined) continue;
+      parameters.push(value);
+      conditions.push(`${column} = $${parameters.length}`);
+    }
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const order = query.after !== undefined ? 'seq ASC' : 'started_at_ms DESC, seq DESC';
     parameters.push(query.limit);
@@ -195,50 +202,6 @@ export class PostgresStore implements Store {
     const result = await this.pool.query<{ seq: number | null }>('SELECT max(seq) AS seq FROM calls');
     const seq = result.rows[0]?.seq ?? null;
     return seq === null ? null : String(seq);
-  }
-
-  async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
-    this.assertOpen();
-    const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };
-    await this.pool.query('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES ($1, $2, $3, $4)', [
-      workspace.id,
-      workspace.name,
-      workspace.keepBodies,
-      workspace.createdAt,
-    ]);
-    return workspace;
-  }
-
-  async getWorkspace(id: string): Promise<Workspace | null> {
-    this.assertOpen();
-    const result = await this.pool.query<{ id: string; name: string; keep_bodies: boolean; created_at: string }>(
-      'SELECT id, name, keep_bodies, created_at FROM workspaces WHERE id = $1',
-      [id],
-    );
-    const row = result.rows[0];
-    return row ? { id: row.id, name: row.name, keepBodies: row.keep_bodies, createdAt: row.created_at } : null;
-  }
-
-  async createDevice(input: { workspaceId: string; name: string }): Promise<Device> {
-    this.assertOpen();
-    const device: Device = { id: randomUUID(), workspaceId: input.workspaceId, name: input.name, createdAt: this.now() };
-    await this.pool.query('INSERT INTO devices (id, workspace_id, name, created_at) VALUES ($1, $2, $3, $4)', [
-      device.id,
-      device.workspaceId,
-      device.name,
-      device.createdAt,
-    ]);
-    return device;
-  }
-
-  async getDevice(id: string): Promise<Device | null> {
-    this.assertOpen();
-    const result = await this.pool.query<{ id: string; workspace_id: string; name: string; created_at: string }>(
-      'SELECT id, workspace_id, name, created_at FROM devices WHERE id = $1',
-      [id],
-    );
-    const row = result.rows[0];
-    return row ? { id: row.id, workspaceId: row.workspace_id, name: row.name, createdAt: row.created_at } : null;
   }
 
   async createRouteToken(input: NewRouteToken): Promise<RouteToken> {
@@ -282,32 +245,6 @@ export class PostgresStore implements Store {
     this.assertOpen();
     const result = await this.pool.query('UPDATE route_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [this.now(), id]);
     return (result.rowCount ?? 0) > 0;
-  }
-
-  async touchRouteToken(id: string, usedAt: Date): Promise<void> {
-    this.assertOpen();
-    await this.pool.query('UPDATE route_tokens SET last_used_at = $1 WHERE id = $2', [usedAt.toISOString(), id]);
-  }
-
-  async createApiToken(input: NewApiToken): Promise<ApiToken> {
-    this.assertOpen();
-    const token: ApiToken = {
-      id: randomUUID(),
-      workspaceId: input.workspaceId,
-      name: input.name,
-      tokenSha256: checkSha256(input.tokenSha256),
-      createdAt: this.now(),
-      revokedAt: null,
-      lastUsedAt: null,
-    };
-    await this.pool.query('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES ($1, $2, $3, $4, $5)', [
-      token.id,
-      token.workspaceId,
-      token.name,
-      token.tokenSha256,
-      token.createdAt,
-    ]);
-    return token;
   }
 
   async findApiTokenByHash(tokenSha256: string): Promise<ApiToken | null> {
@@ -388,6 +325,28 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  protected sql(): SqlRunner {
+    this.assertOpen();
+    return {
+      all: async <Row>(sql: string, params: readonly SqlParam[]) =>
+        (await this.pool.query(numberPlaceholders(sql), [...params])).rows as Row[],
+      run: async (sql, params) => (await this.pool.query(numberPlaceholders(sql), [...params])).rowCount ?? 0,
+      transaction: (steps) =>
+        this.transaction(async (client) => {
+          const changes: number[] = [];
+          for (const step of steps) {
+            const result = await client.query(numberPlaceholders(step.sql), [...step.params]);
+            if (step.requireChange && (result.rowCount ?? 0) === 0) throw NOTHING_CHANGED;
+            changes.push(result.rowCount ?? 0);
+          }
+          return changes;
+        }).catch((error: unknown) => {
+          if (error === NOTHING_CHANGED) return null;
+          throw error;
+        }),
+    };
+  }
+
   /**
    * Run `work` in a transaction on one pooled connection. A connection whose ROLLBACK failed is
    * destroyed instead of going back to the pool in an unknown state.
@@ -410,7 +369,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private now(): string {
+  protected now(): string {
     return this.clock().toISOString();
   }
 

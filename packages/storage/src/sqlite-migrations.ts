@@ -135,6 +135,101 @@ export const sqliteMigrations: readonly Migration[] = [
       );
     `,
   },
+  // Accounts, sessions, invites, password resets, device pairing (RFC 8628), device details and privacy
+  // settings. memberships, sessions and password_resets reference users; the rest stay loose like calls.
+  {
+    version: 2,
+    name: 'accounts and device pairing',
+    sql: `
+      ALTER TABLE workspaces ADD COLUMN body_retention_days INTEGER;
+      ALTER TABLE devices ADD COLUMN os TEXT;
+      ALTER TABLE devices ADD COLUMN user_id TEXT;
+      ALTER TABLE devices ADD COLUMN last_seen_at TEXT;
+      ALTER TABLE devices ADD COLUMN privacy_mode INTEGER NOT NULL DEFAULT 0 CHECK (privacy_mode IN (0, 1));
+      ALTER TABLE devices ADD COLUMN revoked_at TEXT;
+      ALTER TABLE api_tokens ADD COLUMN user_id TEXT;
+
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        password_changed_at TEXT NOT NULL
+      );
+
+      CREATE TABLE memberships (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        user_id TEXT NOT NULL REFERENCES users (id),
+        role TEXT NOT NULL CHECK (role IN ('owner', 'member')),
+        created_at TEXT NOT NULL,
+        UNIQUE (workspace_id, user_id)
+      );
+      CREATE INDEX memberships_by_user ON memberships (user_id);
+
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        user_agent TEXT
+      );
+
+      CREATE TABLE invites (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT REFERENCES workspaces (id),
+        role TEXT NOT NULL CHECK (role IN ('owner', 'member')),
+        email TEXT,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_by TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        accepted_at TEXT,
+        accepted_by TEXT,
+        revoked_at TEXT
+      );
+
+      CREATE TABLE password_resets (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_by TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT
+      );
+
+      CREATE TABLE device_codes (
+        id TEXT PRIMARY KEY,
+        device_code_sha256 TEXT NOT NULL UNIQUE,
+        user_code TEXT NOT NULL UNIQUE,
+        device_name TEXT NOT NULL,
+        os TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'issued')),
+        workspace_id TEXT,
+        user_id TEXT,
+        device_id TEXT,
+        interval_s INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        last_polled_at TEXT
+      );
+
+      -- Every route token belongs to a device: tokens made before devices were tracked get one each.
+      INSERT INTO devices (id, workspace_id, name, created_at)
+        SELECT 'device-' || id, workspace_id, name, created_at FROM route_tokens WHERE device_id IS NULL;
+      UPDATE route_tokens SET device_id = 'device-' || id WHERE device_id IS NULL;
+      UPDATE devices SET revoked_at = (SELECT max(t.revoked_at) FROM route_tokens t WHERE t.device_id = devices.id)
+        WHERE EXISTS (SELECT 1 FROM route_tokens t WHERE t.device_id = devices.id)
+          AND NOT EXISTS (SELECT 1 FROM route_tokens t WHERE t.device_id = devices.id AND t.revoked_at IS NULL);
+
+      CREATE INDEX route_tokens_by_device ON route_tokens (device_id);
+      CREATE INDEX calls_by_device ON calls (device_id, started_at_ms);
+    `,
+  },
 ];
 
 /**

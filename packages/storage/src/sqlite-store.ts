@@ -5,23 +5,13 @@ import Database from 'better-sqlite3';
 import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
 import type { MigrationResult } from './migrations.js';
+import { SqlAccountStore } from './sql-account-store.js';
+import { type SqlParam, type SqlRunner, toSqliteParam } from './sql-runner.js';
 import { describeSqliteFailure } from './sqlite-errors.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
 import { openReadOnly, READ_BUSY_TIMEOUT_MS } from './sqlite-read-only.js';
 import { type SqliteValue, SqliteWriter } from './sqlite-writer.js';
-import type {
-  ApiToken,
-  CallToStore,
-  Device,
-  ListCallsQuery,
-  ListedCall,
-  NewApiToken,
-  NewRouteToken,
-  RouteToken,
-  Store,
-  StoredCallRef,
-  Workspace,
-} from './store.js';
+import type { ApiToken, CallToStore, ListCallsQuery, ListedCall, NewRouteToken, RouteToken, Store, StoredCallRef } from './store.js';
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 export interface SqliteStoreOptions {
@@ -46,7 +36,7 @@ type SqliteRow = Record<string, SqliteValue>;
  * synchronously on the caller's thread (better-sqlite3). Writes go to a worker thread with its own
  * connection (`SqliteWriter`), so a lock held by another process or a slow disk delays only the writes.
  */
-export class SqliteStore implements Store {
+export class SqliteStore extends SqlAccountStore implements Store {
   readonly path: string;
   /** Schema changes made when this store was opened. */
   readonly migration: MigrationResult;
@@ -57,6 +47,7 @@ export class SqliteStore implements Store {
   private closed = false;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
+    super();
     if (path === ':memory:' || path === '') {
       throw new TokenwiseError(
         'invalid_argument',
@@ -138,6 +129,19 @@ export class SqliteStore implements Store {
       conditions.push('seq > ?');
       parameters.push(parseCursor(query.after));
     }
+    if (query.until !== undefined) {
+      conditions.push('started_at_ms < ?');
+      parameters.push(query.until.getTime());
+    }
+    for (const [column, value] of [
+      ['workspace_id', query.workspaceId],
+      ['device_id', query.deviceId],
+      ['session_id', query.sessionId],
+    ] as const) {
+      if (value === undefined) continue;
+      conditions.push(`${column} = ?`);
+      parameters.push(value);
+    }
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const order = query.after !== undefined ? 'seq ASC' : 'started_at_ms DESC, seq DESC';
 
@@ -167,54 +171,6 @@ export class SqliteStore implements Store {
     this.assertOpen();
     const row = this.read(() => this.db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM calls').get());
     return row?.seq == null ? null : String(row.seq);
-  }
-
-  async createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace> {
-    this.assertOpen();
-    const workspace: Workspace = { id: randomUUID(), name: input.name, keepBodies: input.keepBodies ?? true, createdAt: this.now() };
-    await this.writes().run('INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES (?, ?, ?, ?)', [
-      workspace.id,
-      workspace.name,
-      workspace.keepBodies ? 1 : 0,
-      workspace.createdAt,
-    ]);
-    return workspace;
-  }
-
-  async getWorkspace(id: string): Promise<Workspace | null> {
-    this.assertOpen();
-    const row = this.read(() =>
-      this.db
-        .prepare<[string], { id: string; name: string; keep_bodies: number; created_at: string }>(
-          'SELECT id, name, keep_bodies, created_at FROM workspaces WHERE id = ?',
-        )
-        .get(id),
-    );
-    return row ? { id: row.id, name: row.name, keepBodies: row.keep_bodies === 1, createdAt: row.created_at } : null;
-  }
-
-  async createDevice(input: { workspaceId: string; name: string }): Promise<Device> {
-    this.assertOpen();
-    const device: Device = { id: randomUUID(), workspaceId: input.workspaceId, name: input.name, createdAt: this.now() };
-    await this.writes().run('INSERT INTO devices (id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)', [
-      device.id,
-      device.workspaceId,
-      device.name,
-      device.createdAt,
-    ]);
-    return device;
-  }
-
-  async getDevice(id: string): Promise<Device | null> {
-    this.assertOpen();
-    const row = this.read(() =>
-      this.db
-        .prepare<[string], { id: string; workspace_id: string; name: string; created_at: string }>(
-          'SELECT id, workspace_id, name, created_at FROM devices WHERE id = ?',
-        )
-        .get(id),
-    );
-    return row ? { id: row.id, workspaceId: row.workspace_id, name: row.name, createdAt: row.created_at } : null;
   }
 
   async createRouteToken(input: NewRouteToken): Promise<RouteToken> {
@@ -257,32 +213,6 @@ export class SqliteStore implements Store {
     this.assertOpen();
     const result = await this.writes().run('UPDATE route_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [this.now(), id]);
     return result.changes > 0;
-  }
-
-  async touchRouteToken(id: string, usedAt: Date): Promise<void> {
-    this.assertOpen();
-    await this.writes().run('UPDATE route_tokens SET last_used_at = ? WHERE id = ?', [usedAt.toISOString(), id]);
-  }
-
-  async createApiToken(input: NewApiToken): Promise<ApiToken> {
-    this.assertOpen();
-    const token: ApiToken = {
-      id: randomUUID(),
-      workspaceId: input.workspaceId,
-      name: input.name,
-      tokenSha256: checkSha256(input.tokenSha256),
-      createdAt: this.now(),
-      revokedAt: null,
-      lastUsedAt: null,
-    };
-    await this.writes().run('INSERT INTO api_tokens (id, workspace_id, name, token_sha256, created_at) VALUES (?, ?, ?, ?, ?)', [
-      token.id,
-      token.workspaceId,
-      token.name,
-      token.tokenSha256,
-      token.createdAt,
-    ]);
-    return token;
   }
 
   async findApiTokenByHash(tokenSha256: string): Promise<ApiToken | null> {
@@ -353,6 +283,21 @@ export class SqliteStore implements Store {
     }
   }
 
+  protected sql(): SqlRunner {
+    this.assertOpen();
+    return {
+      all: async <Row>(sql: string, params: readonly SqlParam[]) =>
+        this.read(() => this.db.prepare<SqliteValue[], Row>(sql).all(...params.map(toSqliteParam))),
+      run: async (sql, params) => (await this.writes().run(sql, params.map(toSqliteParam))).changes,
+      transaction: async (steps) => {
+        const result = await this.writes().transaction(
+          steps.map((step) => ({ sql: step.sql, params: step.params.map(toSqliteParam), requireChange: step.requireChange ?? false })),
+        );
+        return result.changes;
+      },
+    };
+  }
+
   /** Run a read on this thread's connection, naming the file and the fix when the file is the problem. */
   private read<T>(query: () => T): T {
     try {
@@ -372,7 +317,7 @@ export class SqliteStore implements Store {
     return this.writer;
   }
 
-  private now(): string {
+  protected now(): string {
     return this.clock().toISOString();
   }
 

@@ -5,7 +5,15 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { InsertRowsResult, RunResult, SqliteValue, WriteReply, WriteRequest, WriterSettings } from './sqlite-writer.js';
+import type {
+  InsertRowsResult,
+  RunResult,
+  SqliteValue,
+  TransactionResult,
+  WriteReply,
+  WriteRequest,
+  WriterSettings,
+} from './sqlite-writer.js';
 
 const settings = workerData as WriterSettings;
 const port = parentPort!;
@@ -14,6 +22,8 @@ const db = new Database(settings.path, { fileMustExist: true });
 db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
 db.pragma('foreign_keys = ON');
 db.pragma('synchronous = NORMAL');
+// Deleted calls, bodies and accounts are overwritten with zeros instead of lingering in free pages.
+db.pragma('secure_delete = ON');
 
 const statements = new Map<string, Database.Statement>();
 
@@ -35,7 +45,10 @@ function bindRow(row: Record<string, SqliteValue>): Record<string, SqliteValue> 
   return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, toBindable(value)]));
 }
 
-function handle(request: WriteRequest): RunResult | InsertRowsResult {
+/** Thrown inside a transaction to roll it back when a step that requires a change changed nothing. */
+class NothingChanged extends Error {}
+
+function handle(request: WriteRequest): RunResult | InsertRowsResult | TransactionResult {
   switch (request.kind) {
     case 'run': {
       const result = prepare(request.sql).run(...request.params.map(toBindable));
@@ -55,6 +68,21 @@ function handle(request: WriteRequest): RunResult | InsertRowsResult {
         return inserted;
       });
       return { inserted: insertAll.immediate() };
+    }
+    case 'transaction': {
+      const runAll = db.transaction(() =>
+        request.steps.map((step) => {
+          const { changes } = prepare(step.sql).run(...step.params.map(toBindable));
+          if (step.requireChange && changes === 0) throw new NothingChanged();
+          return changes;
+        }),
+      );
+      try {
+        return { changes: runAll.immediate() };
+      } catch (error) {
+        if (error instanceof NothingChanged) return { changes: null };
+        throw error;
+      }
     }
   }
 }

@@ -18,9 +18,22 @@ export interface RowPair {
   dependent: Record<string, SqliteValue> | null;
 }
 
+/** One statement of a `transaction` request; see `SqlStep`. */
+export interface TransactionStep {
+  sql: string;
+  params: SqliteValue[];
+  requireChange: boolean;
+}
+
 export type WriteRequest =
   | { id: number; kind: 'run'; sql: string; params: SqliteValue[] }
-  | { id: number; kind: 'insertRows'; sql: string; dependentSql: string | null; rows: RowPair[] };
+  | { id: number; kind: 'insertRows'; sql: string; dependentSql: string | null; rows: RowPair[] }
+  | { id: number; kind: 'transaction'; steps: TransactionStep[] };
+
+export interface TransactionResult {
+  /** Rows changed by each step, or null when a step that requires a change changed none and all was rolled back. */
+  changes: number[] | null;
+}
 
 export interface RunResult {
   changes: number;
@@ -33,13 +46,13 @@ export interface InsertRowsResult {
 }
 
 export type WriteReply =
-  | { id: number; ok: true; value: RunResult | InsertRowsResult }
+  | { id: number; ok: true; value: RunResult | InsertRowsResult | TransactionResult }
   | { id: number; ok: false; error: { name: string; message: string; code: string | null } };
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 interface Pending {
-  resolve(value: RunResult | InsertRowsResult): void;
+  resolve(value: RunResult | InsertRowsResult | TransactionResult): void;
   reject(error: Error): void;
 }
 
@@ -72,6 +85,11 @@ export class SqliteWriter {
     return this.send({ kind: 'insertRows', sql, dependentSql, rows }) as Promise<InsertRowsResult>;
   }
 
+  /** Run the steps in one IMMEDIATE transaction: all of them or none. */
+  transaction(steps: TransactionStep[]): Promise<TransactionResult> {
+    return this.send({ kind: 'transaction', steps }) as Promise<TransactionResult>;
+  }
+
   /** Finish the writes already sent, then stop the thread. */
   async close(): Promise<void> {
     const worker = this.worker;
@@ -83,7 +101,7 @@ export class SqliteWriter {
     await exited;
   }
 
-  private send(request: DistributiveOmit<WriteRequest, 'id'>): Promise<RunResult | InsertRowsResult> {
+  private send(request: DistributiveOmit<WriteRequest, 'id'>): Promise<RunResult | InsertRowsResult | TransactionResult> {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

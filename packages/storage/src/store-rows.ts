@@ -1,11 +1,12 @@
 import { TokenwiseError } from '@tokenwise/core';
 import type { ApiToken, RouteToken } from './store.js';
 
-/** A row of `route_tokens` or `api_tokens` as every store reads it; only route tokens have `device_id`. */
+/** A row of `route_tokens` or `api_tokens` as every store reads it; only route tokens have `device_id`, only API tokens `user_id`. */
 export interface TokenRow {
   id: string;
   workspace_id: string;
   device_id?: string | null;
+  user_id?: string | null;
   name: string;
   token_sha256: string;
   created_at: string;
@@ -44,6 +45,7 @@ export function toApiToken(row: TokenRow): ApiToken {
   return {
     id: row.id,
     workspaceId: row.workspace_id,
+    userId: row.user_id ?? null,
     name: row.name,
     tokenSha256: row.token_sha256,
     createdAt: row.created_at,

@@ -1,4 +1,5 @@
 import type { CallBodies, CallRecord } from '@tokenwise/core';
+import type { AccountStore } from './account-store.js';
 
 /** One finished call as the proxy hands it over: the immutable record and, unless privacy mode is on, its bodies. */
 export interface CallToStore {
@@ -32,6 +33,12 @@ export interface ListCallsQuery {
    * follower can page forward without skipping a call. Without it the result is newest first by start time.
    */
   after?: CallCursor;
+  /** Only calls of this workspace; every request on behalf of a person or token sets it. */
+  workspaceId?: string;
+  deviceId?: string;
+  sessionId?: string;
+  /** Only calls that started before this time. */
+  until?: Date;
 }
 
 export interface Workspace {
@@ -39,14 +46,26 @@ export interface Workspace {
   name: string;
   /** False in privacy mode: no request or response bodies are captured or stored. */
   keepBodies: boolean;
+  /** Days a call's bodies are kept before the retention job deletes them; null keeps them. */
+  bodyRetentionDays: number | null;
   createdAt: string;
 }
 
+/** A machine whose AI tools send calls through one route token. */
 export interface Device {
   id: string;
   workspaceId: string;
   name: string;
+  /** Operating system as the device reported it when it paired, e.g. `linux`; null when unknown. */
+  os: string | null;
+  /** The person who paired it; null for devices made from the server's shell or by an API token. */
+  userId: string | null;
   createdAt: string;
+  /** Last call through any of its route tokens, at most a minute old. */
+  lastSeenAt: string | null;
+  /** True keeps no bodies of this device's calls, whatever the workspace keeps. */
+  privacyMode: boolean;
+  revokedAt: string | null;
 }
 
 /** A route token as stored: only the SHA-256 of the token, never the token itself. */
@@ -61,10 +80,14 @@ export interface RouteToken {
   lastUsedAt: string | null;
 }
 
-/** A token for the HTTP API (`Authorization: Bearer`), stored as its SHA-256 only. */
+/**
+ * A token for the HTTP API (`Authorization: Bearer`), stored as its SHA-256 only. A person's token acts as
+ * that person in its workspace; a token without a user (the local owner token) acts as an owner.
+ */
 export interface ApiToken {
   id: string;
   workspaceId: string;
+  userId: string | null;
   name: string;
   tokenSha256: string;
   createdAt: string;
@@ -82,6 +105,7 @@ export interface NewRouteToken {
 
 export interface NewApiToken {
   workspaceId: string;
+  userId?: string | null;
   name: string;
   /** Lowercase hex SHA-256 of the token. */
   tokenSha256: string;
@@ -92,7 +116,7 @@ export interface NewApiToken {
  * contract suite, so callers never depend on which one they hold. Methods are async because network
  * stores are. Times are ISO 8601 strings in UTC.
  */
-export interface Store {
+export interface Store extends AccountStore {
   /**
    * Store a batch of calls in one transaction: either every new call is stored or none is. A call whose id
    * is already stored is skipped (a re-sent record never doubles). Returns the calls actually added, in
@@ -105,9 +129,9 @@ export interface Store {
   /** Cursor of the call stored last, null when no call is stored; a follower starts from it to see only new calls. */
   latestCursor(): Promise<CallCursor | null>;
 
-  createWorkspace(input: { name: string; keepBodies?: boolean }): Promise<Workspace>;
+  createWorkspace(input: { name: string; keepBodies?: boolean; bodyRetentionDays?: number | null }): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;
-  createDevice(input: { workspaceId: string; name: string }): Promise<Device>;
+  createDevice(input: { workspaceId: string; name: string; os?: string | null; userId?: string | null }): Promise<Device>;
   getDevice(id: string): Promise<Device | null>;
 
   createRouteToken(input: NewRouteToken): Promise<RouteToken>;
@@ -116,12 +140,15 @@ export interface Store {
   listRouteTokens(workspaceId: string): Promise<RouteToken[]>;
   /** Marks the token revoked; returns false when no active token has this id. */
   revokeRouteToken(id: string): Promise<boolean>;
+  /** Records the use of a token and of its device (`lastSeenAt`). */
   touchRouteToken(id: string, usedAt: Date): Promise<void>;
 
   createApiToken(input: NewApiToken): Promise<ApiToken>;
   findApiTokenByHash(tokenSha256: string): Promise<ApiToken | null>;
   /** Active (not revoked) API tokens of every workspace. */
   listActiveApiTokens(): Promise<ApiToken[]>;
+  /** Active API tokens of one person, for listing them. */
+  listUserApiTokens(userId: string): Promise<ApiToken[]>;
   revokeApiToken(id: string): Promise<boolean>;
 
   getSetting(key: string): Promise<string | null>;

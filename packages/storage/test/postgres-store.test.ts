@@ -1,15 +1,19 @@
 import type { CallRecord } from '@tokenwise/core';
 import { PostgresStore } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeAccountContract } from './account-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
+async function createPostgresStore() {
+  const schema = await createTestSchema();
+  return { store: await PostgresStore.open(schema.url), cleanup: () => schema.drop() };
+}
+
 describeWithPostgres('PostgresStore', () => {
-  describeStoreContract('PostgresStore', async () => {
-    const schema = await createTestSchema();
-    return { store: await PostgresStore.open(schema.url), cleanup: () => schema.drop() };
-  });
+  describeStoreContract('PostgresStore', createPostgresStore);
+  describeAccountContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {
     let schema: TestSchema;
@@ -42,10 +46,16 @@ describeWithPostgres('PostgresStore', () => {
         'api_tokens',
         'call_bodies',
         'calls',
+        'device_codes',
         'devices',
+        'invites',
+        'memberships',
+        'password_resets',
         'route_tokens',
         'schema_migrations',
+        'sessions',
         'settings',
+        'users',
         'workspaces',
       ]);
     });
@@ -54,28 +64,28 @@ describeWithPostgres('PostgresStore', () => {
       const stores = await Promise.all([open(), open(), open()]);
 
       const versions = await schema.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(versions.map((row) => row.version)).toEqual([1]);
-      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, 1]);
+      expect(versions.map((row) => row.version)).toEqual([1, 2]);
+      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, 2]);
     });
 
     it('reports an up-to-date schema on a later open', async () => {
       await open();
 
-      expect((await open()).migration).toEqual({ version: 1, applied: [] });
+      expect((await open()).migration).toEqual({ version: 2, applied: [] });
     });
 
     it('rejects a schema from a newer version', async () => {
       await open();
       await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')");
 
-      await expect(open()).rejects.toThrow(/schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(1\)/);
+      await expect(open()).rejects.toThrow(/schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(2\)/);
     });
 
     it('stops being ready when a newer version migrates the schema', async () => {
       const store = await open();
-      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, 'next', '2030-01-01')");
+      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, 'next', '2030-01-01')");
 
-      await expect(store.checkReady()).rejects.toThrow(/is at version 2, but this Tokenwise runs version 1/);
+      await expect(store.checkReady()).rejects.toThrow(/is at version 3, but this Tokenwise runs version 2/);
     });
 
     it('names a missing schema and the fix', async () => {

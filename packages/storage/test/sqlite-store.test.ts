@@ -3,19 +3,23 @@ import { once } from 'node:events';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '@tokenwise/storage';
+import { migrateSqlite, SqliteStore, sqliteMigrations } from '@tokenwise/storage';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeAccountContract } from './account-contract.js';
 import { recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
-describeStoreContract('SqliteStore', async () => {
+async function createSqliteStore() {
   const dir = await mkdtemp(join(tmpdir(), 'tokenwise-store-'));
   return {
     store: new SqliteStore(join(dir, 'tokenwise.db')),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
-});
+}
+
+describeStoreContract('SqliteStore', createSqliteStore);
+describeAccountContract('SqliteStore', createSqliteStore);
 
 describe('SqliteStore file', () => {
   let dir: string;
@@ -64,7 +68,27 @@ describe('SqliteStore file', () => {
     const db = new Database(path, { readonly: true });
     const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
     db.close();
-    expect(versions).toEqual([1]);
+    expect(versions).toEqual([1, 2]);
+  });
+
+  it('gives each token of a version 1 database a device', async () => {
+    const db = new Database(path);
+    migrateSqlite(db, sqliteMigrations.slice(0, 1));
+    db.prepare("INSERT INTO workspaces (id, name, keep_bodies, created_at) VALUES ('ws', 'local', 1, '2026-01-01')").run();
+    const insertToken = db.prepare(
+      "INSERT INTO route_tokens (id, workspace_id, device_id, name, token_sha256, created_at, revoked_at) VALUES (?, 'ws', NULL, ?, ?, '2026-01-01', ?)",
+    );
+    insertToken.run('active', 'laptop', 'a'.repeat(64), null);
+    insertToken.run('gone', 'old', 'b'.repeat(64), '2026-02-01');
+    db.close();
+
+    const store = new SqliteStore(path);
+    const active = await store.findRouteTokenByHash('a'.repeat(64));
+    const gone = await store.findRouteTokenByHash('b'.repeat(64));
+
+    expect(await store.getDevice(active!.deviceId!)).toMatchObject({ workspaceId: 'ws', name: 'laptop', revokedAt: null });
+    expect(await store.getDevice(gone!.deviceId!)).toMatchObject({ name: 'old', revokedAt: '2026-02-01' });
+    await store.close();
   });
 
   it('rejects a database from a newer version', async () => {
@@ -73,7 +97,7 @@ describe('SqliteStore file', () => {
     db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')").run();
     db.close();
 
-    expect(() => new SqliteStore(path)).toThrow(/schema version 99 is newer than this Tokenwise supports \(1\)/);
+    expect(() => new SqliteStore(path)).toThrow(/schema version 99 is newer than this Tokenwise supports \(2\)/);
   });
 
   it('opens read-only and rejects writes', async () => {
