@@ -14,6 +14,9 @@ export function formatServeBanner(server: RunningServer, config: ServeConfig): s
   lines.push(...describeUpstreams(config.upstreams));
   if (server.firstStart) lines.push('First start: created the local workspace and its route token.');
   for (const notice of server.notices) lines.push(`Note: ${notice}`);
+  if (server.setupUrl) {
+    lines.push('', 'Create the owner account of the web UI with this one-time link (keep it private):', `  ${server.setupUrl}`);
+  }
 
   if (config.role === 'app') lines.push('', 'Point your AI tools at the base URLs of a --role proxy server.', '');
   else lines.push('', formatConnectInstructions(server.url, server.routeToken));

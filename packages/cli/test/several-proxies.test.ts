@@ -104,7 +104,7 @@ describeWithPostgres('three proxy processes and one app on PostgreSQL', () => {
   }
 
   it('start together with one schema version and one workspace', async () => {
-    expect(await schema.query('SELECT version FROM schema_migrations')).toEqual([{ version: 1 }]);
+    expect(await schema.query('SELECT version FROM schema_migrations ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
     expect(await schema.query('SELECT id FROM workspaces')).toHaveLength(1);
     for (const server of [app, ...proxies]) {
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

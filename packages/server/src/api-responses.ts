@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 
-export type ApiErrorCode = 'unauthorized' | 'not_found' | 'method_not_allowed' | 'invalid_argument' | 'internal_error';
+export type ApiErrorCode =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'invalid_argument'
+  | 'too_many_requests'
+  | 'internal_error';
 
 /** Largest JSON request body the API reads, in bytes; its requests are a few fields. */
 const MAX_BODY_BYTES = 16 * 1024;

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
-import type { ApiToken, ListedCall, Store } from '@tokenwise/storage';
+import type { ListedCall, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import type { ApiTokenVerifier } from './api-auth.js';
+import type { Caller, Principals, WorkspaceScope } from './accounts/principal.js';
 import { type ApiErrorCode, readJsonBody, sendApiError, sendJson } from './api-responses.js';
 import type { CallStream } from './call-stream.js';
 import type { RouteAuthorizer } from './route-authorizer.js';
@@ -12,8 +12,10 @@ import { generateRouteToken, hashToken } from './tokens.js';
 
 export interface ApiOptions {
   store: Store;
-  verifier: ApiTokenVerifier;
+  principals: Principals;
   authorizer: RouteAuthorizer;
+  /** Further endpoints (accounts, workspaces, devices), tried when none of these matches; returns false when it has none either. */
+  moreEndpoints?: (req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller) => Promise<boolean>;
   stream: CallStream;
   logger: Logger;
   /** Interval of SSE keep-alive comments, in ms, so idle proxies and clients keep the stream open. */
@@ -44,7 +46,9 @@ type Endpoint =
   | { name: 'revokeRouteToken'; id: string };
 
 /**
- * The HTTP API under `/api/v1`, JSON in and out, every endpoint behind `Authorization: Bearer <api token>`:
+ * The HTTP API under `/api/v1`, JSON in and out, every endpoint behind `Authorization: Bearer <api token>`
+ * or a signed-in browser's session (see `createPrincipals`). Each acts in the caller's workspace, and an id
+ * of another workspace is answered like an unknown one:
  *
  *   GET    /api/v1/calls?limit&since&after   newest first; with `after`, oldest first from that cursor
  *   GET    /api/v1/calls/stream              server-sent events: `ready`, then one `call` event per stored call
@@ -56,60 +60,73 @@ type Endpoint =
  * Errors are `{"error": {"code", "message"}}`. A 500 carries no details, which go to the server log.
  */
 export function createApiHandler(options: ApiOptions): ApiHandler {
-  const { store, verifier, logger } = options;
+  const { store, principals, logger } = options;
   const clock = options.clock ?? (() => new Date());
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const openStreams = new Set<ServerResponse>();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const apiToken = await verifier.verify(req.headers.authorization);
-    if (!apiToken) {
-      res.setHeader('www-authenticate', 'Bearer');
-      sendApiError(res, 401, 'unauthorized', 'missing or invalid API token: send Authorization: Bearer <api token>');
+    const resolved = await principals.caller(req);
+    if (!resolved.ok) {
+      if (resolved.status === 401) res.setHeader('www-authenticate', 'Bearer');
+      sendApiError(res, resolved.status, resolved.status === 401 ? 'unauthorized' : 'forbidden', resolved.message);
+      return;
+    }
+    const caller = resolved.caller;
+
+    const endpoint = matchEndpoint(req.method ?? 'GET', url.pathname);
+    if (endpoint === 'method_not_allowed' || !endpoint) {
+      if (await options.moreEndpoints?.(req, res, url, caller)) return;
+      if (endpoint === 'method_not_allowed')
+        sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
+      else sendApiError(res, 404, 'not_found', `no API endpoint at ${url.pathname}`);
       return;
     }
 
-    const endpoint = matchEndpoint(req.method ?? 'GET', url.pathname);
-    if (endpoint === 'method_not_allowed') {
-      sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
-      return;
-    }
-    if (!endpoint) {
-      sendApiError(res, 404, 'not_found', `no API endpoint at ${url.pathname}`);
+    const scope = await principals.workspace(caller, req);
+    if (!scope) {
+      sendNoWorkspace(res, caller);
       return;
     }
 
     switch (endpoint.name) {
       case 'listCalls':
-        return listCalls(url, res);
+        return listCalls(url, res, scope);
       case 'getCall':
-        return getCall(endpoint.id, res);
+        return getCall(endpoint.id, res, scope);
       case 'streamCalls':
-        return streamCalls(req, url, res);
+        return streamCalls(req, url, res, scope);
       case 'listRouteTokens':
-        return listRouteTokens(res, apiToken);
+        return listRouteTokens(res, scope);
       case 'createRouteToken':
-        return createRouteToken(req, res, apiToken);
+        return createRouteToken(req, res, scope, caller);
       case 'revokeRouteToken':
-        return revokeRouteToken(endpoint.id, res, apiToken);
+        return revokeRouteToken(endpoint.id, res, scope);
     }
   }
 
-  async function listCalls(url: URL, res: ServerResponse): Promise<void> {
+  async function listCalls(url: URL, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
     const limit = parseLimit(url.searchParams.get('limit'));
     const sinceParam = url.searchParams.get('since');
     const since = sinceParam === null ? undefined : parseSince(sinceParam, clock(), 'since');
     const after = url.searchParams.get('after') ?? undefined;
 
-    const calls = await store.listCalls({ limit, since, after });
+    const calls = await store.listCalls({
+      limit,
+      since,
+      after,
+      workspaceId: scope.workspace.id,
+      deviceId: url.searchParams.get('device_id') ?? undefined,
+      sessionId: url.searchParams.get('session_id') ?? undefined,
+    });
     const nextAfter = after === undefined ? null : (calls.at(-1)?.cursor ?? after);
     sendJson(res, 200, { calls: calls.map((call) => call.record), next_after: nextAfter });
   }
 
-  async function getCall(id: string, res: ServerResponse): Promise<void> {
+  async function getCall(id: string, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
     const call = await store.getCall(id);
-    if (!call) {
+    if (!call || call.record.workspace_id !== scope.workspace.id) {
       sendApiError(res, 404, 'not_found', `no call with id "${id}"`);
       return;
     }
@@ -122,13 +139,15 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
    * `Last-Event-ID`) opens with a `ready` event whose id is the cursor of the call stored last (0 when
    * none is), so a client that loses the connection before its first call still resumes without a gap.
    */
-  async function streamCalls(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+  async function streamCalls(req: IncomingMessage, url: URL, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
+    const workspaceId = scope.workspace.id;
     const lastEventId = req.headers['last-event-id'];
     const resumeAfter = (Array.isArray(lastEventId) ? lastEventId[0] : lastEventId) ?? url.searchParams.get('after') ?? undefined;
 
     let live = false;
     const waiting: ListedCall[] = [];
-    const unsubscribe = options.stream.subscribe((calls) => {
+    const unsubscribe = options.stream.subscribe((stored) => {
+      const calls = stored.filter((call) => call.record.workspace_id === workspaceId);
       if (live) writeEvents(calls);
       else waiting.push(...calls);
     });
@@ -137,7 +156,7 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
     let backlog: ListedCall[];
     let startCursor: string | null = null;
     try {
-      backlog = resuming ? await readBacklog(resumeAfter) : [];
+      backlog = resuming ? await readBacklog(resumeAfter, workspaceId) : [];
       if (!resuming) startCursor = (await store.latestCursor()) ?? '0';
     } catch (error) {
       unsubscribe();
@@ -179,39 +198,61 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
     }
   }
 
-  async function readBacklog(after: string): Promise<ListedCall[]> {
+  async function readBacklog(after: string, workspaceId: string): Promise<ListedCall[]> {
     const calls: ListedCall[] = [];
     let cursor = after;
     for (;;) {
-      const page = await store.listCalls({ limit: BACKLOG_PAGE, after: cursor });
+      const page = await store.listCalls({ limit: BACKLOG_PAGE, after: cursor, workspaceId });
       calls.push(...page);
       if (page.length < BACKLOG_PAGE) return calls;
       cursor = page.at(-1)!.cursor;
     }
   }
 
-  async function listRouteTokens(res: ServerResponse, apiToken: ApiToken): Promise<void> {
-    const tokens = await store.listRouteTokens(apiToken.workspaceId);
+  async function listRouteTokens(res: ServerResponse, scope: WorkspaceScope): Promise<void> {
+    const tokens = await store.listRouteTokens(scope.workspace.id);
     sendJson(res, 200, { route_tokens: tokens.map(describeRouteToken) });
   }
 
-  async function createRouteToken(req: IncomingMessage, res: ServerResponse, apiToken: ApiToken): Promise<void> {
+  async function createRouteToken(req: IncomingMessage, res: ServerResponse, scope: WorkspaceScope, caller: Caller): Promise<void> {
+    if (scope.role !== 'owner') {
+      sendApiError(
+        res,
+        403,
+        'forbidden',
+        'only owners of the workspace create route tokens: pair this device with "tokenwise connect" instead',
+      );
+      return;
+    }
     const body = await readJsonBody(req);
     const name = parseTokenName(body);
 
+    // Every route token belongs to a device of its own, named like the token.
     const token = generateRouteToken();
+    const device = await store.createDevice({ workspaceId: scope.workspace.id, name, userId: caller.user?.id ?? null });
     const created = await store.createRouteToken({
-      workspaceId: apiToken.workspaceId,
-      deviceId: null,
+      workspaceId: scope.workspace.id,
+      deviceId: device.id,
       name,
       tokenSha256: hashToken(token),
     });
     logger.info({ token_id: created.id, workspace_id: created.workspaceId, name }, 'route token created');
-    sendJson(res, 201, { id: created.id, name: created.name, token, workspace_id: created.workspaceId, created_at: created.createdAt });
+    sendJson(res, 201, {
+      id: created.id,
+      name: created.name,
+      token,
+      workspace_id: created.workspaceId,
+      device_id: device.id,
+      created_at: created.createdAt,
+    });
   }
 
-  async function revokeRouteToken(id: string, res: ServerResponse, apiToken: ApiToken): Promise<void> {
-    const tokens = await store.listRouteTokens(apiToken.workspaceId);
+  async function revokeRouteToken(id: string, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
+    if (scope.role !== 'owner') {
+      sendApiError(res, 403, 'forbidden', 'only owners of the workspace revoke route tokens');
+      return;
+    }
+    const tokens = await store.listRouteTokens(scope.workspace.id);
     const target = tokens.find((token) => token.id === id && token.revokedAt === null);
     if (!target) {
       sendApiError(res, 404, 'not_found', `no active route token with id "${id}" in this workspace`);
@@ -219,7 +260,7 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
     }
 
     await options.authorizer.revoke(id);
-    logger.info({ token_id: id, workspace_id: apiToken.workspaceId }, 'route token revoked');
+    logger.info({ token_id: id, workspace_id: scope.workspace.id }, 'route token revoked');
     sendJson(res, 200, { id, revoked: true });
   }
 
@@ -244,6 +285,20 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
       openStreams.clear();
     },
   };
+}
+
+/** No workspace for the request: a browser in several must name one; a token whose person left it is no longer valid. */
+export function sendNoWorkspace(res: ServerResponse, caller: Caller): void {
+  if (caller.via === 'api_token') {
+    sendApiError(res, 401, 'unauthorized', 'the API token is no longer valid for its workspace: create a new one');
+    return;
+  }
+  sendApiError(
+    res,
+    404,
+    'not_found',
+    'no such workspace for this account: name one of your workspaces in the x-tokenwise-workspace header or ?workspace=',
+  );
 }
 
 const CLIENT_ERRORS: Partial<Record<TokenwiseError['code'], [number, ApiErrorCode]>> = {

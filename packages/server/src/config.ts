@@ -18,6 +18,7 @@ export interface ServeFlags {
   role?: string;
   tokenCacheSeconds?: string;
   ingestSecret?: string;
+  publicUrl?: string;
 }
 
 export interface ServeConfig {
@@ -41,6 +42,11 @@ export interface ServeConfig {
   tokenCacheMs?: number;
   /** Shared secret of the Worker endpoints (`/api/v1/routes/verify`, `/api/v1/ingest`); undefined turns them off. */
   ingestSecret?: string;
+  /**
+   * The origin people and devices reach this server at (`https://tokenwise.example.com`), for the links it
+   * prints and hands out and for the `Host` check of the web UI; undefined uses the listening address.
+   */
+  publicUrl?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -67,6 +73,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     'TOKENWISE_TOKEN_CACHE_SECONDS',
   );
   const ingestSecret = pick(flags.ingestSecret, '--ingest-secret', env.TOKENWISE_INGEST_SECRET, 'TOKENWISE_INGEST_SECRET');
+  const publicUrl = pick(flags.publicUrl, '--public-url', env.TOKENWISE_PUBLIC_URL, 'TOKENWISE_PUBLIC_URL');
 
   return {
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
@@ -79,6 +86,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     ...(role && { role: parseRole(role.value, role.source) }),
     ...(tokenCache && { tokenCacheMs: parseTokenCacheSeconds(tokenCache.value, tokenCache.source) * 1000 }),
     ...(ingestSecret && { ingestSecret: parseIngestSecret(ingestSecret.value, ingestSecret.source) }),
+    ...(publicUrl && { publicUrl: parsePublicUrl(publicUrl.value, publicUrl.source) }),
   };
 }
 
@@ -204,4 +212,24 @@ function parseIngestSecret(value: string, source: string): string {
     );
   }
   return secret;
+}
+
+/** Accept an http or https origin; a path, query or credentials would not survive being joined with `/setup` and `/r/…`. */
+export function parsePublicUrl(value: string, source: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    // Reported below with the expected form.
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
+    throw new TokenwiseError('invalid_argument', `invalid ${source} "${value}": expected an origin such as https://tokenwise.example.com`);
+  }
+  if (url.pathname !== '/') {
+    throw new TokenwiseError(
+      'invalid_argument',
+      `invalid ${source} "${value}": Tokenwise must be served at the root of its host, so pass the origin without the path "${url.pathname}"`,
+    );
+  }
+  return url.origin;
 }

@@ -1,4 +1,4 @@
-import type { Store } from '@tokenwise/storage';
+import type { RouteToken, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import type { RouteAuthorization } from './proxy/proxy-options.js';
 import { hashToken } from './tokens.js';
@@ -25,12 +25,33 @@ export interface RouteAuthorizer {
    * store keep a cached grant for up to `cacheTtlMs`.
    */
   revoke(tokenId: string): Promise<boolean>;
+  /** Revoke a device with every route token of it, dropping them from this process's cache at once. */
+  revokeDevice(deviceId: string): Promise<string[]>;
+  /**
+   * Drop the cached grants of a workspace or a device, so a changed setting (privacy mode) applies to the
+   * next call here. Other processes pick it up within `cacheTtlMs`.
+   */
+  forget(scope: { workspaceId?: string; deviceId?: string }): void;
 }
 
 interface CacheEntry {
   grant: RouteAuthorization | null;
   tokenId: string | null;
   expiresAtMs: number;
+}
+
+/**
+ * Resolve what a route token grants now: its workspace and device, with bodies kept only when neither the
+ * workspace nor the device is in privacy mode. Null when the token, its device or its workspace is revoked
+ * or gone.
+ */
+export async function resolveRouteGrant(store: Store, token: RouteToken | null): Promise<RouteAuthorization | null> {
+  if (!token || token.revokedAt !== null) return null;
+  const workspace = await store.getWorkspace(token.workspaceId);
+  if (!workspace) return null;
+  const device = token.deviceId === null ? null : await store.getDevice(token.deviceId);
+  if (token.deviceId !== null && (!device || device.revokedAt !== null)) return null;
+  return { workspaceId: workspace.id, deviceId: token.deviceId, keepBodies: workspace.keepBodies && !(device?.privacyMode ?? false) };
 }
 
 /**
@@ -64,20 +85,16 @@ export function createRouteAuthorizer(options: RouteAuthorizerOptions): RouteAut
 
   async function lookUp(hash: string): Promise<CacheEntry> {
     const token = await store.findRouteTokenByHash(hash);
-    const now = clock();
-    if (!token || token.revokedAt !== null) {
-      return { grant: null, tokenId: token?.id ?? null, expiresAtMs: now + negativeCacheTtlMs };
-    }
+    const grant = await resolveRouteGrant(store, token);
+    return { grant, tokenId: token?.id ?? null, expiresAtMs: clock() + (grant ? cacheTtlMs : negativeCacheTtlMs) };
+  }
 
-    const workspace = await store.getWorkspace(token.workspaceId);
-    if (!workspace) {
-      return { grant: null, tokenId: token.id, expiresAtMs: now + negativeCacheTtlMs };
+  function evictToken(tokenId: string): void {
+    revokedIds.add(tokenId);
+    for (const [hash, entry] of cache) {
+      if (entry.tokenId === tokenId) cache.delete(hash);
     }
-    return {
-      grant: { workspaceId: workspace.id, deviceId: token.deviceId, keepBodies: workspace.keepBodies },
-      tokenId: token.id,
-      expiresAtMs: now + cacheTtlMs,
-    };
+    lastTouchMs.delete(tokenId);
   }
 
   function touch(tokenId: string): void {
@@ -119,11 +136,26 @@ export function createRouteAuthorizer(options: RouteAuthorizerOptions): RouteAut
     async revoke(tokenId) {
       revokedIds.add(tokenId);
       const revoked = await store.revokeRouteToken(tokenId);
-      for (const [hash, entry] of cache) {
-        if (entry.tokenId === tokenId) cache.delete(hash);
-      }
-      lastTouchMs.delete(tokenId);
+      evictToken(tokenId);
       return revoked;
+    },
+
+    async revokeDevice(deviceId) {
+      const tokenIds = await store.revokeDevice(deviceId);
+      for (const tokenId of tokenIds) evictToken(tokenId);
+      // A lookup that started before the revocation may still return a grant of this device.
+      this.forget({ deviceId });
+      return tokenIds;
+    },
+
+    forget(scope) {
+      for (const [hash, entry] of cache) {
+        const grant = entry.grant;
+        if (!grant) continue;
+        if (grant.workspaceId === scope.workspaceId || (scope.deviceId !== undefined && grant.deviceId === scope.deviceId)) {
+          cache.delete(hash);
+        }
+      }
     },
   };
 }

@@ -20,7 +20,7 @@ const SELF_PATH = '/api/v1/route-tokens/self';
  * API token, so `tokenwise connect` on another machine needs nothing else:
  *
  *   GET  /api/v1/route-tokens/self          the token's id, name, last use, and each tool's last call
- *   POST /api/v1/route-tokens/self/revoke   revoke the token (what `tokenwise disconnect` does)
+ *   POST /api/v1/route-tokens/self/revoke   revoke the token and its device (what `tokenwise disconnect` does)
  *
  * A token can only read about and revoke itself.
  */
@@ -54,8 +54,9 @@ export function createRouteTokenSelfHandler(options: RouteTokenSelfOptions) {
       });
       return;
     }
-    await authorizer.revoke(token.id);
-    logger.info({ token_id: token.id, workspace_id: token.workspaceId }, 'route token revoked by its holder');
+    if (token.deviceId !== null) await authorizer.revokeDevice(token.deviceId);
+    else await authorizer.revoke(token.id);
+    logger.info({ token_id: token.id, device_id: token.deviceId, workspace_id: token.workspaceId }, 'route token revoked by its holder');
     sendJson(res, 200, { id: token.id, revoked: true });
   }
 
@@ -66,16 +67,11 @@ export function createRouteTokenSelfHandler(options: RouteTokenSelfOptions) {
     return token && token.revokedAt === null ? token : null;
   }
 
-  /**
-   * Newest call start per tool among the workspace's recent calls (of the token's device, when it has one).
-   * NOTE: tokens made through the API have no device, so their answer covers the whole workspace.
-   */
+  /** Newest call start per tool among the recent calls of the token's device (of its workspace for a token without one). */
   async function lastCallsByTool(token: RouteToken): Promise<Record<string, string>> {
-    const calls = await store.listCalls({ limit: RECENT_CALLS });
+    const calls = await store.listCalls({ limit: RECENT_CALLS, workspaceId: token.workspaceId, deviceId: token.deviceId ?? undefined });
     const last: Record<string, string> = {};
     for (const { record } of calls) {
-      if (record.workspace_id !== token.workspaceId) continue;
-      if (token.deviceId !== null && record.device_id !== token.deviceId) continue;
       if (!last[record.tool] || last[record.tool]! < record.started_at) last[record.tool] = record.started_at;
     }
     return last;

@@ -5,8 +5,8 @@ import type { Duplex } from 'node:stream';
 import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, redactRouteToken, TokenwiseError } from '@tokenwise/core';
 import { PostgresStore, SqliteStore, type Store } from '@tokenwise/storage';
 import type { DestinationStream, Logger } from 'pino';
+import { createAccountsApp } from './accounts/accounts-app.js';
 import { createApiHandler } from './api.js';
-import { createApiTokenVerifier } from './api-auth.js';
 import { sendJson } from './api-responses.js';
 import { createCallStream } from './call-stream.js';
 import { DEFAULT_TOKEN_CACHE_MS, type ServeConfig } from './config.js';
@@ -35,6 +35,8 @@ export interface ServeOptions extends ServeConfig {
   shutdownGraceMs?: number;
   /** The single-file connect CLI that `/connect.sh` and `/connect.ps1` fetch; the CLI passes its build. */
   connectBundlePath?: string;
+  /** Time between two runs of the retention job, in ms; default one hour. */
+  retentionIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -50,6 +52,10 @@ export interface RunningServer {
   notices: string[];
   /** Location of the calls: the SQLite file, or the PostgreSQL URL without its password. */
   database: string;
+  /** The one-time link that creates the owner account, while none exists; null after that and on proxy-only servers. */
+  setupUrl: string | null;
+  /** Run the retention job now (tests; the server runs it every `retentionIntervalMs`). */
+  runRetention(): Promise<void>;
   /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
   revokeRouteToken(tokenId: string): Promise<boolean>;
   stats(): { proxy: ProxyStats; sink: SinkStats; suppressedLogLines: Record<string, number> };
@@ -110,9 +116,18 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     logger: logger.child({ component: 'proxy' }),
     bodyCapBytes: options.bodyCapBytes,
   });
+  const accountsApp = createAccountsApp({
+    store,
+    authorizer,
+    logger,
+    publicUrl: options.publicUrl,
+    runJobs: role !== 'proxy',
+    retentionIntervalMs: options.retentionIntervalMs,
+  });
   const api = createApiHandler({
     store,
-    verifier: createApiTokenVerifier(store),
+    principals: accountsApp.principals,
+    moreEndpoints: accountsApp.moreEndpoints,
     authorizer,
     stream: follower?.stream ?? stream,
     logger: logger.child({ component: 'api' }),
@@ -157,6 +172,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       workerApi.handle(req, res);
     } else if (tokenSelf.matches(target)) {
       tokenSelf.handle(req, res);
+    } else if (accountsApp.matches(target.split('?')[0] ?? '')) {
+      accountsApp.handle(req, res);
     } else if (target.startsWith('/api/')) {
       api.handle(req, res);
     } else if (connectScripts.matches(req)) {
@@ -179,6 +196,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await batchingSink.close();
     await proxy.close();
     await follower?.close();
+    await accountsApp.close();
     return closeOnFailure(error);
   });
 
@@ -192,6 +210,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     version: SERVER_VERSION,
   });
   const database = describeStore(store, paths);
+  // The web UI runs where the API does; until its owner account exists, each start prints a fresh setup link.
+  const setupUrl = role === 'proxy' ? null : await accountsApp.setupUrl(url);
   logger.info({ url, data_dir: paths.dir, version: SERVER_VERSION, first_start: setup.firstStart, role, database }, 'server started');
 
   async function shutDown(): Promise<void> {
@@ -215,6 +235,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
     await batchingSink.close();
     await follower?.close();
+    await accountsApp.close();
     await store.close();
     await removeServerInfo(paths, process.pid);
 
@@ -233,6 +254,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     firstStart: setup.firstStart,
     notices: setup.notices,
     database,
+    setupUrl,
+    runRetention: () => accountsApp.runRetention(),
     revokeRouteToken: (tokenId) => authorizer.revoke(tokenId),
     stats: () => ({ proxy: proxy.stats(), sink: batchingSink.stats(), suppressedLogLines: suppressedCounts() }),
     close() {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { sendJson } from './api-responses.js';
 import { parseIngestBatch } from './ingest-validation.js';
 import { logCall } from './log.js';
+import { resolveRouteGrant } from './route-authorizer.js';
 import { digestsEqual, hashToken } from './tokens.js';
 
 /**
@@ -87,14 +88,14 @@ export function createWorkerApiHandler(options: WorkerApiOptions): WorkerApiHand
     }
 
     const token = await store.findRouteTokenByHash(hash);
-    const workspace = token && token.revokedAt === null ? await store.getWorkspace(token.workspaceId) : null;
-    if (!token || !workspace) {
+    const grant = await resolveRouteGrant(store, token);
+    if (!token || !grant) {
       sendJson(res, 200, { valid: false });
       return;
     }
 
     touch(token.id);
-    sendJson(res, 200, { valid: true, workspace_id: workspace.id, device_id: token.deviceId, keep_bodies: workspace.keepBodies });
+    sendJson(res, 200, { valid: true, workspace_id: grant.workspaceId, device_id: grant.deviceId, keep_bodies: grant.keepBodies });
   }
 
   function touch(tokenId: string): void {
@@ -110,10 +111,11 @@ export function createWorkerApiHandler(options: WorkerApiOptions): WorkerApiHand
   async function ingest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const calls = parseIngestBatch(await readJson(req, MAX_INGEST_BODY_BYTES));
     const workspaces = await loadWorkspaces(calls);
+    const privateDevices = await loadPrivateDevices(calls);
 
     const toStore = calls.map(({ record, bodies }): CallToStore => {
-      // Privacy mode is enforced here too, whatever the Worker's cached grant said.
-      const keepBodies = workspaces.get(record.workspace_id!)?.keepBodies ?? false;
+      // Privacy mode (of the workspace or the device) is enforced here too, whatever the Worker's cached grant said.
+      const keepBodies = (workspaces.get(record.workspace_id!)?.keepBodies ?? false) && !privateDevices.has(record.device_id ?? '');
       if (!keepBodies || bodies === null) return { record, bodies: null };
       return {
         record,
@@ -149,6 +151,16 @@ export function createWorkerApiHandler(options: WorkerApiOptions): WorkerApiHand
       workspaces.set(id, workspace);
     }
     return workspaces;
+  }
+
+  /** Ids of the batch's devices that are in privacy mode. */
+  async function loadPrivateDevices(calls: CallToStore[]): Promise<Set<string>> {
+    const ids = new Set(calls.flatMap(({ record }) => (record.device_id ? [record.device_id] : [])));
+    const privateIds = new Set<string>();
+    for (const id of ids) {
+      if ((await store.getDevice(id))?.privacyMode) privateIds.add(id);
+    }
+    return privateIds;
   }
 
   function notify(calls: ListedCall[]): void {

@@ -235,6 +235,7 @@ describe('serve', () => {
       const created = (await (await running.api('/api/v1/route-tokens', { method: 'POST', body: '{"name":"laptop"}' })).json()) as {
         id: string;
         token: string;
+        device_id: string;
       };
       await running.api(`/api/v1/route-tokens/${created.id}`, { method: 'DELETE' });
 
@@ -247,7 +248,7 @@ describe('serve', () => {
       expect(tokens[1]).toEqual({
         id: created.id,
         name: 'laptop',
-        device_id: null,
+        device_id: created.device_id,
         created_at: expect.any(String),
         last_used_at: null,
         revoked_at: expect.any(String),

@@ -32,6 +32,10 @@ Options:
   --token-cache-seconds N how long the proxy trusts a route token without asking the
                           database; a token revoked through another server keeps
                           working here for up to N seconds (default 5)   TOKENWISE_TOKEN_CACHE_SECONDS
+  --public-url URL        the address people and devices reach this server at, e.g.
+                          https://tokenwise.example.com: used in the links it
+                          prints and hands out, and the only host name the web UI
+                          accepts besides localhost and IP addresses     TOKENWISE_PUBLIC_URL
   --ingest-secret SECRET  shared secret the Cloudflare Worker sends to /api/v1/ingest and
                           /api/v1/routes/verify; at least 32 characters. Prefer the
                           variable: a flag shows in the process list     TOKENWISE_INGEST_SECRET
@@ -59,6 +63,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         role: { type: 'string' },
         'token-cache-seconds': { type: 'string' },
         'ingest-secret': { type: 'string' },
+        'public-url': { type: 'string' },
       },
     }),
   ).values;
@@ -79,6 +84,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       role: flags.role,
       tokenCacheSeconds: flags['token-cache-seconds'],
       ingestSecret: flags['ingest-secret'],
+      publicUrl: flags['public-url'],
     },
     io.env,
   );
