@@ -4,6 +4,8 @@ import { digestsEqual, hashToken } from './tokens.js';
 export interface ApiTokenVerifier {
   /** The API token an `Authorization` header carries, or null when the header is missing, malformed or unknown. */
   verify(authorization: string | undefined): Promise<ApiToken | null>;
+  /** Reload the active tokens on the next request, after a token was revoked or deleted through this process. */
+  invalidate(): void;
 }
 
 /** Shortest time between two reloads of the active tokens triggered by an unknown token, in ms. */
@@ -48,6 +50,10 @@ export function createApiTokenVerifier(store: Store, clock: () => number = Date.
       if (clock() - loadedAtMs < RELOAD_INTERVAL_MS) return null;
       await reload();
       return match(hash);
+    },
+
+    invalidate() {
+      loadedAtMs = Number.NEGATIVE_INFINITY;
     },
   };
 }

@@ -248,14 +248,14 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
   }
 
   async function revokeRouteToken(id: string, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
-    if (scope.role !== 'owner') {
-      sendApiError(res, 403, 'forbidden', 'only owners of the workspace revoke route tokens');
-      return;
-    }
     const tokens = await store.listRouteTokens(scope.workspace.id);
     const target = tokens.find((token) => token.id === id && token.revokedAt === null);
     if (!target) {
       sendApiError(res, 404, 'not_found', `no active route token with id "${id}" in this workspace`);
+      return;
+    }
+    if (scope.role !== 'owner') {
+      sendApiError(res, 403, 'forbidden', 'only owners of the workspace revoke route tokens');
       return;
     }
 

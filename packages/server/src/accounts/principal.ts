@@ -29,6 +29,11 @@ export function createPrincipals(options: { store: Store; verifier: ApiTokenVeri
   const hostAllowed = createHostCheck(options.publicUrl);
 
   return {
+    /** Make API tokens revoked or deleted through this process fail from the next request on. */
+    forgetRevokedTokens(): void {
+      verifier.invalidate();
+    },
+
     async caller(req: IncomingMessage): Promise<CallerResult> {
       if (req.headers.authorization !== undefined) {
         const apiToken = await verifier.verify(req.headers.authorization);

@@ -7,7 +7,7 @@ import type { RouteAuthorizer } from '../route-authorizer.js';
 import { parseSince } from '../since.js';
 import { generateApiToken, hashToken } from '../tokens.js';
 import { type AccountService, checkName } from './account-service.js';
-import type { Caller, Principals, WorkspaceScope } from './principal.js';
+import { type Caller, type Principals, WORKSPACE_HEADER, type WorkspaceScope } from './principal.js';
 import { readFields, stringField } from './request-body.js';
 
 export interface WorkspaceApiOptions {
@@ -102,7 +102,8 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function scopeOf(context: Context, requested?: string): Promise<WorkspaceScope | null> {
     const scope = await principals.workspace(context.caller, context.req, requested);
     if (!scope) {
-      if (requested !== undefined) notFound(context.res, 'workspace', requested);
+      const named = requested ?? context.req.headers[WORKSPACE_HEADER] ?? context.url.searchParams.get('workspace');
+      if (named) notFound(context.res, 'workspace', String(named));
       else if (context.caller.via === 'api_token') {
         sendApiError(context.res, 401, 'unauthorized', 'the API token is no longer valid for its workspace: create a new one');
       } else {
@@ -169,8 +170,12 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
       );
       return;
     }
+    for (const workspaceId of plan.soleWorkspaceIds) {
+      for (const device of await store.listDevices(workspaceId)) await authorizer.revokeDevice(device.id);
+    }
     await store.deleteUser(caller.user.id, plan.soleWorkspaceIds);
     for (const workspaceId of plan.soleWorkspaceIds) authorizer.forget({ workspaceId });
+    principals.forgetRevokedTokens();
     logger.info({ user_id: caller.user.id, workspaces_deleted: plan.soleWorkspaceIds.length }, 'account deleted');
     sendJson(res, 200, { deleted: true, workspaces_deleted: plan.soleWorkspaceIds });
   }
@@ -223,6 +228,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     for (const device of devices) await authorizer.revokeDevice(device.id);
     await store.deleteWorkspace(scope.workspace.id);
     authorizer.forget({ workspaceId: scope.workspace.id });
+    principals.forgetRevokedTokens();
     logger.info({ workspace_id: scope.workspace.id, devices: devices.length }, 'workspace deleted');
     sendJson(context.res, 200, { id: scope.workspace.id, deleted: true });
   }
@@ -247,16 +253,16 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   }
 
   async function revokeApiToken(context: Context): Promise<void> {
-    const user = requireUser(context, 'revoke personal API tokens');
-    if (!user) return;
+    const user = context.caller.user;
     const id = context.params[0]!;
-    const owned = (await store.listUserApiTokens(user.id)).some((token) => token.id === id);
+    const owned = user !== null && (await store.listUserApiTokens(user.id)).some((token) => token.id === id);
     if (!owned) {
       notFound(context.res, 'API token', id);
       return;
     }
     await store.revokeApiToken(id);
-    logger.info({ api_token_id: id, user_id: user.id }, 'API token revoked');
+    principals.forgetRevokedTokens();
+    logger.info({ api_token_id: id, user_id: user?.id }, 'API token revoked');
     sendJson(context.res, 200, { id, revoked: true });
   }
 
@@ -420,11 +426,16 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
 
   async function revokeInvite(context: Context): Promise<void> {
     const scope = await scopeOf(context);
-    if (!scope || !requireOwner(context, scope, 'revoke invites')) return;
+    if (!scope) return;
     const id = context.params[0]!;
     const invite = (await store.listInvites(scope.workspace.id)).find((item) => item.id === id);
-    if (!invite || !(await store.revokeInvite(id))) {
-      notFound(context.res, 'open invite', id);
+    if (!invite) {
+      notFound(context.res, 'invite', id);
+      return;
+    }
+    if (!requireOwner(context, scope, 'revoke invites')) return;
+    if (!(await store.revokeInvite(id))) {
+      sendApiError(context.res, 409, 'conflict', `the invite "${id}" was accepted or revoked already`);
       return;
     }
     sendJson(context.res, 200, { id, revoked: true });
@@ -464,7 +475,14 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     const deletion: Omit<Parameters<Store['deleteCalls']>[0], 'workspaceId'> = {};
     if (fields.ids !== undefined) deletion.ids = idList(fields.ids);
     const deviceId = stringField(fields, 'device_id');
-    if (deviceId) deletion.deviceIds = [deviceId];
+    if (deviceId) {
+      const device = await store.getDevice(deviceId);
+      if (device?.workspaceId !== scope.workspace.id) {
+        notFound(context.res, 'device', deviceId);
+        return;
+      }
+      deletion.deviceIds = [deviceId];
+    }
     const sessionId = stringField(fields, 'session_id');
     if (sessionId) deletion.sessionId = sessionId;
     const since = stringField(fields, 'since');
@@ -480,7 +498,14 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
       );
       return;
     }
-    sendJson(context.res, 200, { deleted: await deleteWhere(context, scope, deletion) });
+
+    const deleted = await deleteWhere(context, scope, deletion);
+    // Ids of calls in another workspace are unknown here, like any unknown id.
+    if (deleted === 0 && deletion.ids !== undefined) {
+      sendApiError(context.res, 404, 'not_found', 'none of these call ids is in this workspace');
+      return;
+    }
+    sendJson(context.res, 200, { deleted });
   }
 
   async function deleteSession(context: Context): Promise<void> {

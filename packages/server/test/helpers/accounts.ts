@@ -29,14 +29,19 @@ export async function setUpOwner(server: RunningServer, email = 'ada@example.com
   return { browser, email, password, workspaceId: await onlyWorkspace(browser) };
 }
 
-/** Invite a person to a workspace of their own and let them register through the link. */
-export async function invitePerson(owner: Person, email: string, name: string, password = 'another good password'): Promise<Person> {
-  const created = await owner.browser.api(
-    'POST',
-    '/api/v1/invites',
-    { own_workspace: true },
-    { 'x-tokenwise-workspace': owner.workspaceId },
-  );
+/**
+ * Invite a person to a workspace of their own (or with `role`, into the owner's workspace) and let them
+ * register through the link.
+ */
+export async function invitePerson(
+  owner: Person,
+  email: string,
+  name: string,
+  options: { password?: string; role?: 'owner' | 'member' } = {},
+): Promise<Person> {
+  const password = options.password ?? 'another good password';
+  const invite = options.role ? { role: options.role } : { own_workspace: true };
+  const created = await owner.browser.api('POST', '/api/v1/invites', invite, { 'x-tokenwise-workspace': owner.workspaceId });
   expect(created.status).toBe(201);
   const { url } = (await created.json()) as { url: string };
 
@@ -118,8 +123,8 @@ export async function pairDevice(server: RunningServer, person: Person, deviceNa
   return { token: token.body.access_token as string, deviceId: token.body.device_id as string, workspaceId: person.workspaceId };
 }
 
-/** Send one Anthropic Messages call whose prompt is `prompt`, through the proxy with `routeToken`. */
-export function sendPrompt(serverUrl: string, routeToken: string, prompt: string): Promise<Response> {
+/** Send one Anthropic Messages call whose prompt is `prompt`, through the proxy with `routeToken`, in Claude Code session `sessionId`. */
+export function sendPrompt(serverUrl: string, routeToken: string, prompt: string, sessionId?: string): Promise<Response> {
   return fetch(`${serverUrl}/r/${routeToken}/anthropic/v1/messages`, {
     method: 'POST',
     headers: {
@@ -127,6 +132,7 @@ export function sendPrompt(serverUrl: string, routeToken: string, prompt: string
       'x-api-key': 'sk-ant-api03-FAKE-pairing-test',
       'anthropic-version': '2023-06-01',
       'user-agent': 'claude-cli/2.1.197 (external, sdk-cli)',
+      ...(sessionId === undefined ? {} : { 'x-claude-code-session-id': sessionId }),
     },
     body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: prompt }] }),
   });
