@@ -226,33 +226,47 @@ async function runProxyBench({ tmpDir, plan, candidates }) {
         }
       }
       for (const candidate of candidates) {
-        const target = candidate.target('anthropic');
-        const request = { url: target.url, headers: { ...loads.sseGap.headers, ...target.headers }, body: loads.sseGap.body };
-        const stream = await probeStream({ ...request, requests: settings.probeRequests, expectedDeltas: SSE_DELTAS });
-        const live = await liveStreamsRss({
-          ...request,
-          streams: settings.liveStreams,
-          durationMs: settings.liveStreamsMs,
-          pids: () => candidate.pids(),
+        const stream = await probeStream({
+          ...streamRequest(candidate, loads),
+          requests: settings.probeRequests,
+          expectedDeltas: SSE_DELTAS,
         });
-        probes.push({ round, candidate: candidate.name, ...stream, ...live, load_average_1m: loadAverage().one });
+        probes.push({ round, candidate: candidate.name, ...stream, load_average_1m: loadAverage().one });
       }
     }
 
+    // Memory with live streams, in a fresh process of each candidate: the earlier 1 MB loads leave a
+    // grown heap behind, which would be counted against the streams otherwise.
+    const memory = [];
+    for (const candidate of candidates) {
+      await candidate.stop();
+      await candidate.start(context);
+      const live = { ...streamRequest(candidate, loads), streams: settings.liveStreams, pids: () => candidate.pids() };
+      await liveStreamsRss({ ...live, durationMs: settings.liveStreamsMs / 2 });
+      const measured = await liveStreamsRss({ ...live, durationMs: settings.liveStreamsMs });
+      memory.push({ candidate: candidate.name, ...measured, load_average_1m: loadAverage().one });
+    }
+
     const portkey = candidates.find((candidate) => candidate.name === 'portkey');
-    const blocked = portkey?.output?.().stderr.match(/loopback-guard: blocked .*/g) ?? [];
     return {
       runs,
       probes,
+      memory,
       loads: Object.fromEntries(
         Object.entries(loads).map(([name, load]) => [name, { label: load.label, request_bytes: load.body.length }]),
       ),
-      portkey_blocked_connections: blocked,
+      portkey_blocked_connections: portkey?.blockedConnections() ?? [],
     };
   } finally {
     for (const candidate of candidates) await candidate.stop().catch((error) => log(`stopping ${candidate.name} failed: ${error.message}`));
     await stopChild(upstream.child);
   }
+}
+
+/** The streamed request of the probes: 40 deltas 5 ms apart through `candidate`. */
+function streamRequest(candidate, loads) {
+  const target = candidate.target('anthropic');
+  return { url: target.url, headers: { ...loads.sseGap.headers, ...target.headers }, body: loads.sseGap.body };
 }
 
 /** Medians over rounds, and the latency each candidate adds over direct. */
@@ -293,8 +307,13 @@ function summarize(proxy) {
       first_delta_ms: pick('first_delta_ms'),
       delta_reads: pick('delta_reads'),
       max_deltas_per_read: Math.max(...probes.map((probe) => probe.max_deltas_per_read)),
-      peak_rss_mb: Math.max(...probes.map((probe) => probe.peak_rss_bytes)) / 1024 / 1024,
-      failures: probes.reduce((total, probe) => total + probe.failures, 0),
+      calls: probes.reduce((total, probe) => total + probe.calls, 0),
+      calls_with_merges: probes.reduce((total, probe) => total + probe.calls_with_merges, 0),
+      peak_rss_mb: (proxy.memory.find((entry) => entry.candidate === candidate)?.peak_rss_bytes ?? 0) / 1024 / 1024,
+      live_stream_calls: proxy.memory.find((entry) => entry.candidate === candidate)?.completed ?? 0,
+      failures:
+        probes.reduce((total, probe) => total + probe.failures, 0) +
+        (proxy.memory.find((entry) => entry.candidate === candidate)?.failures ?? 0),
     };
   });
   const direct = streams.find((row) => row.candidate === 'direct');

@@ -1,12 +1,10 @@
 // The candidates: each starts in front of the same bench upstream, pinned to the proxy core, and says
 // which URL and extra headers a load uses through it.
-import { createHash, randomBytes } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteStore } from '@tokenwise/storage';
 import { processTree, startChild, stopChild } from './proc.mjs';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,6 +75,7 @@ export function nginxCandidate() {
     pids: () => (child ? processTree(child.pid) : []),
     async stop() {
       if (child) await stopChild(child);
+      child = null;
     },
   };
 }
@@ -116,9 +115,9 @@ http {
 }
 
 /**
- * `tokenwise serve` with its SQLite store. With `privacy`, the loads go through a route token of a second
- * workspace whose `keepBodies` is false. No setting or CLI flag turns privacy mode on yet, so the harness
- * creates that workspace and its token through the store API before the server starts.
+ * `tokenwise serve` with its SQLite store. With `privacy`, the local workspace is switched to privacy mode
+ * through the API (`PATCH /api/v1/workspaces/{id}` with the owner API token) before any load, so its calls
+ * are stored without bodies.
  */
 export function tokenwiseCandidate({ privacy }) {
   let child = null;
@@ -130,8 +129,6 @@ export function tokenwiseCandidate({ privacy }) {
     async start(context) {
       const dataDir = path.join(context.tmpDir, privacy ? 'tokenwise-privacy' : 'tokenwise');
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
-      if (privacy) routeToken = await createPrivacyRouteToken(path.join(dataDir, 'tokenwise.db'));
-
       const port = await freePort();
       const log = openSync(path.join(dataDir, 'serve.log'), 'a');
       const started = await startChild({
@@ -158,10 +155,9 @@ export function tokenwiseCandidate({ privacy }) {
       });
       child = started.child;
       baseUrl = `http://127.0.0.1:${port}`;
-      if (!privacy) {
-        const tokens = JSON.parse(await readFile(path.join(dataDir, 'local-tokens.json'), 'utf8'));
-        routeToken = tokens.route_token;
-      }
+      const tokens = JSON.parse(await readFile(path.join(dataDir, 'local-tokens.json'), 'utf8'));
+      routeToken = tokens.route_token;
+      if (privacy) await turnOnPrivacyMode(baseUrl, tokens.api_token);
     },
     target: (kind) => ({
       url: `${baseUrl}/r/${routeToken}/${kind === 'codex' ? 'openai' : 'anthropic'}${UPSTREAM_PATHS[kind]}`,
@@ -170,22 +166,26 @@ export function tokenwiseCandidate({ privacy }) {
     pids: () => (child ? [child.pid] : []),
     async stop() {
       if (child) await stopChild(child, 30_000);
+      child = null;
     },
   };
 }
 
-/** Create a workspace in privacy mode with a route token in the SQLite file; returns the token. */
-async function createPrivacyRouteToken(databasePath) {
-  const store = new SqliteStore(databasePath);
-  try {
-    const workspace = await store.createWorkspace({ name: 'bench privacy mode', keepBodies: false });
-    const device = await store.createDevice({ workspaceId: workspace.id, name: 'bench' });
-    const token = `twr_${randomBytes(32).toString('base64url')}`;
-    const tokenSha256 = createHash('sha256').update(token, 'utf8').digest('hex');
-    await store.createRouteToken({ workspaceId: workspace.id, deviceId: device.id, name: 'bench privacy', tokenSha256 });
-    return token;
-  } finally {
-    await store.close();
+/** Put every workspace the owner API token can see into privacy mode, and check that it took. */
+async function turnOnPrivacyMode(baseUrl, apiToken) {
+  const headers = { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' };
+  const listed = await fetch(`${baseUrl}/api/v1/workspaces`, { headers });
+  if (!listed.ok) throw new Error(`GET /api/v1/workspaces failed with ${listed.status}: ${await listed.text()}`);
+  for (const workspace of (await listed.json()).workspaces) {
+    const changed = await fetch(`${baseUrl}/api/v1/workspaces/${workspace.id}`, {
+      method: 'PATCH',
+      headers,
+      body: JSON.stringify({ privacy_mode: true }),
+    });
+    const body = await changed.json();
+    if (!changed.ok || body.workspace?.privacy_mode !== true) {
+      throw new Error(`turning on privacy mode for workspace ${workspace.id} failed with ${changed.status}: ${JSON.stringify(body)}`);
+    }
   }
 }
 
@@ -198,6 +198,7 @@ export function portkeyCandidate() {
   let child = null;
   let baseUrl = '';
   let upstreamUrl = '';
+  const outputs = [];
   return {
     name: 'portkey',
     description: 'Portkey gateway 1.15.2 (@hono/node-server 1.13.5)',
@@ -220,7 +221,7 @@ export function portkeyCandidate() {
         ready: () => answers(`http://127.0.0.1:${port}/`),
       });
       child = started.child;
-      this.output = started.output;
+      outputs.push(started.output);
       baseUrl = `http://127.0.0.1:${port}`;
     },
     target: (kind) => ({
@@ -231,9 +232,12 @@ export function portkeyCandidate() {
         ...(kind === 'anthropic' ? { authorization: 'Bearer sk-ant-api03-FAKE-BENCH-KEY-DO-NOT-USE' } : {}),
       },
     }),
+    /** Connections the loopback guard blocked, from the stderr of every gateway process started so far. */
+    blockedConnections: () => outputs.flatMap((output) => output().stderr.match(/loopback-guard: blocked .*/g) ?? []),
     pids: () => (child ? [child.pid] : []),
     async stop() {
       if (child) await stopChild(child);
+      child = null;
     },
   };
 }

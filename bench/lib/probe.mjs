@@ -43,15 +43,16 @@ function count(text, needle) {
 }
 
 /**
- * Measure `requests` streamed calls one after another. Returns per-call medians: ms to the first byte,
- * ms to the first read holding a delta, reads holding deltas, and the largest number of deltas seen
- * in one read over all calls (1 means no two deltas ever arrived together).
+ * Measure `requests` streamed calls one after another. Returns per-call medians (ms to the first byte,
+ * ms to the first read holding a delta, reads holding deltas), the calls in which two or more deltas
+ * arrived in one read, and the largest number of deltas seen in one read over all calls.
  */
 export async function probeStream({ url, headers, body, requests, expectedDeltas }) {
   const ttfb = [];
   const firstDelta = [];
   const deltaReads = [];
   let maxDeltasPerRead = 0;
+  let callsWithMerges = 0;
   let failures = 0;
   for (let index = 0; index < requests; index += 1) {
     const reads = await exchange({ url, headers, body });
@@ -64,13 +65,17 @@ export async function probeStream({ url, headers, body, requests, expectedDeltas
     const withDeltas = reads.filter((read) => read.text.includes(DELTA_EVENT));
     firstDelta.push(withDeltas[0].atMs);
     deltaReads.push(withDeltas.length);
-    for (const read of withDeltas) maxDeltasPerRead = Math.max(maxDeltasPerRead, count(read.text, DELTA_EVENT));
+    const mostInOneRead = Math.max(...withDeltas.map((read) => count(read.text, DELTA_EVENT)));
+    maxDeltasPerRead = Math.max(maxDeltasPerRead, mostInOneRead);
+    if (mostInOneRead > 1) callsWithMerges += 1;
   }
   return {
     ttfb_ms: median(ttfb),
     first_delta_ms: median(firstDelta),
     delta_reads: median(deltaReads),
     max_deltas_per_read: maxDeltasPerRead,
+    calls: requests,
+    calls_with_merges: callsWithMerges,
     failures,
   };
 }
