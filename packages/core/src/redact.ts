@@ -20,6 +20,8 @@ interface SecretPattern {
   group?: number | readonly number[];
   /** Rejects a match the regular expression alone cannot rule out. */
   accept?: (match: RegExpMatchArray) => boolean;
+  /** Text every match contains; a body without it skips the pattern, which keeps large bodies cheap to scan. */
+  trigger?: string;
 }
 
 /** One secret found in a text: `text.slice(start, end)` is what a mask replaces. */
@@ -29,9 +31,15 @@ export interface SecretSpan {
   end: number;
 }
 
-/** Names that contain a secret in `.env` files and shell exports: the name must end in one of these words. */
-const SECRET_NAME =
-  '[A-Z0-9_]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|(?:API|ACCESS|PRIVATE|SECRET|AUTH|CLIENT|ENCRYPTION|SIGNING|MASTER)_?KEY|CREDENTIALS?)';
+/**
+ * Names that contain a secret in `.env` files and shell exports: one of these words (group 1) that ends
+ * the name, after up to 64 name characters (group 2). The word comes first in the pattern and the name is
+ * checked by a lookbehind after it, so the scan only looks back where a word matched; a lookbehind first
+ * would run at every position of a long body.
+ */
+const SECRET_WORD =
+  '(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|(?:API|ACCESS|PRIVATE|SECRET|AUTH|CLIENT|ENCRYPTION|SIGNING|MASTER)_?KEY|CREDENTIALS?)';
+const SECRET_NAME = `(${SECRET_WORD})(?<=(?:^|[^A-Za-z0-9_\\\\]|\\\\[nrt])([A-Za-z0-9_]{0,64})${SECRET_WORD})`;
 /** JSON keys whose value is a secret: a bare `token` counts, `next_page_token` and `max_tokens` do not. */
 const SECRET_JSON_KEY =
   '(?:[A-Za-z0-9_.-]{0,64}(?:password|passwd|passphrase|secret|api_?key|access_?token|refresh_?token|auth_?token|id_?token|client_?secret|private_?key|secret_?key)|token)';
@@ -40,10 +48,8 @@ const SECRET_JSON_KEY =
  * `%VAR%`, `{{var}}`, `YOUR_API_KEY`.
  */
 const NOT_A_REFERENCE = '(?![$<*%{=])(?!(?:YOUR|your)[_-])';
-/** Start of a name: not inside a longer word, but right after an escaped newline of a JSON string is fine. */
-const NAME_START = '(?:(?<![A-Za-z0-9_\\\\])|(?<=\\\\[nrt]))';
-/** Start of a line, also where a JSON string has an escaped newline. */
-const LINE_START = '(?:^|(?<=\\n)|(?<=\\\\n))';
+/** Start of a line, also where a JSON string has an escaped newline; it is part of the match, outside the secret. */
+const LINE_START = '(?:^|\\n|\\\\n)';
 /** YAML keys whose value is a secret. */
 const SECRET_YAML_KEY = '[A-Za-z0-9_.-]{0,64}(?:password|passwd|passphrase|secret|api_?key|access_?key|private_?key|secret_?key|token)';
 
@@ -53,12 +59,17 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
   // PEM private keys (RSA, EC, PKCS#8, OpenSSH, PGP), including the one in a GCP service-account JSON file.
   {
     kind: 'private-key',
+    trigger: 'PRIVATE KEY',
     pattern: /-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:(?!-----)[\s\S]){0,20000}-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----/dg,
   },
   // A key cut off by the body cap has no END line: mask the base64 lines that follow BEGIN.
-  { kind: 'private-key', pattern: /-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:\\[nr]|[\r\n]|[A-Za-z0-9+/=])*/dg },
-  { kind: 'gcp-private-key-id', pattern: /private_key_id\\?"\s*:\s*\\?"([0-9a-f]{40})(?![0-9a-f])/dg, group: 1 },
-  { kind: 'anthropic-key', pattern: /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{8,}/dg },
+  {
+    kind: 'private-key',
+    trigger: 'PRIVATE KEY',
+    pattern: /-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:\\[nr]|[\r\n]|[A-Za-z0-9+/=])*/dg,
+  },
+  { kind: 'gcp-private-key-id', pattern: /private_key_id\\?"\s*:\s*\\?"([0-9a-f]{40})(?![0-9a-f])/dg, group: 1, trigger: 'private_key_id' },
+  { kind: 'anthropic-key', pattern: /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{8,}/dg, trigger: 'sk-ant-' },
   // OpenAI's project, service-account and admin keys (and OpenRouter's) carry a typed prefix. Legacy keys
   // (OpenAI, DeepSeek) are letters and digits only, so CSS names such as `sk-spinner-…` stay readable.
   {
@@ -66,10 +77,10 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
     pattern: /(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin|or-v1|None)-[A-Za-z0-9_-]{16,}|[A-Za-z0-9]{20,}(?![A-Za-z0-9_-]))/dg,
   },
   { kind: 'stripe-key', pattern: /(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}/dg },
-  { kind: 'google-api-key', pattern: /(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{20,}/dg },
-  { kind: 'google-oauth-token', pattern: /(?<![A-Za-z0-9_-])ya29\.[A-Za-z0-9_.-]{8,}/dg },
-  { kind: 'groq-key', pattern: /(?<![A-Za-z0-9_-])gsk_[A-Za-z0-9]{20,}/dg },
-  { kind: 'xai-key', pattern: /(?<![A-Za-z0-9_-])xai-[A-Za-z0-9]{20,}/dg },
+  { kind: 'google-api-key', pattern: /(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{20,}/dg, trigger: 'AIza' },
+  { kind: 'google-oauth-token', pattern: /(?<![A-Za-z0-9_-])ya29\.[A-Za-z0-9_.-]{8,}/dg, trigger: 'ya29.' },
+  { kind: 'groq-key', pattern: /(?<![A-Za-z0-9_-])gsk_[A-Za-z0-9]{20,}/dg, trigger: 'gsk_' },
+  { kind: 'xai-key', pattern: /(?<![A-Za-z0-9_-])xai-[A-Za-z0-9]{20,}/dg, trigger: 'xai-' },
   // AWS access key ids: AKIA (long-term) and ASIA (temporary) plus 16 base32 characters.
   { kind: 'aws-access-key-id', pattern: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])/dg },
   // A secret access key is 40 base64 characters with no prefix, so only its key name identifies it.
@@ -82,12 +93,18 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
   { kind: 'github-token', pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])/dg },
   { kind: 'gitlab-token', pattern: /(?<![A-Za-z0-9_-])gl(?:pat|dt|rt|cbt|ptt|ft|imt|oas|soat|agent)-[A-Za-z0-9_-]{20,}/dg },
   { kind: 'slack-token', pattern: /(?<![A-Za-z0-9-])(?:xox[abeprs]-(?:[0-9]+-)?[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Za-z0-9-]{10,})/dg },
-  { kind: 'slack-webhook', pattern: /hooks\.slack\.com\/(?:services|workflows|triggers)\/(T[A-Z0-9]{6,}\/[A-Za-z0-9/]{8,})/dg, group: 1 },
-  { kind: 'npm-token', pattern: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/dg },
-  { kind: 'jwt', pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/dg },
+  {
+    kind: 'slack-webhook',
+    pattern: /hooks\.slack\.com\/(?:services|workflows|triggers)\/(T[A-Z0-9]{6,}\/[A-Za-z0-9/]{8,})/dg,
+    group: 1,
+    trigger: 'hooks.slack.com',
+  },
+  { kind: 'npm-token', pattern: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/dg, trigger: 'npm_' },
+  { kind: 'jwt', pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/dg, trigger: 'eyJ' },
   // The password of a URL's user info: postgres://user:PASSWORD@host.
   {
     kind: 'url-password',
+    trigger: '://',
     pattern: new RegExp(`\\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\\s:/?#@"'\\\\]{0,256}:${NOT_A_REFERENCE}([^\\s/?#@"'\\\\]{1,256})@`, 'dg'),
     group: 1,
   },
@@ -97,13 +114,13 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
   {
     kind: 'env-secret',
     pattern: new RegExp(
-      `${NAME_START}(${SECRET_NAME})(?:[ \\t]*=[ \\t]*(?:"${NOT_A_REFERENCE}([^"\\n\\\\]{1,512})"|'${NOT_A_REFERENCE}([^'\\n\\\\]{1,512})'|` +
+      `${SECRET_NAME}(?:[ \\t]*=[ \\t]*(?:"${NOT_A_REFERENCE}([^"\\n\\\\]{1,512})"|'${NOT_A_REFERENCE}([^'\\n\\\\]{1,512})'|` +
         // Inside a JSON string the quotes arrive as \".
         `\\\\"${NOT_A_REFERENCE}([^"\\\\\\n]{1,512})\\\\")|=${NOT_A_REFERENCE}([^\\s"'\\\\&#;,()]{1,512}))`,
       'dgi',
     ),
-    group: [2, 3, 4, 5],
-    accept: (match) => match[5] === undefined || match[1] === match[1]!.toUpperCase(),
+    group: [3, 4, 5, 6],
+    accept: (match) => match[6] === undefined || `${match[2]}${match[1]}` === `${match[2]}${match[1]}`.toUpperCase(),
   },
   // YAML: `password: value` as a line of its own, with one word as the value, so prose such as
   // "Password: must be long" stays readable.
@@ -137,7 +154,8 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
  */
 export function findSecrets(text: string): SecretSpan[] {
   const found: (SecretSpan & { priority: number })[] = [];
-  SECRET_PATTERNS.forEach(({ kind, pattern, group = 0, accept }, priority) => {
+  SECRET_PATTERNS.forEach(({ kind, pattern, group = 0, accept, trigger }, priority) => {
+    if (trigger !== undefined && !text.includes(trigger)) return;
     const groups = typeof group === 'number' ? [group] : group;
     for (const match of text.matchAll(pattern)) {
       if (accept && !accept(match)) continue;
