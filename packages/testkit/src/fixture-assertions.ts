@@ -12,11 +12,13 @@ export const REPLAY_TIME_SCALE = Number(process.env.TOKENWISE_REPLAY_TIME_SCALE 
 
 /**
  * A timing may be late by scheduling, socket and upload delays (the record's clock starts before the
- * request body is sent, the corpus's clock after), never early by more than timer rounding.
+ * request body is sent, the corpus's clock after), never early by more than timer rounding. The late
+ * bound is wide because a loaded 2-core CI machine delays timers by hundreds of ms; which read completes
+ * the first output event is checked exactly, on a scripted clock, by the capture's own fixture test.
  */
 const TIMING_EARLY_MS = 5;
-const TIMING_LATE_MS = 300;
-const TIMING_LATE_FACTOR = 1.25;
+const TIMING_LATE_MS = 1000;
+const TIMING_LATE_FACTOR = 1.5;
 
 /** Expected record fields compared on their own: timings on the scaled clock, cost to 9 decimals. */
 const COMPARED_APART = new Set(['timing', 'cost']);
