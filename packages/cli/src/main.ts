@@ -4,9 +4,11 @@ import { CliError } from './cli-error.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { callsCommand } from './commands/calls.js';
 import { dbCommand } from './commands/db.js';
+import { devicesCommand } from './commands/devices.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
+import { usersCommand } from './commands/users.js';
 import { connectCommand } from './connect/connect-command.js';
 import { disconnectCommand } from './connect/disconnect-command.js';
 import { statusCommand } from './connect/status-command.js';
@@ -23,6 +25,8 @@ Commands:
   calls           list recorded calls
   tail            follow calls live
   token           create, list or revoke route tokens
+  devices         list or revoke paired devices
+  users           reset an account's password from the server's shell
   db              migrate the database, copy it to PostgreSQL or back it up
   connect         point the AI tools on this machine at Tokenwise
   disconnect      undo connect exactly
@@ -41,6 +45,8 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   calls: callsCommand,
   tail: tailCommand,
   token: tokenCommand,
+  devices: devicesCommand,
+  users: usersCommand,
   db: dbCommand,
   connect: connectCommand,
   disconnect: disconnectCommand,

@@ -1,3 +1,5 @@
+export * from './accounts/shell-commands.js';
+export { describeDevice } from './accounts/workspace-api.js';
 export * from './config.js';
 export * from './connect-instructions.js';
 export * from './data-dir.js';

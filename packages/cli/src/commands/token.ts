@@ -108,7 +108,9 @@ async function createToken(serverFlag: string | undefined, dataDir: string, name
   return withLocalStore(dataDir, async (store) => {
     const { workspace } = await ensureLocalWorkspace(store);
     const token = generateRouteToken();
-    const row = await store.createRouteToken({ workspaceId: workspace.id, deviceId: null, name, tokenSha256: hashToken(token) });
+    // Every route token belongs to a device of its own, as the API makes them.
+    const device = await store.createDevice({ workspaceId: workspace.id, name });
+    const row = await store.createRouteToken({ workspaceId: workspace.id, deviceId: device.id, name, tokenSha256: hashToken(token) });
     return { id: row.id, token };
   });
 }

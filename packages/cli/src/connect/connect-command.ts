@@ -22,8 +22,10 @@ Originals are kept as <file>.tokenwise.bak; "tokenwise disconnect" undoes it all
 Options:
   --server URL            the Tokenwise server (default: the one running on
                           the data directory)                                TOKENWISE_SERVER
-  --token TOKEN           route token to use (default: the local server's, or
-                          a new one made with TOKENWISE_API_TOKEN)           TOKENWISE_ROUTE_TOKEN
+  --token TOKEN           route token to use (default: the local server's, a
+                          new one made with TOKENWISE_API_TOKEN, or a new one
+                          for this device, approved in the browser)          TOKENWISE_ROUTE_TOKEN
+  --no-browser            print the pairing link without opening a browser   TOKENWISE_NO_BROWSER
   --only TOOLS            comma-separated: claude-code, claude-cli, codex,
                           gemini-cli, cursor, ollama                         TOKENWISE_ONLY
   --yes                   apply every change without asking                  TOKENWISE_YES
@@ -48,6 +50,7 @@ export async function connectCommand(args: string[], io: ConnectIo): Promise<num
         'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
         'data-dir': { type: 'string' },
+        'no-browser': { type: 'boolean' },
       },
     }),
   ).values;
@@ -66,7 +69,17 @@ export async function connectCommand(args: string[], io: ConnectIo): Promise<num
   const dataDir = resolveDataDir(flags['data-dir'], io.env);
 
   const state = await readState(dataDir);
-  const connection = await resolveConnection({ serverFlag: flags.server, tokenFlag: flags.token, dataDir, env: io.env, dryRun });
+  const connection = await resolveConnection({
+    serverFlag: flags.server,
+    tokenFlag: flags.token,
+    dataDir,
+    env: io.env,
+    dryRun,
+    // The pairing code is for the person; with --json stdout carries only the JSON result.
+    say: (line) => (json ? io.stderr : io.stdout).write(`${line}\n`),
+    openBrowser: !booleanFlagOrEnv(flags['no-browser'], io.env, 'TOKENWISE_NO_BROWSER'),
+    saved: state,
+  });
   const out = new Output(io, json);
   await checkToken(connection, dryRun, out);
 
@@ -76,7 +89,7 @@ export async function connectCommand(args: string[], io: ConnectIo): Promise<num
     env: io.env,
     platform,
     serverUrl: connection.serverUrl,
-    routeUrl: (route) => `${connection.serverUrl}/r/${connection.token}/${route}`,
+    routeUrl: (route) => `${connection.proxyUrl ?? connection.serverUrl}/r/${connection.token}/${route}`,
   };
   const switching = state !== null && (state.serverUrl !== connection.serverUrl || state.token.value !== connection.token);
   // Tools connected to another server or token earlier move along, so one state describes every tool.
@@ -132,6 +145,8 @@ async function applyAll(options: {
   const state = options.state ?? newState(connection.serverUrl, tokenRecord(connection));
   state.serverUrl = connection.serverUrl;
   state.token = tokenRecord(connection);
+  if (connection.proxyUrl === undefined) delete state.proxyUrl;
+  else state.proxyUrl = connection.proxyUrl;
   const result: ApplyResult = { done: new Set(), declined: new Set(), failed: new Map() };
 
   const files = [...new Set(outcomes.flatMap((outcome) => (outcome.problem ? [] : outcome.files)))];
@@ -191,7 +206,7 @@ async function finish(outcomes: TargetOutcome[], result: ApplyResult, connection
 
 /** Revoke the token connect created for this run when no tool ended up using it. */
 async function dropUnusedToken(connection: Connection, out: Output): Promise<void> {
-  if (connection.source !== 'api' || connection.token === PENDING_TOKEN) return;
+  if (!connection.created || connection.token === PENDING_TOKEN) return;
   const reply = await revokeOwnToken(connection.serverUrl, connection.token);
   if (reply.kind !== 'ok') out.line(`Note: the route token created for this run is still valid (${reply.message}).`);
 }

@@ -8,7 +8,7 @@ export const STATE_FILE_NAME = 'connect-state.json';
 const STATE_VERSION = 1;
 
 /** How connect got the route token, which decides whether disconnect revokes it. */
-export type TokenSourceKind = 'flag' | 'local' | 'api';
+export type TokenSourceKind = 'flag' | 'local' | 'api' | 'paired';
 
 /** A key connect set, with what was there before, so disconnect can put it back. */
 export interface AppliedSetting {
@@ -53,6 +53,8 @@ export interface TargetRecord {
 export interface ConnectState {
   version: number;
   serverUrl: string;
+  /** Where the tools send calls, when pairing named another origin than `serverUrl`. */
+  proxyUrl?: string;
   token: { value: string; id: string | null; source: TokenSourceKind };
   targets: Partial<Record<TargetId, TargetRecord>>;
   files: Record<string, FileRecord>;

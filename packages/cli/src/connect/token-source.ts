@@ -3,7 +3,9 @@ import { dataDirPaths, readLocalTokens, readServerInfo } from '@tokenwise/server
 import { requestApi } from '../api-client.js';
 import { CliError, usageError } from '../cli-error.js';
 import { flagOrEnv } from '../options.js';
-import type { TokenSourceKind } from './connect-state.js';
+import type { ConnectState, TokenSourceKind } from './connect-state.js';
+import { pairThisDevice } from './pairing.js';
+import { fetchTokenInfo } from './server-client.js';
 
 /** The server connect points the tools at, and the route token in their base URLs. */
 export interface Connection {
@@ -14,6 +16,10 @@ export interface Connection {
   source: TokenSourceKind;
   /** The token's origin, for messages. */
   description: string;
+  /** Where the tools send calls, when the server named another origin than `serverUrl` (its public URL). */
+  proxyUrl?: string;
+  /** True when this run made the token, so a run that connects no tool revokes it again. */
+  created?: boolean;
 }
 
 interface SourceInput {
@@ -25,6 +31,12 @@ interface SourceInput {
   tokenFlag: string | undefined;
   /** A dry run must not create anything on the server. */
   dryRun: boolean;
+  /** Prints a line for the person at the terminal (the pairing code). */
+  say(line: string): void;
+  /** Pairing may open the approval page in a browser. */
+  openBrowser: boolean;
+  /** What an earlier connect recorded, if anything. */
+  saved: ConnectState | null;
 }
 
 /** One way to get a route token; returns null when it does not apply here. */
@@ -64,6 +76,25 @@ const fromLocalDataDir: TokenSource = {
   },
 };
 
+/**
+ * The token an earlier connect to this server made (paired or through the API), while the server still
+ * accepts it, so connecting again does not pair the machine a second time.
+ */
+const fromSavedState: TokenSource = {
+  async find({ serverUrl, saved }) {
+    if (!saved || saved.serverUrl !== serverUrl || (saved.token.source !== 'paired' && saved.token.source !== 'api')) return null;
+    const reply = await fetchTokenInfo(serverUrl, saved.token.value);
+    if (reply.kind !== 'ok') return null;
+    return {
+      token: saved.token.value,
+      tokenId: saved.token.id,
+      source: saved.token.source,
+      description: 'the route token of the earlier connect to this server',
+      ...(saved.proxyUrl !== undefined && { proxyUrl: saved.proxyUrl }),
+    };
+  },
+};
+
 /** A new route token for this device, created through the owner API with TOKENWISE_API_TOKEN. */
 const fromApi: TokenSource = {
   async find({ serverUrl, env, dryRun }) {
@@ -74,17 +105,50 @@ const fromApi: TokenSource = {
       method: 'POST',
       body: JSON.stringify({ name: `connect on ${hostname()}`.slice(0, 100) }),
     });
-    return { token: created.token, tokenId: created.id, source: 'api', description: 'a new route token created with TOKENWISE_API_TOKEN' };
+    return {
+      token: created.token,
+      tokenId: created.id,
+      source: 'api',
+      description: 'a new route token created with TOKENWISE_API_TOKEN',
+      created: true,
+    };
   },
 };
 
-// NOTE: pairing through the browser (device authorization grant) is the next source, tried after these.
-const SOURCES: readonly TokenSource[] = [fromFlag, fromLocalDataDir, fromApi];
+/**
+ * A new route token for this device, approved by a person in the browser (RFC 8628 device authorization
+ * grant): the normal way to connect a machine to a team server.
+ */
+const fromPairing: TokenSource = {
+  async find({ serverUrl, dryRun, say, openBrowser, env }) {
+    if (dryRun)
+      return {
+        token: PENDING_TOKEN,
+        tokenId: null,
+        source: 'paired',
+        description: 'a new route token (paired in the browser when applying)',
+      };
+    const paired = await pairThisDevice(serverUrl, { say, openBrowser, env });
+    if (!paired) return null;
+    say(`Paired: this machine is device ${paired.deviceId} of the workspace "${paired.workspaceName}".`);
+    return {
+      token: paired.token,
+      tokenId: paired.tokenId,
+      source: 'paired',
+      description: `this device's route token, paired into "${paired.workspaceName}"`,
+      created: true,
+      ...(paired.proxyBaseUrl !== serverUrl && { proxyUrl: paired.proxyBaseUrl }),
+    };
+  },
+};
+
+const SOURCES: readonly TokenSource[] = [fromFlag, fromLocalDataDir, fromSavedState, fromApi, fromPairing];
 
 /**
  * Find the server: `--server`, else the one running on the local data directory. Then find a route token
- * for it: `--token`, else the local data directory's token when the server is the local one, else a new
- * token created through the API with `TOKENWISE_API_TOKEN`.
+ * for it: `--token`, else the local data directory's token when the server is the local one, else the token
+ * an earlier connect to this server saved, else a new token created through the API with
+ * `TOKENWISE_API_TOKEN`, else a new token paired in the browser.
  */
 export async function resolveConnection(options: {
   serverFlag: string | undefined;
@@ -92,6 +156,9 @@ export async function resolveConnection(options: {
   dataDir: string;
   env: NodeJS.ProcessEnv;
   dryRun: boolean;
+  say(line: string): void;
+  openBrowser: boolean;
+  saved: ConnectState | null;
 }): Promise<Connection> {
   const { serverUrl, isLocalServer } = await resolveServer(options.serverFlag, options.dataDir, options.env);
   const input: SourceInput = {
@@ -101,14 +168,17 @@ export async function resolveConnection(options: {
     env: options.env,
     tokenFlag: options.tokenFlag,
     dryRun: options.dryRun,
+    say: options.say,
+    openBrowser: options.openBrowser,
+    saved: options.saved,
   };
   for (const source of SOURCES) {
     const found = await source.find(input);
     if (found) return { serverUrl, ...found };
   }
   throw new CliError(
-    `no route token for ${serverUrl}: pass --token with one (run "tokenwise token create" on the server), ` +
-      "or set TOKENWISE_API_TOKEN to an API token of that server (api_token in its data directory's local-tokens.json)",
+    `no route token for ${serverUrl}, and the server has no device pairing (an older version): pass --token with one ` +
+      '(run "tokenwise token create" on the server), or set TOKENWISE_API_TOKEN to an API token of that server',
   );
 }
 
