@@ -1,6 +1,7 @@
 import { TokenwiseError } from '@tokenwise/core';
 import { CliError } from '../cli-error.js';
 import { processIo } from '../cli-io.js';
+import { escapeForTerminal } from '../terminal-text.js';
 import { connectCommand } from './connect-command.js';
 import { disconnectCommand } from './disconnect-command.js';
 import type { ConnectIo } from './present.js';
@@ -36,11 +37,11 @@ export async function runConnectBundle(argv: string[], io: ConnectIo = { ...proc
     return await handler(args, io);
   } catch (error) {
     if (error instanceof CliError) {
-      io.stderr.write(`tokenwise: ${error.message}\n`);
+      io.stderr.write(`tokenwise: ${escapeForTerminal(error.message)}\n`);
       return error.exitCode;
     }
     if (error instanceof TokenwiseError) {
-      io.stderr.write(`tokenwise: ${error.message}\n`);
+      io.stderr.write(`tokenwise: ${escapeForTerminal(error.message)}\n`);
       return 1;
     }
     throw error;

@@ -1,3 +1,5 @@
+import { escapeForTerminal } from '../terminal-text.js';
+
 /**
  * The two endpoints a device reaches with only its route token (`Authorization: Bearer <route token>`):
  * the server's record of the token, and revoking it.
@@ -58,10 +60,11 @@ async function callSelf<T>(serverUrl: string, routeToken: string, method: string
   return { kind: 'unreachable', message: `the server at ${serverUrl} returned HTTP ${response.status}: ${message}` };
 }
 
+/** Return the server's error message, escaped, because it ends up in notes, errors and status lines on a terminal. */
 function errorMessage(text: string): string | null {
   try {
     const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
-    return typeof message === 'string' ? message : null;
+    return typeof message === 'string' ? escapeForTerminal(message) : null;
   } catch {
     return null;
   }

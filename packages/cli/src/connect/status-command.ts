@@ -3,6 +3,7 @@ import type { CallRecord } from '@tokenwise/core';
 import { resolveDataDir } from '@tokenwise/server';
 import { findApiTarget, requestApi } from '../api-client.js';
 import { booleanFlagOrEnv, COMMON_OPTIONS, parseFlagsOf } from '../options.js';
+import { escapeForTerminal } from '../terminal-text.js';
 import { Output } from './connect-command.js';
 import { type ConnectState, readState } from './connect-state.js';
 import { homeOf } from './machine.js';
@@ -42,13 +43,16 @@ export async function statusCommand(args: string[], io: ConnectIo): Promise<numb
   const platform = process.platform;
   const context = { home: homeOf(io.env, platform), env: io.env, platform };
 
-  out.line(server.url ? `Tokenwise server: ${server.url} (${server.problem ?? 'reachable'})` : `Tokenwise server: ${server.problem}`);
+  // The server's replies and the tools' config files are not ours: their text is escaped before it reaches the terminal.
+  const problem = server.problem === null ? null : escapeForTerminal(server.problem);
+  out.line(server.url ? `Tokenwise server: ${escapeForTerminal(server.url)} (${problem ?? 'reachable'})` : `Tokenwise server: ${problem}`);
   const tools = [];
   for (const target of TARGETS) {
     const detection = await target.detect(context);
     const traffic = await target.traffic(context);
-    const ours = state ? `${state.serverUrl}/r/${state.token.value}/` : null;
-    const throughTokenwise = ours !== null && traffic.destinations.some((destination) => destination.url.startsWith(ours));
+    // The route token identifies the server's routes whichever origin the tool uses (a public URL, say).
+    const ours = state ? `/r/${state.token.value}/` : null;
+    const throughTokenwise = ours !== null && traffic.destinations.some((destination) => destination.url.includes(ours));
     const connected = state?.targets[target.id] !== undefined && throughTokenwise;
     const lastCall = server.lastCalls?.[target.id] ?? null;
     tools.push({
@@ -64,8 +68,10 @@ export async function statusCommand(args: string[], io: ConnectIo): Promise<numb
       '',
       `${target.displayName}: ${detection.installed ? 'installed' : 'not found'}, ${connected ? 'connected' : state?.targets[target.id] ? 'connected, but its config no longer points at Tokenwise' : 'not connected'}`,
     );
-    for (const destination of traffic.destinations) out.line(`  traffic goes to ${maskToken(destination.url)} (${destination.source})`);
-    if (server.lastCalls) out.line(`  last call seen: ${lastCall ?? 'none recently'}`);
+    for (const destination of traffic.destinations) {
+      out.line(`  traffic goes to ${escapeForTerminal(maskToken(destination.url))} (${escapeForTerminal(destination.source)})`);
+    }
+    if (server.lastCalls) out.line(`  last call seen: ${lastCall === null ? 'none recently' : escapeForTerminal(String(lastCall))}`);
   }
   out.json({ server: { url: server.url, problem: server.problem }, tools });
   return 0;
