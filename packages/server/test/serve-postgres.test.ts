@@ -162,5 +162,61 @@ describeWithPostgres('serve with PostgreSQL', () => {
         { timeout: tokenCacheMs + 10_000, interval: 100 },
       );
     });
+
+    it('stops a revoked device on the proxy within the token cache time', async () => {
+      const tokenCacheMs = 1_000;
+      const app = await start({ role: 'app' });
+      const proxy = await start({ role: 'proxy', tokenCacheMs });
+      const created = (await (await app.api('/api/v1/route-tokens', { method: 'POST', body: '{"name":"laptop"}' })).json()) as {
+        token: string;
+        device_id: string;
+      };
+      expect((await anthropicCall(proxy.server.url, created.token)).status).toBe(200);
+
+      expect((await app.api(`/api/v1/devices/${created.device_id}/revoke`, { method: 'POST' })).status).toBe(200);
+
+      // As for a revoked token, the cache time bounds how long the device keeps working; 10 s covers a slow machine.
+      await vi.waitFor(
+        async () => {
+          const response = await anthropicCall(proxy.server.url, created.token);
+          await response.arrayBuffer();
+          expect(response.status).toBe(401);
+        },
+        { timeout: tokenCacheMs + 10_000, interval: 100 },
+      );
+    });
+
+    it('applies privacy mode on the proxy within the token cache time', async () => {
+      const tokenCacheMs = 1_000;
+      const app = await start({ role: 'app' });
+      const proxy = await start({ role: 'proxy', tokenCacheMs });
+      await (await anthropicCall(proxy.server.url, proxy.server.routeToken)).arrayBuffer();
+      await vi.waitFor(async () => expect(await callsOf(app)).toHaveLength(1));
+      const before = (await (await app.api(`/api/v1/calls/${(await callsOf(app))[0]!.id}`)).json()) as { bodies: CallBodies | null };
+      expect(before.bodies?.request?.text).toContain('say hi');
+
+      const me = (await (await app.api('/api/v1/me')).json()) as { workspaces: { id: string }[] };
+      const changed = await app.api(`/api/v1/workspaces/${me.workspaces[0]!.id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: '{"privacy_mode": true}',
+      });
+      expect(changed.status).toBe(200);
+
+      await vi.waitFor(
+        async () => {
+          const response = await anthropicCall(proxy.server.url, proxy.server.routeToken);
+          await response.arrayBuffer();
+          let newest: CallRecord | undefined;
+          await vi.waitFor(async () => {
+            newest = (await callsOf(app))[0];
+            expect(newest).toBeDefined();
+          });
+          const detail = (await (await app.api(`/api/v1/calls/${newest!.id}`)).json()) as { bodies: CallBodies | null };
+          expect(detail.bodies).toBeNull();
+        },
+        { timeout: tokenCacheMs + 10_000, interval: 200 },
+      );
+    });
   });
 });
