@@ -9,6 +9,8 @@ export interface RouteTokenSelfOptions {
   store: Store;
   authorizer: RouteAuthorizer;
   logger: Logger;
+  /** The server's public origin (`--public-url`), reported to devices: Cursor needs a public https URL. */
+  publicUrl?: string | undefined;
 }
 
 /** How many of the newest calls are scanned for each tool's last call. */
@@ -19,7 +21,7 @@ const SELF_PATH = '/api/v1/route-tokens/self';
  * Endpoints a device calls with its own route token (`Authorization: Bearer <route token>`) instead of an
  * API token, so `tokenwise connect` on another machine needs nothing else:
  *
- *   GET  /api/v1/route-tokens/self          the token's id, name, last use, and each tool's last call
+ *   GET  /api/v1/route-tokens/self          the token's id, name, last use, each tool's last call, the public URL
  *   POST /api/v1/route-tokens/self/revoke   revoke the token and its device (what `tokenwise disconnect` does)
  *
  * A token can only read about and revoke itself.
@@ -51,6 +53,7 @@ export function createRouteTokenSelfHandler(options: RouteTokenSelfOptions) {
         created_at: token.createdAt,
         last_used_at: token.lastUsedAt,
         last_calls: await lastCallsByTool(token),
+        public_url: options.publicUrl ?? null,
       });
       return;
     }
@@ -67,9 +70,15 @@ export function createRouteTokenSelfHandler(options: RouteTokenSelfOptions) {
     return token && token.revokedAt === null ? token : null;
   }
 
-  /** Newest call start per tool among the recent calls of the token's device (of its workspace for a token without one). */
-  async function lastCallsByTool(token: RouteToken): Promise<Record<string, string>> {
-    const calls = await store.listCalls({ limit: RECENT_CALLS, workspaceId: token.workspaceId, deviceId: token.deviceId ?? undefined });
+  /**
+   * Newest call start per tool among the recent calls of the token's device. A call row records the device,
+   * not the route token, and every token made since devices exist has a device of its own, so these are the
+   * token's own calls. A token without a device (made by an older version) returns null: its calls cannot
+   * be told apart from the rest of the workspace's.
+   */
+  async function lastCallsByTool(token: RouteToken): Promise<Record<string, string> | null> {
+    if (token.deviceId === null) return null;
+    const calls = await store.listCalls({ limit: RECENT_CALLS, workspaceId: token.workspaceId, deviceId: token.deviceId });
     const last: Record<string, string> = {};
     for (const { record } of calls) {
       if (!last[record.tool] || last[record.tool]! < record.started_at) last[record.tool] = record.started_at;

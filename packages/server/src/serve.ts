@@ -139,7 +139,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     onStored: (calls) => stream.publish(calls),
   });
 
-  const tokenSelf = createRouteTokenSelfHandler({ store, authorizer, logger: logger.child({ component: 'api' }) });
+  const tokenSelf = createRouteTokenSelfHandler({
+    store,
+    authorizer,
+    logger: logger.child({ component: 'api' }),
+    publicUrl: options.publicUrl,
+  });
   const connectScripts = createConnectScriptsHandler({
     bundlePath: options.connectBundlePath,
     logger: logger.child({ component: 'connect' }),

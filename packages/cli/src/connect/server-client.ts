@@ -9,8 +9,13 @@ export interface RouteTokenInfo {
   id: string;
   name: string;
   last_used_at: string | null;
-  /** Start time of the newest recent call of each tool, as the server saw it. */
-  last_calls: Record<string, string>;
+  /**
+   * Start time of the newest recent call of each tool of this token's device, as the server saw it; null
+   * when the server cannot tell the token's calls apart (a token without a device).
+   */
+  last_calls: Record<string, string> | null;
+  /** The server's public origin (`--public-url`); null or absent when it has none or is an older version. */
+  public_url?: string | null;
 }
 
 export type ServerReply<T> =
