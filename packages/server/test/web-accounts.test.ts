@@ -241,6 +241,44 @@ describe('CSRF and Host checks', () => {
   });
 });
 
+describe('home page', () => {
+  it('lists devices and lets the owner revoke one and turn privacy mode on', async () => {
+    const { server } = await start();
+    const owner = await setUpOwner(server);
+    const device = await pairDevice(server, owner, 'form-laptop');
+
+    const home = await owner.browser.get('/');
+    expect(home.text).toContain('form-laptop');
+    expect(home.text).toContain('Privacy mode is <strong>off</strong>');
+    const afterRevoke = await owner.browser.submit('/devices/revoke', { device_id: device.deviceId }, home);
+    expect(afterRevoke.status).toBe(200);
+    expect((await sendPrompt(server.url, device.token, 'after')).status).toBe(401);
+
+    const afterPrivacy = await owner.browser.submit(
+      '/workspaces/privacy',
+      { workspace_id: owner.workspaceId, privacy_mode: 'on' },
+      afterRevoke,
+    );
+    expect(afterPrivacy.text).toContain('Privacy mode is <strong>on</strong>');
+  });
+
+  it('hides the controls of another workspace', async () => {
+    const { server } = await start();
+    const owner = await setUpOwner(server);
+    const bob = await invitePerson(owner, 'bob@example.com', 'Bob');
+    const device = await pairDevice(server, owner, 'owner-laptop');
+
+    const home = await bob.browser.get('/');
+    const attempt = await bob.browser.submit('/devices/revoke', { device_id: device.deviceId }, home);
+    const privacy = await bob.browser.submit('/workspaces/privacy', { workspace_id: owner.workspaceId, privacy_mode: 'on' }, home);
+
+    expect(home.text).not.toContain('owner-laptop');
+    expect(attempt.status).toBe(404);
+    expect(privacy.status).toBe(404);
+    expect((await sendPrompt(server.url, device.token, 'still works')).status).toBe(200);
+  });
+});
+
 describe('invites and password resets', () => {
   it('joins a member into the workspace and rejects an expired invite', async () => {
     const { server, dataDir } = await start();
