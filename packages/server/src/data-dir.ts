@@ -16,6 +16,8 @@ export interface DataDirPaths {
    * URLs and the CLI can reach the API. The database keeps only their hashes.
    */
   localTokens: string;
+  /** Call records on their way to the store (segment files), kept across restarts until stored. */
+  spool: string;
 }
 
 export interface ServerInfo {
@@ -42,6 +44,7 @@ export function dataDirPaths(dir: string): DataDirPaths {
     database: join(absolute, 'tokenwise.db'),
     serverInfo: join(absolute, 'server.json'),
     localTokens: join(absolute, 'local-tokens.json'),
+    spool: join(absolute, 'spool'),
   };
 }
 

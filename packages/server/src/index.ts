@@ -7,6 +7,7 @@ export * from './local-setup.js';
 export * from './log.js';
 export * from './proxy/index.js';
 export * from './record-sink.js';
+export * from './record-spool.js';
 export * from './route-authorizer.js';
 export * from './route-token-json.js';
 export * from './serve.js';

@@ -1,105 +1,153 @@
 import { type CallBodies, type CallRecord, type RecordSink, TokenwiseError } from '@tokenwise/core';
 import type { CallToStore, ListedCall, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
+import { comparePositions, type RecordSpool, type SpooledCall, type SpoolPosition } from './record-spool.js';
 
 export interface BatchingSinkOptions {
   store: Store;
   logger: Logger;
-  /** Maximum time a record waits in the queue before a flush starts, in ms. */
+  /**
+   * The on-disk spool every record passes through on its way to the store; without one, records wait in
+   * memory only and a crash loses them. The sink closes it.
+   */
+  spool?: RecordSpool;
+  /**
+   * Maximum time a record waits in memory before a flush starts, in ms. With a spool this bounds what a
+   * crash can lose: a record is fsynced to the spool within this interval plus one append.
+   */
   flushIntervalMs?: number;
   /** Records per store transaction; a full batch is flushed without waiting for the interval. */
   maxBatchSize?: number;
-  /** Maximum number of queued records; further records are dropped and counted until the queue drains. */
+  /**
+   * Maximum number of records held in memory: written and not yet flushed, or (without a spool) waiting
+   * for the store. Further records are dropped and counted until the queue drains. With a spool, records
+   * beyond it wait on disk only.
+   */
   maxQueueSize?: number;
+  /** With a spool: bytes of spooled records kept in memory for the store at most; the rest are read back from disk. */
+  maxQueueBytes?: number;
   /** Store attempts per record before it is given up and counted as lost. */
   maxAttempts?: number;
   /**
-   * Maximum wait between two tries while the store reports `store_unavailable` (a lock held elsewhere),
-   * in ms. The wait starts at `flushIntervalMs` and doubles; those tries do not use up `maxAttempts`.
+   * Maximum wait between two tries while the store reports `store_unavailable` (a lock held elsewhere,
+   * a full disk, PostgreSQL down), in ms. The wait starts at `flushIntervalMs` and doubles; those tries do
+   * not use up `maxAttempts`.
    */
   maxRetryDelayMs?: number;
+  /** Time between two warnings that records wait for an unavailable store, in ms. */
+  waitingWarningIntervalMs?: number;
   /** Called with the calls each flush actually added, in storage order (the live stream feeds on this). */
   onStored?: (calls: ListedCall[]) => void;
 }
 
 export interface SinkStats {
+  /** Records not yet stored: in memory or in the spool. */
   queued: number;
   stored: number;
-  /** Records refused because the queue was full. */
+  /** Records refused because the queue or the spool was full, or the sink closed. */
   dropped: number;
   /** Store calls that threw (one failing batch and its per-record retries count separately). */
   storeFailures: number;
-  /** True while the store reports `store_unavailable` and the queue waits for it. */
+  /** True while the store reports `store_unavailable` and records wait for it. */
   storeUnavailable: boolean;
   /** Records given up after `maxAttempts` failed store attempts. */
   lost: number;
+  /** Records in the spool that are not stored yet (part of `queued`). */
+  spooled: number;
+  /** Bytes the spool's files take. */
+  spoolBytes: number;
+  /** Appends to the spool that failed; their records waited in memory only. */
+  spoolFailures: number;
 }
 
 export interface BatchingRecordSink extends RecordSink {
-  /** Store everything queued now; resolves when the queue is empty or every record left has failed this round. */
+  /** Spool and store everything written so far; resolves when the queue is empty or every record left has failed this round. */
   flush(): Promise<void>;
-  /** Stop the timer and flush what is queued; later writes are dropped. */
+  /** Stop the timers, spool and try to store what is queued, close the spool; later writes are dropped. */
   close(): Promise<void>;
   stats(): SinkStats;
 }
 
 interface QueuedCall extends CallToStore {
   attempts: number;
+  /** Position of the record's line in the spool; null while the record is in memory only. */
+  spooled: Pick<SpooledCall, 'start' | 'end' | 'bytes'> | null;
 }
 
+const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
+
 /**
- * The proxy's record sink on Node: `write` only appends to an in-memory queue, and a timer moves the
- * queue into the store in batches, one transaction each, off the request path. A store failure never
- * reaches a call: the batch is retried record by record so one bad record cannot sink its neighbours,
- * each record gets `maxAttempts` tries over later flushes, and everything dropped or lost is counted and
- * logged. A store that is only unavailable for now (`store_unavailable`, e.g. SQLite locked by another
- * process) is no fault of the records, so the batch goes back to the queue whole and is tried again
- * with a growing delay. The queue is bounded so a dead store cannot grow memory without limit.
+ * The proxy's record sink on Node. `write` only appends to memory; timers move records on, off the
+ * request path. With a spool, each flush interval's records are appended to it and fsynced in one
+ * batch, then stored in batches of one transaction each. The store reads from memory while the backlog
+ * is small and from the spool once it outgrows `maxQueueBytes`, so a dead store costs disk (up to the
+ * spool's bound), not memory. Records in the spool at start (a crash, or a store down at shutdown) are
+ * stored first. The store skips ids it already has, so a replay stores each call once.
+ *
+ * A store failure never reaches a call: the batch is retried record by record so one bad record cannot
+ * sink its neighbours, each record gets `maxAttempts` tries over later flushes, and everything dropped or
+ * lost is counted and logged. A store that is only unavailable for now (`store_unavailable`) is no fault
+ * of the records, so the batch goes back whole and is tried again with a growing delay, while a counter
+ * and a warning every `waitingWarningIntervalMs` say how many records wait.
  */
 export function createBatchingRecordSink(options: BatchingSinkOptions): BatchingRecordSink {
-  const { store, logger } = options;
+  const { store, logger, spool } = options;
   const flushIntervalMs = options.flushIntervalMs ?? 1000;
   const maxBatchSize = options.maxBatchSize ?? 200;
   const maxQueueSize = options.maxQueueSize ?? 10_000;
+  const maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
   const maxAttempts = options.maxAttempts ?? 3;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+  const waitingWarningIntervalMs = options.waitingWarningIntervalMs ?? 60_000;
 
+  /** Records written since the last spool append (spool only). */
+  let pending: CallToStore[] = [];
+  /** Records waiting for the store, oldest first. */
   const queue: QueuedCall[] = [];
-  const stats = { stored: 0, dropped: 0, storeFailures: 0, lost: 0 };
-  let timer: NodeJS.Timeout | null = null;
-  let timerDueMs = 0;
-  let flushChain: Promise<void> = Promise.resolve();
+  let queueBytes = 0;
+  /** With a spool: where the records that wait on disk only begin; null while `queue` contains every waiting record. */
+  let diskFrom: SpoolPosition | null = null;
+  /** With a spool: the end of the last append whose records are accounted for. */
+  let appendedEnd: SpoolPosition = spool?.end() ?? { segment: 0, offset: 0 };
+  let spooledWaiting = spool?.recoveredCalls ?? 0;
+  let memoryWaiting = 0;
+
+  const stats = { stored: 0, dropped: 0, storeFailures: 0, lost: 0, spoolFailures: 0 };
+  const storeTimer = createTimer(() => void drainNow());
+  // While the store is unavailable its retry timer decides when to try again; a spool append must not cut it short.
+  const spoolTimer = createTimer(async () => {
+    await spoolPending();
+    if (unavailableDelayMs === null) await drainNow();
+  });
+  let waitingWarning: NodeJS.Timeout | null = null;
+  let spoolChain: Promise<void> = Promise.resolve();
+  let drainChain: Promise<void> = Promise.resolve();
   let closed = false;
   /** Delay before the next try while the store is unavailable, in ms; null while it takes writes. */
   let unavailableDelayMs: number | null = null;
 
-  /** Start a flush after `delayMs`, unless one is already due no later than that. */
-  function schedule(delayMs: number): void {
-    if (closed) return;
-    const dueMs = Date.now() + delayMs;
-    if (timer !== null) {
-      if (timerDueMs <= dueMs) return;
-      clearTimeout(timer);
-    }
-    timerDueMs = dueMs;
-    timer = setTimeout(() => {
-      timer = null;
-      void flush();
-    }, delayMs);
-    // A pending flush must not keep the process alive; close() flushes explicitly.
-    timer.unref();
+  if (spool && spooledWaiting > 0) {
+    diskFrom = spool.start;
+    logger.info(
+      { records: spooledWaiting, spool_dir: spool.dir },
+      'storing the call records an earlier run left in the spool; those already stored are skipped',
+    );
+    storeTimer.schedule(0);
   }
+
+  const waiting = () => pending.length + spooledWaiting + memoryWaiting;
 
   /** Store one batch; returns the records to try again later, or 'unavailable' when the whole batch must wait. */
   async function storeBatch(batch: QueuedCall[]): Promise<QueuedCall[] | 'unavailable'> {
     try {
       publish(batch, await store.insertCalls(batch));
       noteAvailable();
+      for (const call of batch) markDone(call);
       return [];
     } catch (error) {
       stats.storeFailures += 1;
       if (isUnavailable(error)) {
-        noteUnavailable(error, batch.length);
+        noteUnavailable(error);
         return 'unavailable';
       }
       logger.error({ err: error, records: batch.length }, 'storing a batch of call records failed; retrying one by one');
@@ -109,18 +157,30 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     for (const call of batch) {
       try {
         publish([call], await store.insertCalls([call]));
+        markDone(call);
       } catch (error) {
         stats.storeFailures += 1;
+        if (isUnavailable(error)) {
+          // The store went away mid-batch; the records stored so far are skipped as duplicates next time.
+          noteUnavailable(error);
+          return 'unavailable';
+        }
         call.attempts += 1;
         if (call.attempts < maxAttempts) {
           retry.push(call);
         } else {
           stats.lost += 1;
+          markDone(call);
           logger.error({ err: error, call_id: call.record.id, attempts: call.attempts }, 'storing a call record failed; record lost');
         }
       }
     }
     return retry;
+  }
+
+  function markDone(call: QueuedCall): void {
+    if (call.spooled) spooledWaiting = Math.max(0, spooledWaiting - 1);
+    else memoryWaiting -= 1;
   }
 
   function publish(batch: QueuedCall[], stored: { id: string; cursor: string }[]): void {
@@ -136,83 +196,279 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     }
   }
 
-  function noteUnavailable(error: unknown, records: number): void {
-    if (unavailableDelayMs === null) {
-      unavailableDelayMs = flushIntervalMs;
-      logger.warn({ err: error, records }, 'the store is unavailable; call records wait in the queue and are retried');
-    } else {
+  function noteUnavailable(error: unknown): void {
+    if (unavailableDelayMs !== null) {
       unavailableDelayMs = Math.min(unavailableDelayMs * 2, maxRetryDelayMs);
+      return;
     }
+    unavailableDelayMs = flushIntervalMs;
+    logger.warn(
+      { err: error, waiting: waiting(), spool_dir: spool?.dir ?? null },
+      spool
+        ? 'the store is unavailable; call records wait in the spool and are stored when it is back'
+        : 'the store is unavailable; call records wait in the queue and are retried',
+    );
+    waitingWarning = setInterval(() => {
+      logger.warn(
+        { waiting: waiting(), spool_bytes: spool?.bytes() ?? 0, spool_dir: spool?.dir ?? null },
+        'call records still wait for the store',
+      );
+    }, waitingWarningIntervalMs);
+    waitingWarning.unref();
   }
 
   function noteAvailable(): void {
     if (unavailableDelayMs === null) return;
     unavailableDelayMs = null;
-    logger.info({ queued: queue.length }, 'the store is available again; storing the queued call records');
+    stopWaitingWarning();
+    logger.info({ waiting: waiting() }, 'the store is available again; storing the waiting call records');
+  }
+
+  function stopWaitingWarning(): void {
+    if (waitingWarning !== null) clearInterval(waitingWarning);
+    waitingWarning = null;
+  }
+
+  /** Take the next batch for the store: from memory, else read back from the spool. */
+  async function nextBatch(): Promise<QueuedCall[]> {
+    if (queue.length === 0 && spool && diskFrom !== null) await readBack(spool, diskFrom);
+    const batch = queue.splice(0, maxBatchSize);
+    for (const call of batch) queueBytes -= call.spooled?.bytes ?? 0;
+    return batch;
+  }
+
+  async function readBack(from: RecordSpool, start: SpoolPosition): Promise<void> {
+    const limit = appendedEnd;
+    const result = await from.read(start, limit, maxBatchSize);
+    for (const line of result.skipped) {
+      if (line.complete) spooledWaiting = Math.max(0, spooledWaiting - 1);
+      logger.warn(
+        { spool_dir: from.dir, segment: line.position.segment, offset: line.position.offset },
+        'skipped a spool line that is not a call record (cut short by a crash?)',
+      );
+    }
+    for (const { call, start: lineStart, end, bytes } of result.calls) {
+      queue.push({ ...call, attempts: 0, spooled: { start: lineStart, end, bytes } });
+      queueBytes += bytes;
+    }
+
+    const advanced = comparePositions(result.next, start) > 0;
+    if (!advanced) {
+      // A segment file went missing: reading again would loop, so the records still counted for it are gone.
+      logger.error(
+        { spool_dir: from.dir, segment: start.segment, offset: start.offset },
+        'reading the record spool made no progress; were segment files deleted?',
+      );
+      spooledWaiting = queue.filter((call) => call.spooled !== null).length;
+    }
+    diskFrom = advanced && comparePositions(result.next, appendedEnd) < 0 ? result.next : null;
+  }
+
+  /** Delete the spool segments whose records are all stored or given up. */
+  async function releaseSpool(retrying: QueuedCall[]): Promise<void> {
+    if (!spool) return;
+    const firstWaiting = [...retrying, ...queue].find((call) => call.spooled !== null)?.spooled?.start ?? diskFrom ?? appendedEnd;
+    try {
+      await spool.release(firstWaiting);
+    } catch (error) {
+      logger.warn({ err: error, spool_dir: spool.dir }, 'deleting a stored spool segment failed; it is tried again later');
+    }
   }
 
   async function drain(): Promise<void> {
     const retryLater: QueuedCall[] = [];
-    while (queue.length > 0) {
-      const batch = queue.splice(0, maxBatchSize);
+    for (;;) {
+      const batch = await nextBatch();
+      if (batch.length === 0) break;
       const result = await storeBatch(batch);
       if (result === 'unavailable') {
         // Keep arrival order: the batch goes back in front of what came in meanwhile.
-        queue.unshift(...retryLater, ...batch);
-        schedule(unavailableDelayMs ?? flushIntervalMs);
+        requeueFront([...retryLater, ...batch]);
+        storeTimer.schedule(unavailableDelayMs ?? flushIntervalMs);
+        await releaseSpool([]);
         return;
       }
       retryLater.push(...result);
+      await releaseSpool(retryLater);
     }
     if (retryLater.length > 0) {
-      queue.unshift(...retryLater);
-      schedule(flushIntervalMs);
+      requeueFront(retryLater);
+      storeTimer.schedule(flushIntervalMs);
     }
   }
 
-  function flush(): Promise<void> {
-    if (timer !== null) {
-      clearTimeout(timer);
-      timer = null;
-    }
-    // Flushes run one after another, which keeps batches in arrival order: a caller arriving mid-flush
+  function requeueFront(calls: QueuedCall[]): void {
+    queue.unshift(...calls);
+    for (const call of calls) queueBytes += call.spooled?.bytes ?? 0;
+  }
+
+  function drainNow(): Promise<void> {
+    storeTimer.cancel();
+    // Drains run one after another, which keeps batches in arrival order: a caller arriving mid-drain
     // waits for it and then drains what came in meanwhile.
-    flushChain = flushChain.then(drain).catch((error: unknown) => {
-      logger.error({ err: error }, 'flushing call records failed');
+    drainChain = drainChain.then(drain).catch((error: unknown) => {
+      logger.error({ err: error }, 'storing call records failed');
     });
-    return flushChain;
+    return drainChain;
+  }
+
+  /** Append the records written since the last append to the spool, fsynced, and queue them for the store. */
+  function spoolPending(): Promise<void> {
+    spoolTimer.cancel();
+    spoolChain = spoolChain.then(async () => {
+      if (!spool || pending.length === 0) return;
+      const batch = pending;
+      pending = [];
+      try {
+        const { spooled, refused } = await spool.append(batch);
+        accept(spooled);
+        if (refused.length > 0) {
+          stats.dropped += refused.length;
+          logger.warn(
+            {
+              records: refused.length,
+              dropped: stats.dropped,
+              spool_dir: spool.dir,
+              spool_bytes: spool.bytes(),
+              max_bytes: spool.maxBytes,
+            },
+            'call records dropped: the record spool is full; bring the store back so the waiting records drain, or raise the spool bound',
+          );
+        }
+      } catch (error) {
+        stats.spoolFailures += 1;
+        logger.warn({ err: error, records: batch.length }, 'appending call records to the spool failed; they wait in memory only');
+        for (const call of batch) enqueueInMemory(call);
+      }
+    });
+    return spoolChain;
+  }
+
+  function accept(spooled: SpooledCall[]): void {
+    const last = spooled.at(-1);
+    if (!last) return;
+    appendedEnd = last.end;
+    spooledWaiting += spooled.length;
+    const bytes = spooled.reduce((sum, call) => sum + call.bytes, 0);
+    if (diskFrom === null && queue.length + spooled.length <= maxQueueSize && queueBytes + bytes <= maxQueueBytes) {
+      for (const { call, start, end, bytes: lineBytes } of spooled)
+        queue.push({ ...call, attempts: 0, spooled: { start, end, bytes: lineBytes } });
+      queueBytes += bytes;
+    } else if (diskFrom === null) {
+      diskFrom = spooled[0]!.start;
+    }
+  }
+
+  function enqueueInMemory(call: CallToStore): void {
+    if (queue.length >= maxQueueSize) {
+      drop(call.record, 'the store queue is full');
+      return;
+    }
+    queue.push({ ...call, attempts: 0, spooled: null });
+    memoryWaiting += 1;
+  }
+
+  function drop(record: CallRecord, reason: string): void {
+    stats.dropped += 1;
+    logger.warn({ call_id: record.id, waiting: waiting(), dropped: stats.dropped, reason }, 'call record dropped');
+  }
+
+  async function flush(): Promise<void> {
+    await spoolPending();
+    await drainNow();
   }
 
   return {
     write(record: CallRecord, bodies: CallBodies | null): void {
-      if (closed || queue.length >= maxQueueSize) {
-        stats.dropped += 1;
-        logger.warn(
-          { call_id: record.id, queued: queue.length, dropped: stats.dropped },
-          'call record dropped: the store queue is full or closed',
-        );
+      const call = { record, bodies: bodies === null ? null : withoutCredentialHeaders(bodies) };
+      if (closed) {
+        drop(record, 'the sink is closed');
         return;
       }
-      queue.push({ record, bodies: bodies === null ? null : withoutCredentialHeaders(bodies), attempts: 0 });
-      // While the store is unavailable the retry timer is already set; a full batch must not cut it short.
-      if (unavailableDelayMs === null) schedule(queue.length >= maxBatchSize ? 0 : flushIntervalMs);
+
+      if (!spool) {
+        enqueueInMemory(call);
+        // While the store is unavailable the retry timer is already set; a full batch must not cut it short.
+        if (unavailableDelayMs === null) storeTimer.schedule(queue.length >= maxBatchSize ? 0 : flushIntervalMs);
+        return;
+      }
+
+      if (pending.length >= maxQueueSize) {
+        drop(record, 'too many records since the last spool append');
+        return;
+      }
+      pending.push(call);
+      spoolTimer.schedule(pending.length >= maxBatchSize ? 0 : flushIntervalMs);
     },
     flush,
     async close() {
       closed = true;
-      if (timer !== null) {
-        clearTimeout(timer);
-        timer = null;
-      }
+      spoolTimer.cancel();
+      storeTimer.cancel();
+      stopWaitingWarning();
       await flush();
-      // Records still queued failed their attempt in this last flush; with the store closing they are lost.
-      if (queue.length > 0) {
-        stats.lost += queue.length;
-        logger.error({ records: queue.length }, 'call records not stored before shutdown; records lost');
-        queue.length = 0;
+      storeTimer.cancel();
+      stopWaitingWarning();
+
+      // Records only in memory that failed their attempt in this last flush are lost with the process.
+      const inMemory = queue.filter((call) => call.spooled === null).length;
+      if (inMemory > 0) {
+        stats.lost += inMemory;
+        memoryWaiting -= inMemory;
+        logger.error({ records: inMemory }, 'call records not stored before shutdown; records lost');
+      }
+      queue.length = 0;
+      queueBytes = 0;
+      if (spool) {
+        const leftOnDisk = spooledWaiting > 0 || diskFrom !== null;
+        if (leftOnDisk) {
+          logger.warn(
+            { records: spooledWaiting, spool_dir: spool.dir },
+            'call records wait in the spool; the next start with this data directory stores them',
+          );
+        }
+        // With every record stored, the segments would only be replayed as duplicates at the next start.
+        await spool.close({ deleteSegments: !leftOnDisk });
       }
     },
-    stats: () => ({ queued: queue.length, ...stats, storeUnavailable: unavailableDelayMs !== null }),
+    stats: () => ({
+      queued: waiting(),
+      ...stats,
+      storeUnavailable: unavailableDelayMs !== null,
+      spooled: spooledWaiting,
+      spoolBytes: spool?.bytes() ?? 0,
+    }),
+  };
+}
+
+interface Timer {
+  /** Run the task after `delayMs`, unless it is already due no later. */
+  schedule(delayMs: number): void;
+  cancel(): void;
+}
+
+/** Create a one-shot timer that keeps the earliest due time. It never keeps the process alive, because close() flushes explicitly. */
+function createTimer(task: () => Promise<void> | void): Timer {
+  let timer: NodeJS.Timeout | null = null;
+  let dueMs = 0;
+  return {
+    schedule(delayMs) {
+      const due = Date.now() + delayMs;
+      if (timer !== null) {
+        if (dueMs <= due) return;
+        clearTimeout(timer);
+      }
+      dueMs = due;
+      timer = setTimeout(() => {
+        timer = null;
+        void task();
+      }, delayMs);
+      timer.unref();
+    },
+    cancel() {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
   };
 }
 

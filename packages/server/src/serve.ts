@@ -17,6 +17,7 @@ import { createServerLogger, logCall } from './log.js';
 import { createProxyHandler, isProxyTarget, type ProxyStats } from './proxy/index.js';
 import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
+import { openRecordSpool, type RecordSpoolOptions } from './record-spool.js';
 import { createRouteAuthorizer } from './route-authorizer.js';
 import { createRouteTokenSelfHandler } from './route-token-self.js';
 import { roleServes, wrongRoleBody } from './server-role.js';
@@ -30,7 +31,12 @@ export interface ServeOptions extends ServeConfig {
   /** The store to use instead of the SQLite file in the data directory (tests pass a failing one). */
   store?: Store;
   /** Batching of records into the store. */
-  sink?: Pick<BatchingSinkOptions, 'flushIntervalMs' | 'maxBatchSize' | 'maxQueueSize' | 'maxAttempts'>;
+  sink?: Pick<
+    BatchingSinkOptions,
+    'flushIntervalMs' | 'maxBatchSize' | 'maxQueueSize' | 'maxQueueBytes' | 'maxAttempts' | 'maxRetryDelayMs'
+  >;
+  /** Bounds of the record spool in the data directory. */
+  spool?: RecordSpoolOptions;
   /** How long shutdown waits for calls in flight before aborting them, in ms. */
   shutdownGraceMs?: number;
   /** The single-file connect CLI that `/connect.sh` and `/connect.ps1` fetch; the CLI passes its build. */
@@ -100,7 +106,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     store instanceof PostgresStore && role !== 'proxy' ? await startStoreFollower({ store, logger }).catch(closeOnFailure) : null;
   if (follower) stream.subscribe(() => follower.poke());
   const readiness = createReadinessCheck({ store, logger });
-  const batchingSink = createBatchingRecordSink({ store, logger, ...options.sink, onStored: (calls) => stream.publish(calls) });
+  // Records pass through the spool so that a store that is down, or a crash, loses at most one flush interval.
+  const spool = await openRecordSpool(paths.spool, options.spool).catch(closeOnFailure);
+  const batchingSink = createBatchingRecordSink({ store, logger, spool, ...options.sink, onStored: (calls) => stream.publish(calls) });
   const sink: RecordSink = {
     write(record: CallRecord, bodies: CallBodies | null) {
       logCall(logger, record);
