@@ -3,6 +3,7 @@ import { resolveDataDir } from '@tokenwise/server';
 import { CliError, usageError } from '../cli-error.js';
 import { colorsEnabled } from '../cli-io.js';
 import { booleanFlagOrEnv, COMMON_OPTIONS, flagOrEnv, parseFlagsOf } from '../options.js';
+import { acquireConnectLock } from './connect-lock.js';
 import { describeFileError, parseOnly, pendingFiles, planConnect, type TargetOutcome } from './connect-planning.js';
 import { type ConnectState, newState, readState, writeState } from './connect-state.js';
 import type { ConnectContext, TargetId } from './connect-types.js';
@@ -10,6 +11,7 @@ import { applyFilePlan, changesAnything, type FilePlan } from './file-plans.js';
 import { homeOf } from './machine.js';
 import { type Asker, type ConnectIo, formatDiff, terminalAsker } from './present.js';
 import { fetchTokenInfo, revokeOwnToken } from './server-client.js';
+import { previousToken, retirePreviousToken } from './token-rotation.js';
 import { type Connection, PENDING_TOKEN, resolveConnection } from './token-source.js';
 
 export const CONNECT_HELP = `Usage: tokenwise connect [options]
@@ -67,17 +69,41 @@ export async function connectCommand(args: string[], io: ConnectIo): Promise<num
   if (json && !yes && !dryRun)
     throw usageError('--json cannot ask questions: add --yes to apply the changes, or --dry-run to only plan them');
   const dataDir = resolveDataDir(flags['data-dir'], io.env);
+  const noBrowser = booleanFlagOrEnv(flags['no-browser'], io.env, 'TOKENWISE_NO_BROWSER');
 
+  // A dry run writes nothing, so it needs no lock.
+  const lock = dryRun ? null : await acquireConnectLock(dataDir, 'connect');
+  try {
+    return await connectTools({ io, serverFlag: flags.server, tokenFlag: flags.token, noBrowser, yes, dryRun, json, only, dataDir });
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** Plan and apply connect's changes; runs while the data directory's connect lock is held. */
+async function connectTools(options: {
+  io: ConnectIo;
+  serverFlag: string | undefined;
+  tokenFlag: string | undefined;
+  noBrowser: boolean;
+  yes: boolean;
+  dryRun: boolean;
+  json: boolean;
+  only: Set<TargetId> | null;
+  dataDir: string;
+}): Promise<number> {
+  const { io, yes, dryRun, json, only, dataDir } = options;
   const state = await readState(dataDir);
+  const previous = previousToken(state);
   const connection = await resolveConnection({
-    serverFlag: flags.server,
-    tokenFlag: flags.token,
+    serverFlag: options.serverFlag,
+    tokenFlag: options.tokenFlag,
     dataDir,
     env: io.env,
     dryRun,
     // The pairing code is for the person; with --json stdout carries only the JSON result.
     say: (line) => (json ? io.stderr : io.stdout).write(`${line}\n`),
-    openBrowser: !booleanFlagOrEnv(flags['no-browser'], io.env, 'TOKENWISE_NO_BROWSER'),
+    openBrowser: !options.noBrowser,
     saved: state,
   });
   const out = new Output(io, json);
@@ -122,6 +148,8 @@ export async function connectCommand(args: string[], io: ConnectIo): Promise<num
 
   const applied = await applyAll({ outcomes, pending, asker, state, connection, dataDir, out });
   asker?.close();
+  const moved = new Set(connectedOutcomes(outcomes, applied).map((outcome) => outcome.target.id));
+  await retirePreviousToken(previous, connection, moved, (line) => out.line(line));
   return finish(outcomes, applied, connection, out);
 }
 
@@ -183,7 +211,7 @@ function recordConnectedTargets(state: ConnectState, outcomes: TargetOutcome[], 
 }
 
 async function finish(outcomes: TargetOutcome[], result: ApplyResult, connection: Connection, out: Output): Promise<number> {
-  const connected = outcomes.filter((outcome) => !outcome.problem && outcome.files.every((file) => result.done.has(file)));
+  const connected = connectedOutcomes(outcomes, result);
   const failed = outcomes.filter((outcome) => outcome.problem?.kind === 'failed' || outcome.files.some((file) => result.failed.has(file)));
   for (const [file, message] of result.failed) out.line(`Failed: ${file.path}: ${message}`);
 
@@ -202,6 +230,11 @@ async function finish(outcomes: TargetOutcome[], result: ApplyResult, connection
     targets: outcomes.map((outcome) => outcomeJson(outcome, result.done, result.declined, result.failed)),
   });
   return failed.length > 0 ? 1 : 0;
+}
+
+/** The tools that point at the new token now: every file they need was written or already as planned. */
+function connectedOutcomes(outcomes: TargetOutcome[], result: ApplyResult): TargetOutcome[] {
+  return outcomes.filter((outcome) => !outcome.problem && outcome.files.every((file) => result.done.has(file)));
 }
 
 /** Revoke the token connect created for this run when no tool ended up using it. */

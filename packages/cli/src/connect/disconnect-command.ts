@@ -4,6 +4,7 @@ import { CliError, usageError } from '../cli-error.js';
 import { colorsEnabled } from '../cli-io.js';
 import { booleanFlagOrEnv, COMMON_OPTIONS, flagOrEnv, parseFlagsOf } from '../options.js';
 import { Output } from './connect-command.js';
+import { acquireConnectLock } from './connect-lock.js';
 import { describeFileError, parseOnly } from './connect-planning.js';
 import { type ConnectState, readState, statePath, writeState } from './connect-state.js';
 import type { TargetId } from './connect-types.js';
@@ -63,6 +64,26 @@ export async function disconnectCommand(args: string[], io: ConnectIo): Promise<
   const dataDir = resolveDataDir(flags['data-dir'], io.env);
   const out = new Output(io, json);
 
+  // A dry run writes nothing, so it needs no lock.
+  const lock = dryRun ? null : await acquireConnectLock(dataDir, 'disconnect');
+  try {
+    return await disconnectTools({ io, out, yes, dryRun, keepToken, only, dataDir });
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** Plan and apply disconnect's changes; runs while the data directory's connect lock is held. */
+async function disconnectTools(options: {
+  io: ConnectIo;
+  out: Output;
+  yes: boolean;
+  dryRun: boolean;
+  keepToken: boolean;
+  only: Set<TargetId> | null;
+  dataDir: string;
+}): Promise<number> {
+  const { io, out, yes, dryRun, keepToken, only, dataDir } = options;
   const state = await readState(dataDir);
   if (!state) {
     out.line(`Nothing to disconnect: no connect state in ${statePath(dataDir)}.`);

@@ -9,6 +9,8 @@ export interface RouteTokenInfo {
   id: string;
   name: string;
   last_used_at: string | null;
+  /** The device the token belongs to; null for a token without one, absent from older servers. */
+  device_id?: string | null;
   /**
    * Start time of the newest recent call of each tool of this token's device, as the server saw it; null
    * when the server cannot tell the token's calls apart (a token without a device).
