@@ -55,7 +55,10 @@ export interface RecordSpool {
   read(from: SpoolPosition, limit: SpoolPosition, maxCalls: number): Promise<ReadResult>;
   /** End of everything appended or recovered so far. */
   end(): SpoolPosition;
-  /** Delete every segment before `position`'s segment: the caller has stored or given up every call in them. */
+  /**
+   * Delete every segment that ends at or before `position`, except the one appended to: the caller has
+   * stored or given up every call before `position`.
+   */
   release(position: SpoolPosition): Promise<void>;
   /** Bytes the segment files take now. */
   bytes(): number;
@@ -229,7 +232,10 @@ export async function openRecordSpool(dir: string, options: RecordSpoolOptions =
       return last ? { segment: last.number, offset: last.size } : { segment: nextNumber, offset: 0 };
     },
     async release(position) {
-      while (segments.length > 0 && segments[0]!.number < position.segment && segments[0] !== head?.segment) {
+      const isDone = (segment: Segment) =>
+        segment.number < position.segment || (segment.number === position.segment && position.offset >= segment.size);
+      // The head segment stays even when done, because the next append goes to it.
+      while (segments.length > 0 && isDone(segments[0]!) && segments[0] !== head?.segment) {
         const segment = segments.shift()!;
         totalBytes -= segment.size;
         await unlink(join(dir, segmentName(segment.number))).catch((error: unknown) => {

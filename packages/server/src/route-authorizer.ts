@@ -14,6 +14,12 @@ export interface RouteAuthorizerOptions {
   maxEntries?: number;
   /** Minimum time between two `last_used_at` writes for one token, in ms. */
   touchIntervalMs?: number;
+  /**
+   * How long past its expiry a cached grant is still used while the store fails, in ms, so calls keep
+   * flowing through a database restart. A token revoked meanwhile through another server keeps working
+   * that long at most.
+   */
+  staleIfErrorMs?: number;
   clock?: () => number;
 }
 
@@ -38,6 +44,8 @@ interface CacheEntry {
   grant: RouteAuthorization | null;
   tokenId: string | null;
   expiresAtMs: number;
+  /** When the grant first expired without the store confirming it again (only for a grant used while the store fails). */
+  staleSinceMs?: number;
 }
 
 /**
@@ -65,6 +73,7 @@ export function createRouteAuthorizer(options: RouteAuthorizerOptions): RouteAut
   const negativeCacheTtlMs = options.negativeCacheTtlMs ?? 2_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const touchIntervalMs = options.touchIntervalMs ?? 60_000;
+  const staleIfErrorMs = options.staleIfErrorMs ?? 60 * 60 * 1000;
   const clock = options.clock ?? Date.now;
 
   const cache = new Map<string, CacheEntry>();
@@ -87,6 +96,21 @@ export function createRouteAuthorizer(options: RouteAuthorizerOptions): RouteAut
     const token = await store.findRouteTokenByHash(hash);
     const grant = await resolveRouteGrant(store, token);
     return { grant, tokenId: token?.id ?? null, expiresAtMs: clock() + (grant ? cacheTtlMs : negativeCacheTtlMs) };
+  }
+
+  /**
+   * Return the cached grant of `hash` to use while the store fails, or null when there is none to use.
+   * The grant is kept a little longer so that the calls that follow do not each wait for the failing
+   * store. A concurrent call may have extended it already, and a revocation or `forget` removes it.
+   */
+  function usableWhileFailing(hash: string): CacheEntry | null {
+    const cached = cache.get(hash);
+    if (!cached?.grant || cached.tokenId === null || revokedIds.has(cached.tokenId)) return null;
+    const now = clock();
+    if (cached.expiresAtMs > now) return cached;
+    const staleSinceMs = cached.staleSinceMs ?? cached.expiresAtMs;
+    if (now - staleSinceMs > staleIfErrorMs) return null;
+    return { ...cached, staleSinceMs, expiresAtMs: now + negativeCacheTtlMs };
   }
 
   function evictToken(tokenId: string): void {
@@ -122,8 +146,13 @@ export function createRouteAuthorizer(options: RouteAuthorizerOptions): RouteAut
         try {
           entry = await lookup;
         } catch (error) {
-          logger.error({ err: error }, 'route token lookup failed');
-          throw error;
+          const stale = usableWhileFailing(hash);
+          if (!stale) {
+            logger.error({ err: error }, 'route token lookup failed');
+            throw error;
+          }
+          logger.warn({ err: error, token_id: stale.tokenId }, 'route token lookup failed; using the cached grant until the store is back');
+          entry = stale;
         }
         if (entry.tokenId !== null && revokedIds.has(entry.tokenId)) entry = { ...entry, grant: null };
         remember(hash, entry);

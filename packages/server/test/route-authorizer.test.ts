@@ -91,6 +91,29 @@ describe('route authorizer', () => {
     expect((await store.findRouteTokenByHash(hashToken('twr_used_token')))?.lastUsedAt).toBe(firstUse);
   });
 
+  it('keeps a cached grant while the store fails', async () => {
+    await addToken('twr_stale_token');
+    const grant = await authorizer.authorize('twr_stale_token');
+    await store.close();
+    now += 30_000;
+
+    expect(await authorizer.authorize('twr_stale_token')).toEqual(grant);
+    now += 59 * 60 * 1000;
+    expect(await authorizer.authorize('twr_stale_token')).toEqual(grant);
+    now += 2 * 60 * 1000;
+    await expect(authorizer.authorize('twr_stale_token')).rejects.toMatchObject({ code: 'store_failed' });
+  });
+
+  it('keeps no grant revoked through it while the store fails', async () => {
+    const token = await addToken('twr_revoked_then_down');
+    await authorizer.authorize('twr_revoked_then_down');
+    await authorizer.revoke(token.id);
+    await store.close();
+    now += 30_000;
+
+    await expect(authorizer.authorize('twr_revoked_then_down')).rejects.toMatchObject({ code: 'store_failed' });
+  });
+
   it('rejects when the store fails', async () => {
     await store.close();
 

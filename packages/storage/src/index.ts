@@ -1,6 +1,7 @@
 export * from './account-store.js';
 export * from './migrations.js';
 export * from './postgres-copy.js';
+export * from './postgres-errors.js';
 export * from './postgres-store.js';
 export * from './sql-account-store.js';
 export * from './sqlite-backup.js';

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { type BodyRow, bodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
 import { type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
 import type { MigrationResult } from './migrations.js';
+import { describePostgresFailure } from './postgres-errors.js';
 import { ADVISORY_LOCKS, currentSchema, migratePostgres, readPostgresSchemaVersion } from './postgres-migrations.js';
 import { SqlAccountStore } from './sql-account-store.js';
 import { numberPlaceholders, type SqlParam, type SqlRunner } from './sql-runner.js';
@@ -118,6 +119,7 @@ export class PostgresStore extends SqlAccountStore implements Store {
     );
     this.assertOpen();
 
+    // A stopped or restarting server is `store_unavailable`, so the record sink keeps the batch and retries.
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCKS.insertCalls, this.schema]);
 
@@ -143,6 +145,8 @@ export class PostgresStore extends SqlAccountStore implements Store {
       }
 
       return stored.sort((a, b) => a.seq - b.seq).map(({ id, seq }) => ({ id, cursor: String(seq) }));
+    }).catch((error: unknown) => {
+      throw describePostgresFailure(this.displayUrl, error);
     });
   }
 

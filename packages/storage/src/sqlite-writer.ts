@@ -147,14 +147,22 @@ export class SqliteWriter {
   }
 
   /**
-   * Rebuild the thread's error here: a lock held elsewhere becomes `store_unavailable`, a problem with the
-   * file a `store_failed` naming the fix, anything else a `SqliteError`.
+   * Rebuild the thread's error here: a lock held elsewhere or a full disk becomes `store_unavailable`, a
+   * problem with the file a `store_failed` naming the fix, anything else a `SqliteError`.
    */
   private toError(error: { name: string; message: string; code: string | null }): Error {
     if (error.name !== 'SqliteError' || error.code === null) {
       return new TokenwiseError('store_failed', `writing to the SQLite database ${this.settings.path} failed: ${error.message}`);
     }
     const sqliteError = new Database.SqliteError(error.message, error.code);
+    if (error.code === 'SQLITE_FULL') {
+      // The same write succeeds once space is freed (or `max_page_count` raised), so callers that can wait do.
+      return new TokenwiseError(
+        'store_unavailable',
+        `the disk holding the database ${this.settings.path} is full (${error.code}): free some space; the write is retried`,
+        { cause: sqliteError },
+      );
+    }
     if (!LOCKED_CODES.test(error.code)) return describeSqliteFailure(this.settings.path, sqliteError) as Error;
     return new TokenwiseError(
       'store_unavailable',
