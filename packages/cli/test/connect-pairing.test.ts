@@ -90,10 +90,13 @@ describe('connect by pairing', () => {
     expect(token).toBeDefined();
     expect(token).not.toBe(server.routeToken);
 
-    const workspace = (await findLocalWorkspace(store))!;
-    const device = (await store.listDevices(workspace.id)).find(
-      (item) => item.name === hostname().slice(0, 100) && item.os === process.platform,
-    );
+    const self = (await (
+      await fetch(`${server.url}/api/v1/route-tokens/self`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as {
+      device_id: string;
+    };
+    const device = await store.getDevice(self.device_id);
+    expect(device).toMatchObject({ name: hostname().slice(0, 100), os: process.platform, revokedAt: null });
     expect(device?.userId).toEqual(expect.any(String));
 
     const again = await tokenwise(['connect', '--server', server.url, '--only', 'claude-code', '--yes']);

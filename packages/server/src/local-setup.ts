@@ -50,10 +50,10 @@ export async function ensureLocalSetup(store: Store, paths: DataDirPaths): Promi
     if (routeRow?.revokedAt)
       notices.push('the local route token was revoked, so a new one was made: point your tools at the new base URLs');
     routeToken = generateRouteToken();
-    const device = await store.createDevice({ workspaceId: workspace.id, name: hostname() });
+    const device = await store.createDevice({ workspaceId: workspace.id, name: hostname(), os: process.platform });
     await store.createRouteToken({ workspaceId: workspace.id, deviceId: device.id, name: 'local', tokenSha256: hashToken(routeToken) });
   } else if (routeRow === null) {
-    const device = await store.createDevice({ workspaceId: workspace.id, name: hostname() });
+    const device = await store.createDevice({ workspaceId: workspace.id, name: hostname(), os: process.platform });
     await store.createRouteToken({ workspaceId: workspace.id, deviceId: device.id, name: 'local', tokenSha256: hashToken(routeToken) });
   }
 

@@ -67,7 +67,7 @@ async function resetPassword(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-/** The origin of the link: `--public-url`, else the running local server, else the default address. */
+/** Return the origin of the link: `--public-url`, else the running local server, else the default address. */
 async function linkBase(flag: string | undefined, dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
   const option = flagOrEnv(flag, '--public-url', env, 'TOKENWISE_PUBLIC_URL');
   if (option) return parsePublicUrl(option.value, option.source);

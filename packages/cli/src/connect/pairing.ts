@@ -13,7 +13,7 @@ export interface PairedToken {
   tokenId: string | null;
   deviceId: string;
   workspaceName: string;
-  /** Where the tools send calls; the server's own URL unless it names another. */
+  /** The origin the tools send calls to; the server's own URL unless it names another. */
   proxyBaseUrl: string;
 }
 
@@ -38,10 +38,10 @@ interface CodeAnswer {
 }
 
 /**
- * Pair this machine with the server through the device authorization grant (RFC 8628): ask for a code,
- * show the short URL and the code (and open the page when a browser is at hand), then poll until a person
- * approves it and the server hands out this device's route token. Returns null when the server has no
- * pairing endpoint (an older version).
+ * Pair this machine with the server through the device authorization grant (RFC 8628). It requests a
+ * code, shows the short URL and the code (and opens the page when a browser is at hand), then polls until
+ * a person approves it and the server hands out this device's route token. Returns null when the server
+ * has no pairing endpoint (an older version).
  */
 export async function pairThisDevice(serverUrl: string, options: PairingOptions): Promise<PairedToken | null> {
   const platform = options.platform ?? process.platform;
@@ -82,7 +82,7 @@ export async function pairThisDevice(serverUrl: string, options: PairingOptions)
       case 'authorization_pending':
         continue;
       case 'slow_down':
-        // RFC 8628 section 3.5: wait 5 s longer from now on; the server also says the new interval.
+        // RFC 8628 section 3.5: wait 5 s longer from now on; the server also sends the new interval.
         intervalMs = typeof answer.body.interval === 'number' ? answer.body.interval * 1000 : intervalMs + 5000;
         continue;
       case 'access_denied':

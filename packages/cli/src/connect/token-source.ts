@@ -16,7 +16,7 @@ export interface Connection {
   source: TokenSourceKind;
   /** The token's origin, for messages. */
   description: string;
-  /** Where the tools send calls, when the server named another origin than `serverUrl` (its public URL). */
+  /** The origin the tools send calls to, when the server named another one than `serverUrl` (its public URL). */
   proxyUrl?: string;
   /** True when this run made the token, so a run that connects no tool revokes it again. */
   created?: boolean;
@@ -35,7 +35,7 @@ interface SourceInput {
   say(line: string): void;
   /** Pairing may open the approval page in a browser. */
   openBrowser: boolean;
-  /** What an earlier connect recorded, if anything. */
+  /** The state an earlier connect recorded, if any. */
   saved: ConnectState | null;
 }
 
