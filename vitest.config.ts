@@ -9,6 +9,8 @@ export default defineConfig({
     // speed is measured in bench/, not here.
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Creates the run's temporary root and, after the last test, scans it for fake credentials.
+    globalSetup: ['packages/testkit/test/global-secret-scan.ts'],
     reporters: reportFile ? ['default', ['json', { outputFile: reportFile }]] : ['default'],
   },
 });

@@ -1,35 +1,37 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CallRecord } from '@tokenwise/core';
 import { SqliteStore } from '@tokenwise/storage';
-import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
+import { FAKE_CREDENTIALS, type FakeProvider, makeTestDir, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli, type ServeProcess, startServe } from './helpers/cli-process.js';
 
 /** Fake credentials in every form the AI tools send them; each is unique so a hit names its source. */
 const SECRETS = {
-  anthropicApiKey: 'sk-ant-api03-FAKE-nosecrets-4f1d9c0b7e2a',
-  anthropicOauth: 'sk-ant-oat01-FAKE-nosecrets-88a1b2c3d4e5',
-  googleApiKey: 'AIzaSyFAKE-nosecrets-3b6e9d2c1a0f',
-  googleQueryKey: 'AIzaSyFAKE-nosecrets-query-5c8d7e',
-  chatgptBearer: 'eyJhbGciOiJub25lIn0.eyJGQUtFIjoibm9zZWNyZXRzIn0.FAKEsig',
-  chatgptAccountId: 'FAKE-account-nosecrets-7f3c9e',
-  openaiApiKey: 'sk-proj-FAKE-nosecrets-0a9b8c7d6e5f',
-  cookie: 'FAKE-cookie-nosecrets-1e2d3c',
-  /** A key pasted into a prompt: the capture masks it in the stored body. */
-  keyInPrompt: 'sk-ant-api03-FAKE-in-prompt-9d8c7b6a5f4e',
+  anthropicApiKey: FAKE_CREDENTIALS.noSecretsAnthropicApiKey,
+  anthropicOauth: FAKE_CREDENTIALS.noSecretsAnthropicOauth,
+  googleApiKey: FAKE_CREDENTIALS.noSecretsGoogleApiKey,
+  googleQueryKey: FAKE_CREDENTIALS.noSecretsGoogleQueryKey,
+  chatgptBearer: FAKE_CREDENTIALS.chatgptBearer,
+  chatgptAccountId: FAKE_CREDENTIALS.noSecretsChatgptAccountId,
+  openaiApiKey: FAKE_CREDENTIALS.noSecretsOpenaiApiKey,
+  cookie: FAKE_CREDENTIALS.noSecretsCookie,
+  keyInPrompt: FAKE_CREDENTIALS.keyInPrompt,
 } as const;
 
 const CALLS = 5;
 
 let upstream: FakeProvider;
 let dataDir: string;
+/** True when the suite's closing secret scan reads and deletes the data directory. */
+let keepDataDir = false;
 let server: ServeProcess;
 
 beforeAll(async () => {
   upstream = await startFakeProvider();
-  dataDir = await mkdtemp(join(tmpdir(), 'tokenwise-nosecrets-'));
+  const created = await makeTestDir('tokenwise-nosecrets-');
+  dataDir = created.dir;
+  keepDataDir = created.keep;
   server = await startServe([
     '--port',
     '0',
@@ -49,7 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
   await upstream?.close();
-  await rm(dataDir, { recursive: true, force: true });
+  if (!keepDataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 function proxied(route: string, rest: string): string {

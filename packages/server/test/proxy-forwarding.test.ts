@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { FAKE_CREDENTIALS } from '@tokenwise/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   closedPort,
@@ -14,12 +15,12 @@ import {
   type TestUpstream,
 } from './proxy-harness.js';
 
-const FAKE_CREDENTIALS = {
-  authorization: 'Bearer sk-ant-oat01-FAKE-TEST-TOKEN-0000',
-  'x-api-key': 'sk-ant-api03-FAKE-TEST-KEY-0000',
+const CREDENTIAL_HEADERS = {
+  authorization: `Bearer ${FAKE_CREDENTIALS.anthropicOauth}`,
+  'x-api-key': FAKE_CREDENTIALS.anthropicApiKey,
   'anthropic-beta': 'oauth-2025-04-20,extended-cache-ttl-2025-04-11',
-  'chatgpt-account-id': 'acct-FAKE-0000',
-  'x-goog-api-key': 'FAKE-GOOGLE-KEY-0000',
+  'chatgpt-account-id': FAKE_CREDENTIALS.chatgptAccountId,
+  'x-goog-api-key': FAKE_CREDENTIALS.googleApiKey,
 };
 
 let upstream: TestUpstream;
@@ -79,11 +80,11 @@ describe('request headers', () => {
     await sendRequest(proxy.port, {
       method: 'POST',
       path: proxy.pathFor('anthropic', '/v1/messages'),
-      headers: FAKE_CREDENTIALS,
+      headers: CREDENTIAL_HEADERS,
       body: '{}',
     });
     const received = Object.fromEntries(headerPairs(lastRequest().rawHeaders));
-    for (const [name, value] of Object.entries(FAKE_CREDENTIALS)) expect(received[name], name).toBe(value);
+    for (const [name, value] of Object.entries(CREDENTIAL_HEADERS)) expect(received[name], name).toBe(value);
   });
 
   it('never forwards the route token', async () => {

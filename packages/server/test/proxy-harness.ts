@@ -8,6 +8,7 @@ import {
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink } from '@tokenwise/core';
+import { collectForSecretScan } from '@tokenwise/testkit';
 import { type Logger, pino } from 'pino';
 import { createProxyHandler, type ProxyHandler, type ProxyOptions, type RouteAuthorization } from '../src/proxy/index.js';
 
@@ -158,16 +159,19 @@ export function sendRequest(port: number, spec: ClientRequestSpec): Promise<Clie
       });
       // A broken stream surfaces as an `aborted` error on the response; `close` still follows.
       res.on('error', () => {});
-      res.once('close', () =>
+      res.once('close', () => {
+        const body = Buffer.concat(chunks);
+        // Error bodies, the proxy's own among them, go to the suite's closing secret scan.
+        if ((res.statusCode ?? 0) >= 400) collectForSecretScan('proxy-error', body);
         resolve({
           status: res.statusCode ?? 0,
           statusMessage: res.statusMessage ?? '',
           headers: res.headers,
           rawHeaders: res.rawHeaders,
-          body: Buffer.concat(chunks),
+          body,
           complete: res.complete,
-        }),
-      );
+        });
+      });
     });
     req.end(spec.body ?? undefined);
   });

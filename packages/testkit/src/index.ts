@@ -1,3 +1,4 @@
+export * from './fake-credentials.js';
 export * from './fake-provider.js';
 export * from './fake-provider-answers.js';
 export { FAKE_CODE_ASSIST_PROJECT, googleCompactJson } from './fake-provider-gemini.js';
@@ -5,3 +6,5 @@ export * from './fixture-assertions.js';
 export * from './fixtures.js';
 export * from './replay-upstream.js';
 export * from './sandbox.js';
+export * from './secret-scan.js';
+export * from './test-run-dir.js';

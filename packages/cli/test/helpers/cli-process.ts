@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { collectForSecretScan } from '@tokenwise/testkit';
 
 /** The command a user runs, as the package's bin entry. */
 export const TOKENWISE_BIN = fileURLToPath(new URL('../../bin/tokenwise.js', import.meta.url));
@@ -69,6 +70,8 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const [code] = (await exited) as [number | null];
       await output.closed;
+      // The server's log and banner go to the suite's closing secret scan.
+      collectForSecretScan('serve-output', output.stdout() + output.stderr());
       return code;
     },
   };
