@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { spawnSync } from 'node:child_process';
 // The Tokenwise benchmark: the proxy side by side with no proxy, nginx and the Portkey gateway, and the
 // store's write and query speed. Prints the tables at the end and writes bench/results/<date>.json.
 // `node bench/run.mjs --help` lists the options; BENCHMARKS.md explains the figures.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -263,6 +264,13 @@ async function runProxyBench({ tmpDir, plan, candidates }) {
   }
 }
 
+/** The first line a tool prints about its version (nginx and wrk print it on stderr), or null when it is not installed. */
+function versionOf(command, args) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.error) return null;
+  return `${result.stdout}${result.stderr}`.split('\n')[0].trim() || null;
+}
+
 /** The streamed request of the probes: 40 deltas 5 ms apart through `candidate`. */
 function streamRequest(candidate, loads) {
   const target = candidate.target('anthropic');
@@ -330,8 +338,12 @@ async function main() {
   const startedAt = new Date();
   const machine = {
     cpu_model: cpus()[0]?.model ?? 'unknown',
+    cpu_mhz: cpus()[0]?.speed ?? null,
     cores: plan.cores,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
     node: process.version,
+    nginx: versionOf('nginx', ['-v']),
+    wrk: versionOf('wrk', ['-v']),
     pinning: plan.pinned ? { proxy_core: plan.proxy, load_generator_cores: plan.load } : 'none (one core)',
   };
   const result = { started_at: startedAt.toISOString(), quick, settings, machine, load_average_at_start: loadAverage() };

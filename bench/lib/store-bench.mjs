@@ -265,6 +265,7 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
   await admin.connect();
   const result = { backend: 'postgres', insert: {}, queries: {} };
   try {
+    result.server_version = (await admin.query('SHOW server_version')).rows[0].server_version;
     await admin.query(`CREATE SCHEMA ${schema}`);
     const scopedUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     const store = await PostgresStore.open(scopedUrl);
