@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, maxHeaderSize, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, redactRouteToken, TokenwiseError } from '@tokenwise/core';
@@ -170,7 +170,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     logger.debug({ code: error.code }, 'malformed HTTP request from a client');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (socket.writable) socket.end(clientErrorResponse(error.code));
     else socket.destroy();
   });
 
@@ -276,6 +276,25 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/**
+ * Build the response to a request Node's HTTP parser rejected (smuggling shapes such as both
+ * `content-length` and `transfer-encoding`, a bare CR in a header, headers beyond `http.maxHeaderSize`).
+ * The message names the parser's error code only, never the request's bytes.
+ */
+function clientErrorResponse(code: string | undefined): string {
+  let status = '400 Bad Request';
+  let message = `malformed HTTP request${code ? ` (${code})` : ''}: send a valid HTTP/1.1 request`;
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    status = '431 Request Header Fields Too Large';
+    message = `the request line and headers exceed ${maxHeaderSize} bytes: send a shorter path or fewer headers`;
+  } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = '408 Request Timeout';
+    message = 'the request did not arrive in time: send it again';
+  }
+  const body = JSON.stringify({ error: { code: 'invalid_request', message } });
+  return `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 /** Track responses until they emit `close`; `allClosed` resolves once none is open. */

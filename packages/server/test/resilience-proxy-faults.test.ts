@@ -1,6 +1,6 @@
 /**
  * Upstream faults seen through the proxy: for each, the client gets what it would get from the upstream
- * directly (the same status, headers, bytes and the same kind of end), and the record says what happened.
+ * directly (the same status, headers, bytes and the same kind of end), and the record states what happened.
  * Faults covered elsewhere: a reset before headers and a garbage response (proxy-upstream-failures), a
  * reset mid-stream and a client hanging up (proxy-stream-ends), a headers timeout (proxy-forwarding),
  * a client that stops reading (proxy-backpressure).
@@ -10,7 +10,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ClientResponse, sendRequest, startTestProxy, startUpstream, type TestProxy } from './proxy-harness.js';
 
-/** The promise: the upstream sees the cancellation within 1 s of the client hanging up. */
+/** The promise: the cancellation reaches the upstream within 1 s of the client hanging up. */
 const CANCEL_PROMISE_MS = 1_000;
 /** Margin on top of the promise for a loaded machine. */
 const CANCEL_MARGIN_MS = 2_000;
@@ -64,7 +64,7 @@ async function directAndProxied(upstreamUrl: string, proxy: TestProxy): Promise<
   return { direct, proxied };
 }
 
-/** An Anthropic event stream with usage at the start and the end, as the Messages API sends it. */
+/** Build an Anthropic event stream with usage at the start and the end, as the Messages API sends it. */
 function anthropicStream(text: string): string {
   const event = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
   return [

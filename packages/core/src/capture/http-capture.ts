@@ -89,7 +89,9 @@ function createExchangeCapture(request: CaptureRequest, options: CaptureOptions,
     );
     const bodies = settings.keepBodies ? (guard('bodies', () => collectBodies(request, requestSide, responseSide)) ?? null) : null;
 
-    const problems = [requestSide?.decodingError ?? null, ...(responseSide?.problems() ?? [])].filter((problem) => problem !== null);
+    const problems = [requestSide?.decodingError ?? null, requestSide?.parseProblem ?? null, ...(responseSide?.problems() ?? [])].filter(
+      (problem) => problem !== null,
+    );
     return {
       record: record ?? fallbackRecord(request, info, timing, startedUnixMs, responseSide),
       bodies,

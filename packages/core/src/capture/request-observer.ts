@@ -34,6 +34,7 @@ export class RequestObserver {
   #wireBytes = 0;
   #decodedBytes = 0;
   #fields: JsonObject | undefined;
+  #parseProblem: string | null = null;
   #ended = false;
 
   constructor(headers: Readonly<Record<string, string>>, options: RequestObserverOptions) {
@@ -63,7 +64,21 @@ export class RequestObserver {
     if (this.#ended) return;
     this.#ended = true;
     this.#decoder.end();
-    this.#fields = this.#decodedBytes > 0 ? asObject(this.#reader.end().value) : undefined;
+    if (this.#decodedBytes === 0) return;
+
+    const result = this.#reader.end();
+    this.#fields = asObject(result.value);
+    // Only a body that claims to be JSON is expected to parse. The reader's message is left out because
+    // it may quote the body.
+    const claimsJson = this.#contentType === null || /\bjson\b/i.test(this.#contentType);
+    if (result.error !== null && claimsJson && this.#decoder.error === null) {
+      this.#parseProblem = 'request body is not valid JSON; the record may lack its request fields (model, stream)';
+    }
+  }
+
+  /** Reason a body sent as JSON could not be read, or null when it parsed (or is not JSON). */
+  get parseProblem(): string | null {
+    return this.#parseProblem;
   }
 
   /** Top-level fields of a JSON object body, or undefined when there is none or it does not parse. */
