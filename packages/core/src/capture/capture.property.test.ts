@@ -1,7 +1,7 @@
 /**
  * Property-based tests of the capture's stream parsers (SSE, JSON arrays, WebSocket messages) over the
- * recorded wire fixtures: any split of a valid body into chunks gives the record that one chunk gives,
- * and arbitrary bytes never make a capture method throw.
+ * recorded wire fixtures. Any split of a valid body into chunks gives the record that one chunk gives.
+ * Arbitrary bytes never make a capture method throw.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,7 +25,7 @@ interface Fixture {
   request: { method: string; target: string; headers: Record<string, string>; body: Uint8Array };
   status: number;
   headers: Record<string, string>;
-  /** The response bytes the capture sees: the whole body, or the part before the client hung up. */
+  /** Response bytes fed to the capture: the whole body, or the part before the client hung up. */
   body: Uint8Array;
   end: CaptureEnd;
 }
