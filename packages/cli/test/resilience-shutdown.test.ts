@@ -3,6 +3,7 @@
  * lets the stream finish (within the grace period, 10 s by default), stores its record and exits 0.
  * The stream cut at the end of the grace period is covered in packages/server/test/serve-shutdown.test.ts.
  */
+import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SqliteStore } from '@tokenwise/storage';
@@ -42,6 +43,7 @@ describe('tokenwise serve on SIGTERM', () => {
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = (await reader.read()).value ?? '';
 
+    const exited = once(server.child, 'exit');
     server.child.kill('SIGTERM');
     // New connections are refused while the stream goes on.
     await expect
@@ -57,8 +59,10 @@ describe('tokenwise serve on SIGTERM', () => {
 
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
     expect(text).toContain('event: message_stop');
-    // Already stopping: this waits for the exit and keeps the output for the closing secret scan.
-    expect(await server.stop()).toBe(0);
+    const [code] = await exited;
+    expect(code).toBe(0);
+    // The process has exited, so this only keeps its output for the closing secret scan.
+    await server.stop();
 
     const store = new SqliteStore(join(dataDir, 'tokenwise.db'), { readonly: true });
     const calls = await store.listCalls({ limit: 10 });
