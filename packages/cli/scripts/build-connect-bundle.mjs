@@ -46,7 +46,14 @@ const result = await build({
   format: 'esm',
   // jsonc-parser's "main" is a UMD build that esbuild cannot follow; its "module" build is plain ESM.
   mainFields: ['module', 'main'],
-  banner: { js: `// tokenwise ${version}: connect, disconnect and status in one file (built by esbuild).` },
+  banner: {
+    // sql.js is CommonJS and requires node:fs and node:crypto; an ES module has no require() of its own.
+    js: [
+      `// tokenwise ${version}: connect, disconnect and status in one file (built by esbuild).`,
+      "import { createRequire as createRequireForBundle } from 'node:module';",
+      'const require = createRequireForBundle(import.meta.url);',
+    ].join('\n'),
+  },
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',

@@ -23,7 +23,7 @@ beforeEach(async () => {
   remoteDataDir = await mkdtemp(join(tmpdir(), 'tokenwise-connect-runs-'));
 });
 afterEach(async () => {
-  if (child && child.exitCode === null) {
+  if (child && child.exitCode === null && child.signalCode === null) {
     child.kill();
     await once(child, 'exit');
   }

@@ -17,8 +17,9 @@ import { type Connection, PENDING_TOKEN, resolveConnection } from './token-sourc
 export const CONNECT_HELP = `Usage: tokenwise connect [options]
 
 Point the AI tools on this machine at a Tokenwise server: Claude Code, the
-Claude CLI (ant), Codex CLI and Gemini CLI are edited; Cursor and Ollama are
-detected and explained. Shows every edit as a diff and asks [Y/n] per file.
+Claude CLI (ant), Codex CLI and Gemini CLI are edited; Cursor too when the
+server has a public https URL and Cursor is closed; Ollama is detected and
+explained. Shows every edit as a diff and asks [Y/n] per file.
 Originals are kept as <file>.tokenwise.bak; "tokenwise disconnect" undoes it all.
 
 Options:
@@ -107,7 +108,7 @@ async function connectTools(options: {
     saved: state,
   });
   const out = new Output(io, json);
-  await checkToken(connection, dryRun, out);
+  const publicUrl = await checkToken(connection, dryRun, out);
 
   const platform = process.platform;
   const context: ConnectContext = {
@@ -116,6 +117,7 @@ async function connectTools(options: {
     platform,
     serverUrl: connection.serverUrl,
     routeUrl: (route) => `${connection.proxyUrl ?? connection.serverUrl}/r/${connection.token}/${route}`,
+    ...(publicUrl !== null && { publicRouteUrl: (route: string) => `${publicUrl}/r/${connection.token}/${route}` }),
   };
   const switching = state !== null && (state.serverUrl !== connection.serverUrl || state.token.value !== connection.token);
   // Tools connected to another server or token earlier move along, so one state describes every tool.
@@ -244,17 +246,25 @@ async function dropUnusedToken(connection: Connection, out: Output): Promise<voi
   if (reply.kind !== 'ok') out.line(`Note: the route token created for this run is still valid (${reply.message}).`);
 }
 
-async function checkToken(connection: Connection, dryRun: boolean, out: Output): Promise<void> {
-  if (connection.token === PENDING_TOKEN) return;
+/** Check that the server accepts the route token; returns the public URL the server reports, if any. */
+async function checkToken(connection: Connection, dryRun: boolean, out: Output): Promise<string | null> {
+  if (connection.token === PENDING_TOKEN) return null;
   const reply = await fetchTokenInfo(connection.serverUrl, connection.token);
-  if (reply.kind === 'ok' || reply.kind === 'unsupported') return;
+  if (reply.kind === 'ok') return publicUrlOf(reply.value.public_url);
+  if (reply.kind === 'unsupported') return null;
   if (reply.kind === 'unreachable' && dryRun) {
     out.line(`Note: ${reply.message}; the plan below is shown anyway.`);
-    return;
+    return null;
   }
   if (reply.kind === 'unreachable')
     throw new CliError(`${reply.message}: start the server (or check --server) before pointing tools at it`);
   throw new CliError(`${reply.message}; pass a valid --token (run "tokenwise token create" on the server)`);
+}
+
+/** Accept an http or https origin from the server's reply, without a trailing slash; anything else is ignored. */
+function publicUrlOf(value: unknown): string | null {
+  if (typeof value !== 'string' || !/^https?:\/\/[^/?#\s]+\/?$/.test(value)) return null;
+  return value.replace(/\/$/, '');
 }
 
 function tokenRecord(connection: Connection): ConnectState['token'] {

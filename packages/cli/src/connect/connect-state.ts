@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CliError } from '../cli-error.js';
 import type { JsonValue, StructuredFormat, TargetId } from './connect-types.js';
 import type { ShellKind } from './profile-block.js';
+import type { SqliteItem } from './sqlite-item.js';
 
 export const STATE_FILE_NAME = 'connect-state.json';
 const STATE_VERSION = 1;
@@ -41,6 +42,11 @@ export interface FileRecord {
   settings: AppliedSetting[];
   /** Profile blocks: the targets whose variables the block holds, and the separator written before it. */
   block?: { targets: TargetId[]; separator: string };
+  /**
+   * Set when connect edited the JSON value of a row in the SQLite database at this path. Then `original`,
+   * `writtenSha256` and `settings` describe the value, and `backup` is a copy of the whole database.
+   */
+  item?: SqliteItem;
 }
 
 export interface TargetRecord {

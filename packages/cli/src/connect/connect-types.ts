@@ -1,4 +1,5 @@
 import type { ToolId } from '@tokenwise/core';
+import type { SqliteItem } from './sqlite-item.js';
 
 /** The tools `connect` supports; the ids are the `tool` values of call records. */
 export type TargetId = Extract<ToolId, 'claude-code' | 'claude-cli' | 'codex' | 'gemini-cli' | 'cursor' | 'ollama'>;
@@ -18,6 +19,11 @@ export interface ConnectContext extends MachineContext {
   serverUrl: string;
   /** Base URL of a route for this connection: `{server}/r/{token}/{route}`. */
   routeUrl(route: string): string;
+  /**
+   * Base URL of a route at the server's public URL (`tokenwise serve --public-url`), when the server reports
+   * one: for tools whose calls come from elsewhere on the internet (Cursor's servers) rather than this machine.
+   */
+  publicRouteUrl?(route: string): string;
 }
 
 export interface Detection {
@@ -40,6 +46,8 @@ export interface StructuredChange {
   path: string;
   format: StructuredFormat;
   settings: Setting[];
+  /** Set when the document is the value of a row in the SQLite database at `path`, not the file itself. */
+  item?: SqliteItem;
 }
 
 export interface TargetPlan {

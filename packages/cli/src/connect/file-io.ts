@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, lstat, mkdir, readFile, readlink, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import type { SqliteItem } from './sqlite-item.js';
 
 /** A file as connect found it. Symlinks are followed: reads and writes go to the link's target. */
 export interface FileSnapshot {
@@ -15,6 +16,11 @@ export interface FileSnapshot {
   mode: number | null;
   uid: number | null;
   gid: number | null;
+  /**
+   * Set when the document is the JSON value of a row in an SQLite database at `path`: `text` and `sha256`
+   * are the value's, `exists` says whether the row exists, and mode and owner are the database file's.
+   */
+  item?: SqliteItem;
 }
 
 export class FileAccessError extends Error {}
@@ -133,7 +139,7 @@ async function exists(path: string): Promise<boolean> {
  * Follow a symlinked dotfile (for example one managed in a dotfiles repository) to the file it points to,
  * so the edit lands there and the link stays. A dangling link is followed to where its target would be.
  */
-async function resolveLink(path: string): Promise<string> {
+export async function resolveLink(path: string): Promise<string> {
   try {
     return await realpath(path);
   } catch (error) {

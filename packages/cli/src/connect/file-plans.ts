@@ -1,20 +1,11 @@
 import { editConfig, isPlainObject, type KeyEdit, lineEnding, parseConfig, sameValue, valueAt } from './config-formats.js';
 import type { AppliedSetting, FileRecord } from './connect-state.js';
 import type { JsonValue, StructuredChange, StructuredFormat, TargetId } from './connect-types.js';
-import {
-  FileAccessError,
-  type FileSnapshot,
-  isReadOnly,
-  readBackup,
-  readSnapshot,
-  removeEmptyDirs,
-  removeFile,
-  sha256,
-  writeBackup,
-  writeFileAtomic,
-} from './file-io.js';
+import { checkEditable, readDocument, readOriginal, removeDocument, writeDocument } from './documents.js';
+import { FileAccessError, type FileSnapshot, removeEmptyDirs, removeFile, sha256, writeBackup } from './file-io.js';
 import type { ShellProfile } from './machine.js';
 import { findBlock, insertBlock, removeBlock, renderBlock, type ShellKind } from './profile-block.js';
+import type { SqliteItem } from './sqlite-item.js';
 
 export const BACKUP_SUFFIX = '.tokenwise.bak';
 
@@ -45,7 +36,7 @@ export function changesAnything(plan: FilePlan): boolean {
 
 /** Plan connect's edits of one JSON, JSONC or TOML file. Throws `ConfigParseError` or `FileAccessError`. */
 export async function planStructuredConnect(change: StructuredChange, target: TargetId, prior: FileRecord | undefined): Promise<FilePlan> {
-  const snapshot = await readWritableSnapshot(change.path);
+  const snapshot = await readWritableSnapshot(change.path, change.item);
   const document = parseConfig(change.format, snapshot.text, change.path);
 
   const edits: KeyEdit[] = [];
@@ -63,7 +54,9 @@ export async function planStructuredConnect(change: StructuredChange, target: Ta
     }
     if (!sameValue(current, setting.value)) {
       edits.push({ key: setting.key, value: setting.value });
-      if (current !== undefined && !earlier) conflicts.push(`${name} is ${JSON.stringify(toJsonValue(current))} now; connect replaces it`);
+      // An empty string points nowhere (Cursor stores "" for an unset base URL), so replacing it is no conflict.
+      if (current !== undefined && current !== '' && !earlier)
+        conflicts.push(`${name} is ${JSON.stringify(toJsonValue(current))} now; connect replaces it`);
       if (current !== undefined && earlier && !sameValue(current, earlier.value)) {
         conflicts.push(`${name} was changed to ${JSON.stringify(toJsonValue(current))} since the last connect; connect sets it again`);
       }
@@ -87,12 +80,9 @@ export async function planStructuredConnect(change: StructuredChange, target: Ta
   );
   const undone = undoSettings(change.format, snapshot.text, stale, change.path, []);
   const after = editConfig(change.format, undone, edits, change.path);
-  return {
-    ...connectPlanBase(change.path, [target], snapshot, prior),
-    after,
-    record: connectRecord(change.format, snapshot, after, prior, { settings }),
-    conflicts,
-  };
+  const record = connectRecord(change.format, snapshot, after, prior, { settings });
+  if (change.item) record.item = change.item;
+  return { ...connectPlanBase(change.path, [target], snapshot, prior), after, record, conflicts };
 }
 
 /**
@@ -132,7 +122,7 @@ export async function planDisconnect(
   targets: ReadonlySet<TargetId>,
   remainingVars: Partial<Record<TargetId, Record<string, string>>>,
 ): Promise<FilePlan> {
-  const snapshot = await readSnapshot(path);
+  const snapshot = await readDocument(path, record.item);
   const notes: string[] = [];
   const keptSettings = record.settings.filter((setting) => !targets.has(setting.target));
   const keptBlockTargets = record.block?.targets.filter((target) => !targets.has(target)) ?? [];
@@ -153,11 +143,11 @@ export async function planDisconnect(
     const cleanup = { backup: null, createdDirs: record.original.existed || !ownsNothingAfter ? [] : record.createdDirs };
     return { ...base, after: null, cleanup, record: ownsNothingAfter ? null : record };
   }
-  if (isReadOnly(snapshot)) throw readOnlyError(path);
+  await checkEditable(snapshot);
 
   if (ownsNothingAfter && record.pristine && snapshot.sha256 === record.writtenSha256) {
     if (!record.original.existed) return { ...base, after: null, cleanup: { backup: null, createdDirs: record.createdDirs }, record: null };
-    const original = record.backup ? await readBackup(record.backup) : null;
+    const original = record.backup ? await readOriginal(record.backup, record.item) : null;
     if (original && sha256(original) === record.original.sha256) {
       const restoreBytes = new Uint8Array(original);
       return { ...base, after: original.toString('utf8'), restoreBytes, cleanup: { backup: record.backup, createdDirs: [] }, record: null };
@@ -191,7 +181,7 @@ export async function planDisconnect(
  * atomically, restore or delete. The file must still be as it was when planned. Returns the record to keep.
  */
 export async function applyFilePlan(plan: FilePlan): Promise<FileRecord | null> {
-  const now = await readSnapshot(plan.path);
+  const now = await readDocument(plan.path, plan.snapshot.item);
   if (now.sha256 !== plan.snapshot.sha256) {
     throw new FileAccessError(`${plan.path} changed while connect waited for the [Y/n] reply: run the command again`);
   }
@@ -199,9 +189,9 @@ export async function applyFilePlan(plan: FilePlan): Promise<FileRecord | null> 
   if (plan.backupTo) await writeBackup(plan.snapshot, plan.backupTo);
 
   if (plan.after === null) {
-    if (plan.snapshot.exists) await removeFile(plan.snapshot.realPath);
+    if (plan.snapshot.exists) await removeDocument(plan.snapshot);
   } else if (changesAnything(plan)) {
-    const createdDirs = await writeFileAtomic(plan.snapshot, plan.restoreBytes ?? plan.after);
+    const createdDirs = await writeDocument(plan.snapshot, plan.restoreBytes ?? plan.after);
     if (plan.record && createdDirs.length > 0) plan.record.createdDirs = [...plan.record.createdDirs, ...createdDirs];
   }
 
@@ -291,14 +281,10 @@ function isEmptyDocument(record: FileRecord, text: string, path: string): boolea
   return Object.keys(parseConfig(record.kind, text, path)).length === 0 && !/\/[/*]/.test(text);
 }
 
-async function readWritableSnapshot(path: string): Promise<FileSnapshot> {
-  const snapshot = await readSnapshot(path);
-  if (isReadOnly(snapshot)) throw readOnlyError(path);
+async function readWritableSnapshot(path: string, item?: SqliteItem): Promise<FileSnapshot> {
+  const snapshot = await readDocument(path, item);
+  await checkEditable(snapshot);
   return snapshot;
-}
-
-function readOnlyError(path: string): FileAccessError {
-  return new FileAccessError(`${path} is read-only: make it writable (chmod u+w ${path}) and run the command again, or edit it by hand`);
 }
 
 function mergeVars(targets: TargetId[], varsByTarget: Partial<Record<TargetId, Record<string, string>>>): Record<string, string> {

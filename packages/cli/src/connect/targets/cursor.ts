@@ -1,11 +1,30 @@
 import { join } from 'node:path';
-import { type ConnectContext, emptyPlan, type Target } from '../connect-types.js';
+import { isPlainObject } from '../config-formats.js';
+import { type ConnectContext, emptyPlan, type MachineContext, type Target, type TargetPlan } from '../connect-types.js';
+import { FileAccessError } from '../file-io.js';
 import { findExecutable, pathExists } from '../machine.js';
+import { findRunningProcess } from '../running-processes.js';
+import { existingKeys, readItem, type SqliteItem } from '../sqlite-item.js';
+
+/**
+ * The row of `ItemTable` in `state.vscdb` with Cursor's application settings: a JSON object with
+ * `openAIBaseUrl` ("Override OpenAI Base URL") and `useOpenAIKey` ("OpenAI API Key" turned on).
+ * NOTE: the key and the field names come from public scripts that edit this database, not from running Cursor here.
+ */
+export const CURSOR_SETTINGS_ITEM: SqliteItem = {
+  table: 'ItemTable',
+  key: 'src.vs.platform.reactivestorage.browser.reactiveStorageServiceImpl.persistentStorage.applicationUser',
+  ownerApp: { name: 'Cursor', processNames: ['cursor', 'cursor.exe'] },
+};
+
+/** Rows where Cursor keeps the person's OpenAI key (older builds in plain text, newer ones encrypted); only their presence is read. */
+const OPENAI_KEY_ROWS = ['cursorAuth/openAIKey', 'secret://cursorAuth/openAIKey'];
 
 /**
  * Cursor's own model traffic goes to Cursor's servers over its own protocol and cannot be re-pointed. Only
  * the bring-your-own-key "Override OpenAI Base URL" setting can, and Cursor calls that URL from its servers,
- * not from the desktop, so the Tokenwise server must have a public https URL.
+ * not from the desktop, so the Tokenwise server must have a public https URL. Connect writes the setting
+ * into Cursor's settings database while Cursor is closed (it writes the database back when it exits).
  */
 export const cursor: Target = {
   id: 'cursor',
@@ -21,27 +40,105 @@ export const cursor: Target = {
 
   async plan(context) {
     const plan = emptyPlan();
-    if (!isPublicHttps(context.serverUrl)) {
+    const baseUrl = publicOpenAiBaseUrl(context);
+    if (baseUrl === null) {
       plan.skipped =
         `Cursor calls a custom OpenAI base URL from its own servers, which cannot reach ${context.serverUrl}; ` +
-        'it needs the Tokenwise server at a public https URL. Cursor subscription traffic cannot be re-pointed at all.';
+        'it needs the Tokenwise server at a public https URL (tokenwise serve --public-url https://…). ' +
+        'Cursor subscription traffic cannot be re-pointed at all.';
       return plan;
     }
-    // TODO: write openAIBaseUrl into state.vscdb (SQLite, only while Cursor is closed) once the bundled CLI can open
-    // SQLite without a native module; node:sqlite needs Node 22.5.
-    plan.skipped =
-      `set it in Cursor by hand: Settings > Models > OpenAI API Key > Override OpenAI Base URL = ${context.routeUrl('openai')}/v1 ` +
-      '(only calls made with your own OpenAI key are recorded).';
+
+    const database = stateDatabase(context);
+    const problem = await databaseProblem(database, context);
+    if (problem !== null) {
+      plan.skipped = `${problem}. Or set it in Cursor by hand: ${manualSetting(baseUrl)}`;
+      return plan;
+    }
+
+    const hasKey = (await existingKeys(database, CURSOR_SETTINGS_ITEM, OPENAI_KEY_ROWS)).length > 0;
+    const settings = await readSettings(database);
+    plan.files.push({
+      path: database,
+      format: 'json',
+      item: CURSOR_SETTINGS_ITEM,
+      settings: [{ key: ['openAIBaseUrl'], value: baseUrl }, ...(hasKey ? [{ key: ['useOpenAIKey'], value: true }] : [])],
+    });
+    addNotes(plan, hasKey, settings.useOpenAIKey === true);
     return plan;
   },
 
-  async traffic() {
-    return { destinations: [{ url: "Cursor's servers", source: 'Cursor subscription traffic cannot be re-pointed' }] };
+  async traffic(context) {
+    const subscription = { url: "Cursor's servers", source: 'Cursor subscription traffic cannot be re-pointed' };
+    const database = stateDatabase(context);
+    let settings: Record<string, unknown>;
+    try {
+      settings = await readSettings(database);
+    } catch (error) {
+      if (!(error instanceof FileAccessError)) throw error;
+      return { destinations: [subscription, { url: 'unknown', source: error.message }] };
+    }
+    const override = settings.openAIBaseUrl;
+    if (typeof override !== 'string' || override === '' || settings.useOpenAIKey !== true) return { destinations: [subscription] };
+    return { destinations: [subscription, { url: override, source: `openAIBaseUrl in ${database}, for calls with your own OpenAI key` }] };
   },
 };
 
-/** Cursor keeps its settings in this SQLite database (per its public layout: ItemTable in globalStorage). */
-function stateDatabase(context: Pick<ConnectContext, 'home' | 'env' | 'platform'>): string {
+/** Return the OpenAI base URL for Cursor (`…/openai/v1`, as Cursor appends `/chat/completions`), or null without a public https URL. */
+function publicOpenAiBaseUrl(context: ConnectContext): string | null {
+  for (const routeUrl of [context.routeUrl('openai'), context.publicRouteUrl?.('openai')]) {
+    if (routeUrl !== undefined && isPublicHttps(routeUrl)) return `${routeUrl}/v1`;
+  }
+  return null;
+}
+
+/** Return why the settings database cannot be edited now, or null when it can. */
+async function databaseProblem(database: string, context: MachineContext): Promise<string | null> {
+  if (!(await pathExists(database)))
+    return `Cursor has no settings database at ${database} yet: start Cursor once, quit it, and run connect again`;
+  const pid = await findRunningProcess(CURSOR_SETTINGS_ITEM.ownerApp!.processNames, context.platform).catch(() => null);
+  if (pid !== null) {
+    return `Cursor is running (process ${pid}): quit it and run connect again, because Cursor writes its settings database back when it exits`;
+  }
+  try {
+    const value = await readItem(database, CURSOR_SETTINGS_ITEM);
+    if (value.bytes === null) return `${database} has no application settings yet: start Cursor once, quit it, and run connect again`;
+  } catch (error) {
+    if (error instanceof FileAccessError) return error.message;
+    throw error;
+  }
+  return null;
+}
+
+/** Read Cursor's application settings; an empty object when the database or the row is missing or contains no JSON object. */
+async function readSettings(database: string): Promise<Record<string, unknown>> {
+  const value = await readItem(database, CURSOR_SETTINGS_ITEM);
+  if (value.bytes === null) return {};
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(value.bytes));
+    return isPlainObject(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+function addNotes(plan: TargetPlan, hasKey: boolean, keyEnabled: boolean): void {
+  plan.notes.push("Only calls Cursor makes with your own OpenAI API key are recorded; Cursor's own models cannot be re-pointed.");
+  if (!hasKey) {
+    plan.notes.push('No OpenAI API key is stored in Cursor: add yours in Settings > Models > OpenAI API Key and turn it on.');
+  } else if (!keyEnabled) {
+    plan.warnings.push(
+      'this turns on your own OpenAI API key in Cursor, so OpenAI models bill your OpenAI account instead of your Cursor plan; disconnect turns it off again',
+    );
+  }
+}
+
+function manualSetting(baseUrl: string): string {
+  return `Settings > Models > OpenAI API Key > Override OpenAI Base URL = ${baseUrl}`;
+}
+
+/** Cursor keeps its settings in this SQLite database (its globalStorage, as in VS Code). */
+function stateDatabase(context: Pick<MachineContext, 'home' | 'env' | 'platform'>): string {
   const tail = ['Cursor', 'User', 'globalStorage', 'state.vscdb'];
   if (context.platform === 'darwin') return join(context.home, 'Library', 'Application Support', ...tail);
   if (context.platform === 'win32') return join(context.env.APPDATA ?? join(context.home, 'AppData', 'Roaming'), ...tail);
