@@ -12,6 +12,7 @@ const LIST_TIMEOUT_MS = 10_000;
  * Find a running process whose executable has one of `names` (compared without case, so `cursor`
  * matches `Cursor` and `Cursor.exe`), other than this one. Returns its pid, or null when none runs.
  * Linux reads /proc; macOS runs `ps`; Windows runs `tasklist`. Throws when the list cannot be read.
+ * NOTE: only the Linux path runs in the tests; the `ps` and `tasklist` parsing follows their documented formats.
  */
 export async function findRunningProcess(names: string[], platform: NodeJS.Platform): Promise<number | null> {
   const expected = new Set(names.map((name) => name.toLowerCase()));

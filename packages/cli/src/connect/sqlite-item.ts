@@ -26,6 +26,7 @@ export interface ItemValue {
 /**
  * Largest database read, in bytes. sql.js keeps the whole file in memory, about three copies of it while a
  * changed database is written back. Larger databases are left to the person to edit.
+ * NOTE: the bound is a judgment of memory use, not measured against real Cursor databases, which grow with chat history.
  */
 export const MAX_DATABASE_BYTES = 512 * 1024 * 1024;
 
@@ -46,24 +47,29 @@ export async function readItem(path: string, item: SqliteItem): Promise<ItemValu
   return withDatabase(path, file, (database) => selectValue(database, item));
 }
 
-/** Return which of `keys` have a row in the item's table, without reading their values. */
-export async function existingKeys(path: string, item: SqliteItem, keys: string[]): Promise<string[]> {
+/**
+ * Read the value of `item` and which of `keys` have a row in its table, without reading their values, in
+ * one pass over the file. A missing file reads as missing rows.
+ */
+export async function inspectItem(path: string, item: SqliteItem, keys: string[]): Promise<ItemValue & { presentKeys: string[] }> {
   const file = await readDatabaseFile(path);
-  if (file === null) return [];
-  return withDatabase(path, file, (database) => {
-    const found: string[] = [];
-    const statement = database.prepare(`SELECT 1 FROM ${quoteIdentifier(item.table)} WHERE key = ?`);
-    try {
-      for (const key of keys) {
-        statement.bind([key]);
-        if (statement.step()) found.push(key);
-        statement.reset();
-      }
-    } finally {
-      statement.free();
+  if (file === null) return { bytes: null, storage: null, presentKeys: [] };
+  return withDatabase(path, file, (database) => ({ ...selectValue(database, item), presentKeys: presentKeys(database, item, keys) }));
+}
+
+function presentKeys(database: Database, item: SqliteItem, keys: string[]): string[] {
+  const found: string[] = [];
+  const statement = database.prepare(`SELECT 1 FROM ${quoteIdentifier(item.table)} WHERE key = ?`);
+  try {
+    for (const key of keys) {
+      statement.bind([key]);
+      if (statement.step()) found.push(key);
+      statement.reset();
     }
-    return found;
-  });
+  } finally {
+    statement.free();
+  }
+  return found;
 }
 
 /**

@@ -4,7 +4,7 @@ import { type ConnectContext, emptyPlan, type MachineContext, type Target, type 
 import { FileAccessError } from '../file-io.js';
 import { findExecutable, pathExists } from '../machine.js';
 import { findRunningProcess } from '../running-processes.js';
-import { existingKeys, readItem, type SqliteItem } from '../sqlite-item.js';
+import { inspectItem, readItem, type SqliteItem } from '../sqlite-item.js';
 
 /**
  * The row of `ItemTable` in `state.vscdb` with Cursor's application settings: a JSON object with
@@ -50,14 +50,13 @@ export const cursor: Target = {
     }
 
     const database = stateDatabase(context);
-    const problem = await databaseProblem(database, context);
-    if (problem !== null) {
-      plan.skipped = `${problem}. Or set it in Cursor by hand: ${manualSetting(baseUrl)}`;
+    const inspected = await inspectDatabase(database, context);
+    if ('problem' in inspected) {
+      plan.skipped = `${inspected.problem}. Or set it in Cursor by hand: ${manualSetting(baseUrl)}`;
       return plan;
     }
 
-    const hasKey = (await existingKeys(database, CURSOR_SETTINGS_ITEM, OPENAI_KEY_ROWS)).length > 0;
-    const settings = await readSettings(database);
+    const { hasKey, settings } = inspected;
     plan.files.push({
       path: database,
       format: 'json',
@@ -92,30 +91,46 @@ function publicOpenAiBaseUrl(context: ConnectContext): string | null {
   return null;
 }
 
-/** Return why the settings database cannot be edited now, or null when it can. */
-async function databaseProblem(database: string, context: MachineContext): Promise<string | null> {
-  if (!(await pathExists(database)))
-    return `Cursor has no settings database at ${database} yet: start Cursor once, quit it, and run connect again`;
+/**
+ * Read the settings database in one pass: Cursor's settings and whether an OpenAI key is stored, or why
+ * the database cannot be edited now.
+ */
+async function inspectDatabase(
+  database: string,
+  context: MachineContext,
+): Promise<{ problem: string } | { settings: Record<string, unknown>; hasKey: boolean }> {
+  if (!(await pathExists(database))) {
+    return { problem: `Cursor has no settings database at ${database} yet: start Cursor once, quit it, and run connect again` };
+  }
+  // A failed process listing is reported when the change is planned, which checks again.
   const pid = await findRunningProcess(CURSOR_SETTINGS_ITEM.ownerApp!.processNames, context.platform).catch(() => null);
   if (pid !== null) {
-    return `Cursor is running (process ${pid}): quit it and run connect again, because Cursor writes its settings database back when it exits`;
+    return {
+      problem: `Cursor is running (process ${pid}): quit it and run connect again, because Cursor writes its settings database back when it exits`,
+    };
   }
   try {
-    const value = await readItem(database, CURSOR_SETTINGS_ITEM);
-    if (value.bytes === null) return `${database} has no application settings yet: start Cursor once, quit it, and run connect again`;
+    const found = await inspectItem(database, CURSOR_SETTINGS_ITEM, OPENAI_KEY_ROWS);
+    if (found.bytes === null) {
+      return { problem: `${database} has no application settings yet: start Cursor once, quit it, and run connect again` };
+    }
+    return { settings: parseSettings(found.bytes), hasKey: found.presentKeys.length > 0 };
   } catch (error) {
-    if (error instanceof FileAccessError) return error.message;
+    if (error instanceof FileAccessError) return { problem: error.message };
     throw error;
   }
-  return null;
 }
 
-/** Read Cursor's application settings; an empty object when the database or the row is missing or contains no JSON object. */
+/** Read Cursor's application settings; an empty object when the database or the row is missing. */
 async function readSettings(database: string): Promise<Record<string, unknown>> {
   const value = await readItem(database, CURSOR_SETTINGS_ITEM);
-  if (value.bytes === null) return {};
+  return value.bytes === null ? {} : parseSettings(value.bytes);
+}
+
+/** Parse the settings value; an empty object when it contains no JSON object (the plan then reports where it fails). */
+function parseSettings(bytes: Uint8Array): Record<string, unknown> {
   try {
-    const parsed: unknown = JSON.parse(new TextDecoder().decode(value.bytes));
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
     return isPlainObject(parsed) ? parsed : {};
   } catch {
     return {};
