@@ -45,6 +45,7 @@ export async function retirePreviousToken(
 
   const left = previous.targets.filter((target) => !movedTargets.has(target));
   if (left.length > 0) {
+    // NOTE: the state records only the new token from here on, so disconnect does not revoke this one later.
     say(`The previous route token stays valid, because these tools still use it: ${left.join(', ')}. Run connect again to move them.`);
     return 'kept';
   }
