@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SqliteStore } from '@tokenwise/storage';
+import { PostgresStore, SqliteStore } from '@tokenwise/storage';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -157,6 +157,23 @@ describe.skipIf(noPrivatePostgres !== null && !postgresRequired)('PostgreSQL res
     expect(await storedRequestIds()).toEqual(expected);
     expect(server.server.stats().sink).toMatchObject({ lost: 0, dropped: 0, queued: 0, spooled: 0 });
     expect(server.logs.text()).toContain('the store is available again');
+  });
+
+  // Regression: PostgreSQL's shutdown notice on a checked-out connection was emitted as an `error`
+  // event with no listener, an uncaught exception that would end `tokenwise serve`.
+  it('survives a restart while a connection is checked out', async () => {
+    const store = await PostgresStore.open(postgres.url);
+    try {
+      const during = store.withLock('restart-test', async () => {
+        await postgres.stop();
+        return 'task ran';
+      });
+      expect(await during).toBe('task ran');
+      await postgres.start();
+      await expect(store.checkReady()).resolves.toBeUndefined();
+    } finally {
+      await store.close();
+    }
   });
 
   it('stores on restart what waited in the spool at shutdown', async () => {

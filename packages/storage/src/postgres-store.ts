@@ -304,7 +304,7 @@ export class PostgresStore extends SqlAccountStore implements Store {
    */
   async withLock<T>(name: string, task: () => Promise<T>): Promise<T> {
     this.assertOpen();
-    const client = await this.pool.connect();
+    const client = await this.checkOut();
     const key = [ADVISORY_LOCKS.named, `${this.schema}:${name}`];
     let healthy = false;
     try {
@@ -356,7 +356,7 @@ export class PostgresStore extends SqlAccountStore implements Store {
    * destroyed instead of going back to the pool in an unknown state.
    */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.checkOut();
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -371,6 +371,27 @@ export class PostgresStore extends SqlAccountStore implements Store {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * Take a connection from the pool. While a connection is checked out, pg emits its connection errors
+   * (PostgreSQL shutting down, the network dropping) on the client rather than on the pool, and an
+   * `error` event without a listener would crash the process. The listener here keeps the error, so the
+   * next query fails instead, and `release` then destroys the connection.
+   */
+  private async checkOut(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    let failed = false;
+    const onError = () => {
+      failed = true;
+    };
+    client.on('error', onError);
+    const release = client.release.bind(client);
+    client.release = (destroy?: boolean | Error) => {
+      client.off('error', onError);
+      release(failed || destroy);
+    };
+    return client;
   }
 
   protected now(): string {
