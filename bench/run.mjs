@@ -54,7 +54,7 @@ const quick = flags.quick;
 const settings = {
   rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
   durationS: Number(flags.duration ?? (quick ? 1 : 3)),
-  // Tokenwise's sink stores records up to 1 s after a call ends; waiting this long after each run puts
+  // Tokenwise's sink stores records up to 1 s after a call ends. Waiting this long after each run puts
   // that work into the run's CPU figure.
   settleMs: quick ? 300 : 1200,
   warmupS: quick ? 0 : 1,
@@ -141,7 +141,7 @@ async function sleep(ms) {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** One wrk run of one scenario through one candidate, with the candidate's CPU time over it. */
+/** Run wrk for one scenario through one candidate, and measure the candidate's CPU time over it. */
 async function measure({ candidate, scenario, scripts, loads, plan }) {
   const load = loads[scenario.load];
   const target = candidate.target(load.kind);
@@ -271,7 +271,7 @@ function versionOf(command, args) {
   return `${result.stdout}${result.stderr}`.split('\n')[0].trim() || null;
 }
 
-/** The streamed request of the probes: 40 deltas 5 ms apart through `candidate`. */
+/** Build the probes' streamed request (40 deltas 5 ms apart) through `candidate`. */
 function streamRequest(candidate, loads) {
   const target = candidate.target('anthropic');
   return { url: target.url, headers: { ...loads.sseGap.headers, ...target.headers }, body: loads.sseGap.body };

@@ -1,5 +1,5 @@
-// The candidates: each starts in front of the same bench upstream, pinned to the proxy core, and says
-// which URL and extra headers a load uses through it.
+// The candidates: each starts in front of the same bench upstream, pinned to the proxy core, and returns
+// the URL and extra headers a load uses through it.
 import { openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -10,7 +10,7 @@ import { processTree, startChild, stopChild } from './proc.mjs';
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const portkeyDir = path.join(repoRoot, 'bench', 'portkey');
 
-/** A free TCP port on 127.0.0.1 (released again before the candidate binds it). */
+/** Find a free TCP port on 127.0.0.1; it is released again before the candidate binds it. */
 export async function freePort() {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -19,7 +19,7 @@ export async function freePort() {
   return port;
 }
 
-/** Poll `url` until it answers with any HTTP status. */
+/** Return true when `url` responds with any HTTP status, undefined while it does not. */
 async function answers(url) {
   try {
     await fetch(url, { signal: AbortSignal.timeout(1000) });
@@ -190,7 +190,7 @@ async function turnOnPrivacyMode(baseUrl, apiToken) {
 }
 
 /**
- * The Portkey gateway from npm (`bench/portkey`), headless, with a loopback guard preloaded that rejects
+ * Run the Portkey gateway from npm (`bench/portkey`) headless, with a loopback guard preloaded that rejects
  * any connection to an address outside 127.0.0.0/8 and ::1. Each request names the provider and the
  * bench upstream as its custom host, so the gateway has no other destination.
  */

@@ -1,12 +1,12 @@
 // Request and response bytes of the benchmark loads. Every candidate gets the same bytes, built once.
-// The Codex load replays a case of the testkit's llm-wire corpus; the Anthropic loads are built here
-// in the shape of the Messages API, because their sizes are part of what is measured.
+// The Codex load replays a case of the testkit's llm-wire corpus. The Anthropic loads are built here in
+// the shape of the Messages API, because their sizes are part of what is measured.
 import path from 'node:path';
 import { fixturesRoot, loadWireFixture } from '@tokenwise/testkit';
 
 /** Number of `content_block_delta` events in each Anthropic stream. */
 export const SSE_DELTAS = 40;
-/** Marker in a request body that asks the bench upstream to space the deltas this many ms apart. */
+/** Marker in a request body that makes the bench upstream space the deltas this many ms apart. */
 export const GAP_MARKER = 'bench_gap_5ms';
 export const GAP_MS = 5;
 
@@ -24,8 +24,8 @@ function prose(bytes) {
 }
 
 /**
- * An Anthropic Messages request body of about `bytes` bytes: a system prompt and a user turn padded with
- * prose, as Claude Code sends with a long context.
+ * Build an Anthropic Messages request body of about `bytes` bytes: a system prompt and a user turn padded
+ * with prose, as Claude Code sends with a long context.
  */
 export function anthropicRequestBody(bytes, { stream, gap }) {
   const shell = {
@@ -49,7 +49,7 @@ export const anthropicRequestHeaders = {
   'x-api-key': FAKE_ANTHROPIC_KEY,
 };
 
-/** A non-streamed Messages response of about 2 KB. */
+/** Build a non-streamed Messages response of about 2 KB. */
 export function anthropicJsonResponse() {
   const body = {
     id: 'msg_bench000000000000000000000',
@@ -75,8 +75,8 @@ function sseEvent(type, data) {
 }
 
 /**
- * A Messages stream split into the events written before the deltas, the `SSE_DELTAS` deltas, and the
- * events after them, so the upstream can space the deltas in time.
+ * Build a Messages stream split into the events written before the deltas, the `SSE_DELTAS` deltas, and
+ * the events after them, so the upstream can space the deltas in time.
  */
 export function anthropicSseResponse() {
   const head = Buffer.concat([
@@ -106,7 +106,7 @@ export function anthropicSseResponse() {
   return { head, deltas, tail };
 }
 
-/** The Codex CLI exchange of the llm-wire corpus: its request, and its response as the recorded reads. */
+/** Load the Codex CLI exchange of the llm-wire corpus: its request, and its response as the recorded reads. */
 export function codexExchange() {
   const fixture = loadWireFixture(path.join(fixturesRoot(), 'llm-wire', 'openai-responses-codex-cli'));
   const reads = [];

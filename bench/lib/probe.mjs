@@ -1,6 +1,6 @@
-// Stream probes on raw sockets, so every socket read is seen as it arrived (an HTTP client library would
-// split one read into its chunked-encoding frames and hide a merge): time to first byte, time to the
-// first delta, whether deltas sent 5 ms apart arrive in separate reads, and RSS with many live streams.
+// Stream probes: time to first byte, time to the first delta, whether deltas sent 5 ms apart arrive in
+// separate reads, and RSS with many live streams. They use raw sockets so every socket read is seen as it
+// arrived, because an HTTP client library splits one read into its chunked-encoding frames and hides a merge.
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rssBytes } from './proc.mjs';
@@ -43,9 +43,9 @@ function count(text, needle) {
 }
 
 /**
- * Measure `requests` streamed calls one after another. Returns per-call medians (ms to the first byte,
- * ms to the first read holding a delta, reads holding deltas), the calls in which two or more deltas
- * arrived in one read, and the largest number of deltas seen in one read over all calls.
+ * Measure `requests` streamed calls one after another. Returns per-call medians: ms to the first byte,
+ * ms to the first read with a delta, and reads with deltas. Also returns the calls in which two or more
+ * deltas arrived in one read, and the largest number of deltas seen in one read.
  */
 export async function probeStream({ url, headers, body, requests, expectedDeltas }) {
   const ttfb = [];
@@ -65,9 +65,9 @@ export async function probeStream({ url, headers, body, requests, expectedDeltas
     const withDeltas = reads.filter((read) => read.text.includes(DELTA_EVENT));
     firstDelta.push(withDeltas[0].atMs);
     deltaReads.push(withDeltas.length);
-    const mostInOneRead = Math.max(...withDeltas.map((read) => count(read.text, DELTA_EVENT)));
-    maxDeltasPerRead = Math.max(maxDeltasPerRead, mostInOneRead);
-    if (mostInOneRead > 1) callsWithMerges += 1;
+    const maxInOneRead = Math.max(...withDeltas.map((read) => count(read.text, DELTA_EVENT)));
+    maxDeltasPerRead = Math.max(maxDeltasPerRead, maxInOneRead);
+    if (maxInOneRead > 1) callsWithMerges += 1;
   }
   return {
     ttfb_ms: median(ttfb),

@@ -28,7 +28,7 @@ export function pinSelf(cpus) {
   if (cpus !== null) execFileSync('taskset', ['-a', '-c', '-p', cpus, String(process.pid)], { stdio: 'ignore' });
 }
 
-/** The pid and every descendant of it (nginx's workers), read from /proc. */
+/** List the pid and every descendant of it (nginx's workers), read from /proc. */
 export function processTree(rootPid) {
   const children = new Map();
   for (const entry of readdirSync('/proc')) {
@@ -126,7 +126,7 @@ export async function stopChild(child, graceMs = 10_000) {
   clearTimeout(timer);
 }
 
-/** The 1-, 5- and 15-minute load averages from /proc/loadavg. */
+/** Read the 1-, 5- and 15-minute load averages from /proc/loadavg. */
 export function loadAverage() {
   const [one, five, fifteen] = readFileSync('/proc/loadavg', 'utf8').split(' ').map(Number);
   return { one, five, fifteen };

@@ -7,12 +7,13 @@ function row(summary, load, concurrency, candidate) {
   return summary?.throughput.find((entry) => entry.load === load && entry.concurrency === concurrency && entry.candidate === candidate);
 }
 
-/** Each target of the benchmark with the measured value; `met` is null when the value was not measured. */
+/** Compare each target with its measured value; `met` is null when the value was not measured. */
 export function evaluateTargets(result) {
   const proxy = result.proxy;
   const targets = [];
   const add = (name, value, limit, direction, unit) => {
-    const met = value === null || value === undefined ? null : direction === 'max' ? value <= limit : value >= limit;
+    let met = null;
+    if (value !== null && value !== undefined) met = direction === 'max' ? value <= limit : value >= limit;
     targets.push({ name, value: value ?? null, limit: `${direction === 'max' ? '≤' : '≥'} ${limit} ${unit}`, met });
   };
   const cpu = (load, candidate) => row(proxy, load, CPU_TARGET_CONCURRENCY, candidate)?.cpu_us_per_request;
@@ -47,6 +48,11 @@ export function evaluateTargets(result) {
   return targets;
 }
 
+function verdict(met) {
+  if (met === null) return 'not measured';
+  return met ? 'yes' : 'NO';
+}
+
 function table(headers, rows) {
   const cells = rows.map((cellsOfRow) => cellsOfRow.map((cell) => (cell === null || cell === undefined ? '–' : String(cell))));
   const widths = headers.map((header, index) => Math.max(header.length, ...cells.map((cellsOfRow) => cellsOfRow[index].length)));
@@ -57,7 +63,7 @@ function table(headers, rows) {
 const fixed = (value, digits) => (value === null || value === undefined ? null : value.toFixed(digits));
 const signed = (value, digits) => (value === null || value === undefined ? null : `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`);
 
-/** The report as Markdown tables, the form BENCHMARKS.md holds. */
+/** Format the result as Markdown tables, the form BENCHMARKS.md keeps. */
 export function formatReport(result) {
   const parts = [];
   const load = `load average ${result.load_average_at_start.one} at start, ${result.load_average_at_end?.one ?? '?'} at end`;
@@ -156,7 +162,7 @@ export function formatReport(result) {
         target.name,
         typeof target.value === 'number' ? fixed(target.value, target.value >= 100 ? 0 : 2) : null,
         target.limit,
-        target.met === null ? 'not measured' : target.met ? 'yes' : 'NO',
+        verdict(target.met),
       ]),
     ),
   );

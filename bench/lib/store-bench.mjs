@@ -15,7 +15,7 @@ const DAY_MS = 86_400_000;
 const SPAN_MS = 30 * DAY_MS;
 const MAIN_WORKSPACE = 'ws-bench-main';
 
-/** A real record and its bodies: a ~20 KB request and a ~2 KB JSON answer through the core's capture. */
+/** Capture a ~20 KB request and a ~2 KB JSON response with the core's capture; returns the record and bodies. */
 function capturedCall() {
   const route = createRouteRegistry().get('anthropic');
   const headers = Object.fromEntries(Object.entries(anthropicRequestHeaders).map(([name, value]) => [name.toLowerCase(), value]));
@@ -40,14 +40,21 @@ function makeCalls(count, withBodies) {
   }));
 }
 
-/** Insert `count` calls in batches one after another; returns records/s. */
+/** Rounds of each insert measurement; the median is reported, because one disk stall skews a single round. */
+const INSERT_ROUNDS = 3;
+
+/** Insert `count` new calls in batches one after another, `INSERT_ROUNDS` times; returns the median records/s. */
 async function insertRate(store, count, withBodies) {
-  const calls = makeCalls(count, withBodies);
-  const startMs = performance.now();
-  for (let offset = 0; offset < calls.length; offset += BATCH_SIZE) {
-    await store.insertCalls(calls.slice(offset, offset + BATCH_SIZE));
+  const rates = [];
+  for (let round = 0; round < INSERT_ROUNDS; round += 1) {
+    const calls = makeCalls(count, withBodies);
+    const startMs = performance.now();
+    for (let offset = 0; offset < calls.length; offset += BATCH_SIZE) {
+      await store.insertCalls(calls.slice(offset, offset + BATCH_SIZE));
+    }
+    rates.push(count / ((performance.now() - startMs) / 1000));
   }
-  return Math.round(count / ((performance.now() - startMs) / 1000));
+  return Math.round(median(rates));
 }
 
 /** Column expressions that vary the seeded rows; other columns copy the template row. */
@@ -99,7 +106,7 @@ function seedSql({ dialect, columns, tablePrefix = '' }) {
       (SELECT * FROM ${tablePrefix}calls WHERE seq = :templateSeq) AS t`;
 }
 
-/** The dashboard's queries, with named parameters; `:` names are bound per dialect. */
+/** Return the dashboard's queries. Their `:name` parameters are bound per dialect. */
 function dashboardQueries() {
   const listColumns =
     'seq, id, started_at, tool, model_requested, model_answered, status, input_tokens, output_tokens, cost_usd, total_ms, ttft_ms';
@@ -144,8 +151,8 @@ const SUGGESTED_INDEXES = [
 ];
 
 /**
- * An hourly rollup of `calls` per workspace, tool and model, as the dashboard could keep beside the calls
- * (updated in the transaction of each batch); built here from the seeded calls to time reads of it.
+ * An hourly rollup of `calls` per workspace, tool and model, which the dashboard could keep beside the
+ * calls and update in the transaction of each batch. The bench builds it from the seeded calls to time reads.
  */
 const ROLLUP_SQL = [
   `CREATE TABLE bench_call_rollups AS
@@ -156,7 +163,7 @@ const ROLLUP_SQL = [
   'CREATE INDEX bench_call_rollups_by_hour ON bench_call_rollups (workspace_id, hour)',
 ];
 
-/** The overview queries answered from the hourly rollup, over whole hours. */
+/** Return the overview queries, read from the hourly rollup over whole hours. */
 function rollupQueries() {
   const overview = `SELECT tool, model, sum(calls) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
       sum(cache_read_tokens) AS cache_read_tokens, sum(cost_usd) AS cost_usd, sum(errors) AS errors
@@ -304,8 +311,8 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
           templateSeq,
           tag: `s${size}`,
         });
-        // Autovacuum vacuums and analyzes a table after such an insert within minutes; do it now, so the
-        // planner has statistics and index-only scans have the visibility map.
+        // Autovacuum vacuums and analyzes a table within minutes of such an insert. Doing it now gives the
+        // planner its statistics and index-only scans their visibility map.
         await admin.query('VACUUM ANALYZE calls');
       }
       result.queries[size] = { shipped: await timeQueries(run, repeats) };

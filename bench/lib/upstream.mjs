@@ -1,7 +1,7 @@
 // The fake provider every candidate forwards to, run as its own process on 127.0.0.1 so its CPU time is
 // never counted as a candidate's. It keeps no record of requests, so memory stays flat over millions of
-// requests (the testkit's fake providers keep every request body for assertions, which a load test
-// cannot afford), and it serves bytes prepared once:
+// requests. The testkit's fake providers keep every request body for assertions, which a load test
+// cannot afford. It serves bytes prepared once:
 //   POST …/v1/messages   a ~2 KB JSON message, or with "stream":true an SSE stream of 40 deltas, written
 //                        back to back, or 5 ms apart when the body carries GAP_MARKER;
 //   POST …/v1/responses  the Codex CLI stream of the llm-wire corpus, its recorded reads back to back.

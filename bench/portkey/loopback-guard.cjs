@@ -1,6 +1,6 @@
-// Preloaded into the Portkey gateway (`node --require`) for the benchmark: every TCP connection to an
+// Preloaded into the Portkey gateway (`node --require`) for the benchmark. Every TCP connection to an
 // address outside 127.0.0.0/8 and ::1, and every DNS lookup of a name other than localhost, fails with
-// EACCES and is reported on stderr, so the gateway cannot reach any host but the bench upstream. Node's
+// EACCES and is reported on stderr. So the gateway cannot reach any host but the bench upstream. Node's
 // `fetch` (undici), `http`, `https` and `ws` all connect through `net.Socket.prototype.connect`.
 'use strict';
 const dns = require('node:dns');
@@ -22,8 +22,13 @@ function blocked(what) {
 
 const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function guardedConnect(...args) {
-  const options = typeof args[0] === 'object' && args[0] !== null ? (Array.isArray(args[0]) ? args[0][0] : args[0]) : null;
-  const host = options ? options.host : typeof args[1] === 'string' ? args[1] : undefined;
+  // connect(options), connect([options, …]) as net.connect passes it, or connect(port, host).
+  let options = null;
+  if (Array.isArray(args[0])) options = args[0][0];
+  else if (typeof args[0] === 'object' && args[0] !== null) options = args[0];
+  let host;
+  if (options) host = options.host;
+  else if (typeof args[1] === 'string') host = args[1];
   const isPath = options ? options.path !== undefined : typeof args[0] === 'string' && args[1] === undefined;
   if (!isPath && !isLoopback(host)) {
     const error = blocked(`connection to ${host}`);

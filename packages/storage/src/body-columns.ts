@@ -47,9 +47,9 @@ const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
 /**
- * Bodies compressed at once, at most. Each gzip stream holds its deflate state (a few hundred KiB of
- * native memory) from the moment it is created, so a batch of 200 calls compressed all at once grew the
- * process by about 90 MB; libuv's thread pool runs four at a time by default anyway.
+ * Maximum number of bodies compressed at once. Each gzip stream allocates its deflate state (a few hundred
+ * KiB of native memory) when it is created, so a batch of 200 calls compressed all at once grew the process
+ * by about 90 MB. libuv's thread pool runs four at a time by default anyway.
  */
 const MAX_CONCURRENT_COMPRESSIONS = 4;
 let runningCompressions = 0;
