@@ -1,7 +1,7 @@
 /**
- * A 1 GiB request body and a 1 GiB response streamed through `tokenwise serve`: the proxy forwards every
- * byte, its memory stays bounded (the resident set of the server process is sampled throughout), and
- * the stored bodies are cut at the capture's cap.
+ * A 1 GiB request body and a 1 GiB response streamed through `tokenwise serve`. The proxy forwards every
+ * byte and its memory stays bounded, which the resident set of the server process, sampled throughout,
+ * shows. The stored bodies are cut at the capture's cap.
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';

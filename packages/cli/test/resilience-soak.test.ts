@@ -16,7 +16,7 @@ import { type ServeProcess, startServe } from './helpers/cli-process.js';
 const SOAK_SECONDS = Number(process.env.TOKENWISE_SOAK_SECONDS ?? '30');
 const CONCURRENCY = 8;
 /**
- * Pause of each loop between two calls, in ms. Without it the fake upstream answers faster than SQLite
+ * Pause of each loop between two calls, in ms. Without it the fake upstream responds faster than SQLite
  * stores bodies, and the sink's backlog fills its memory bound before spilling to the spool, which reads
  * as growth in a short run (about 100 MiB over the first 20 s at 1,100 calls/s on a 2-core machine, flat after that).
  */

@@ -1,7 +1,7 @@
 /**
- * Property test of the WebSocket relay's frame handling: a Responses turn whose messages are fragmented
- * into continuation frames of any size, in both directions, and whose client bytes arrive in TCP writes
- * cut anywhere, gives the record of the same turn sent in whole frames.
+ * Property test of the WebSocket relay's frame handling. A Responses turn fragmented into continuation
+ * frames of any size in both directions, with the client's bytes arriving in TCP writes cut anywhere,
+ * gives the record of the same turn sent in whole frames.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -168,7 +168,7 @@ async function session(messageCuts: number[], writeCuts: number[]): Promise<Call
   return record;
 }
 
-/** The record without what differs between two runs of the same turn. */
+/** Return the record without what differs between two runs of the same turn. */
 function comparable(record: CallRecord): Partial<CallRecord> {
   const { id, started_at, timing, ...rest } = record;
   return rest;
