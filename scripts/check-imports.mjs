@@ -16,6 +16,8 @@ const allowed = {
   cli: ['@tokenwise/core', '@tokenwise/storage', '@tokenwise/server'],
   testkit: ['@tokenwise/core'],
   worker: ['@tokenwise/core'],
+  // The browser bundle takes only types from core (checked below), so no server code reaches it.
+  dashboard: ['@tokenwise/core'],
 };
 const workspaceNames = new Set([
   '@tokenwise/core',
@@ -23,6 +25,7 @@ const workspaceNames = new Set([
   '@tokenwise/server',
   '@tokenwise/testkit',
   '@tokenwise/worker',
+  '@tokenwise/dashboard',
   'tokenwise',
 ]);
 const nodeBuiltins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
@@ -44,6 +47,12 @@ for (const pkg of Object.keys(allowed)) {
         violations.push(`${where}: @tokenwise/core must use Web-standard APIs only, no Node built-ins`);
       }
       const base = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];
+      if (pkg === 'dashboard' && !isTest) {
+        if (nodeBuiltins.has(specifier)) violations.push(`${where}: the dashboard runs in the browser, so no Node built-ins`);
+        if (base === '@tokenwise/core' && !/^[\s;]*(?:import|export)\s+type\s/.test(match[0])) {
+          violations.push(`${where}: the dashboard takes only types from @tokenwise/core: write "import type"`);
+        }
+      }
       if (workspaceNames.has(base)) {
         if (specifier !== base) violations.push(`${where}: deep import; import from "${base}" only`);
         if (!allowed[pkg].includes(base) && !(isTest && base === '@tokenwise/testkit')) {

@@ -1,0 +1,39 @@
+/** The time ranges of the overview and the lists: a preset back from now, or a custom interval. */
+
+export type RangePreset = '24h' | '7d' | '30d';
+
+export interface RangeQuery {
+  range?: RangePreset;
+  from?: string;
+  to?: string;
+}
+
+export const RANGE_PRESETS: { value: RangePreset; label: string }[] = [
+  { value: '24h', label: '24 h' },
+  { value: '7d', label: '7 d' },
+  { value: '30d', label: '30 d' },
+];
+
+/**
+ * Read the range from query parameters: `from` and `to` (values of datetime-local inputs, in the browser's
+ * time zone) make a custom range, else `range`, else the default. Returns API parameters in UTC.
+ */
+export function rangeQuery(params: URLSearchParams, fallback: RangePreset): RangeQuery {
+  const from = params.get('from');
+  const to = params.get('to');
+  if (from && to) {
+    const fromDate = new Date(from);
+    const toDate = new Date(to);
+    if (!Number.isNaN(fromDate.getTime()) && !Number.isNaN(toDate.getTime()) && fromDate < toDate) {
+      return { from: fromDate.toISOString(), to: toDate.toISOString() };
+    }
+  }
+  const range = params.get('range');
+  return { range: range === '24h' || range === '7d' || range === '30d' ? range : fallback };
+}
+
+/** Format a Date for a datetime-local input (local time, minutes). */
+export function toLocalInput(date: Date): string {
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
