@@ -11,6 +11,7 @@ import { sendJson } from './api-responses.js';
 import { createCallStream } from './call-stream.js';
 import { DEFAULT_TOKEN_CACHE_MS, type ServeConfig } from './config.js';
 import { createConnectScriptsHandler } from './connect-scripts.js';
+import { loadDashboardFiles } from './dashboard-files.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
@@ -43,6 +44,8 @@ export interface ServeOptions extends ServeConfig {
   connectBundlePath?: string;
   /** Time between two runs of the retention job, in ms; default one hour. */
   retentionIntervalMs?: number;
+  /** The dashboard's production build (index.html and assets/); without one, `/` shows the plain HTML home page. */
+  dashboardDir?: string;
 }
 
 export interface RunningServer {
@@ -95,6 +98,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     throw error;
   };
 
+  const dashboard = await loadDashboardFiles(role === 'proxy' ? undefined : options.dashboardDir, logger).catch(closeOnFailure);
+
   // Servers sharing one PostgreSQL database may start together; the lock keeps them from each creating a
   // local workspace.
   const setup = await store.withLock('local-setup', () => ensureLocalSetup(store, paths)).catch(closeOnFailure);
@@ -131,6 +136,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     publicUrl: options.publicUrl,
     runJobs: role !== 'proxy',
     retentionIntervalMs: options.retentionIntervalMs,
+    dashboard,
   });
   const api = createApiHandler({
     store,
@@ -191,6 +197,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       api.handle(req, res);
     } else if (connectScripts.matches(req)) {
       connectScripts.handle(req, res);
+    } else if (dashboard.matchesFile(req)) {
+      dashboard.serveFile(req, res);
     } else if (target === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
       void readiness.respond(res, closing !== null);
     } else if (target === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {

@@ -1,9 +1,13 @@
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveServeConfig, serve } from '@tokenwise/server';
 import { type CliIo, keepRunningWhenOutputCloses } from '../cli-io.js';
 import { CONNECT_BUNDLE_FILE } from '../connect/bundle-path.js';
 import { COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
 import { formatServeBanner } from '../serve-banner.js';
+
+/** The dashboard that `npm run build` writes in this clone (packages/dashboard/dist/web), served at `/`. */
+const DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/dist/web', import.meta.url));
 
 export const SERVE_HELP = `Usage: tokenwise serve [options]
 
@@ -92,7 +96,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   // send SIGTERM right after, and without a handler Node would die without flushing the records.
   const stopSignal = waitForStopSignal(io);
   keepRunningWhenOutputCloses();
-  const server = await serve({ ...config, connectBundlePath: CONNECT_BUNDLE_FILE });
+  const server = await serve({ ...config, connectBundlePath: CONNECT_BUNDLE_FILE, dashboardDir: DASHBOARD_DIR });
 
   // The banner carries the route token, so it goes to stderr: stdout is only the JSON log lines, which a
   // service manager or `serve > tokenwise.log` keeps.

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import { createApiTokenVerifier } from '../api-auth.js';
+import type { DashboardFiles } from '../dashboard-files.js';
 import type { RouteAuthorizer } from '../route-authorizer.js';
 import { createAccountService } from './account-service.js';
 import { createDeviceFlow } from './device-flow.js';
@@ -20,6 +21,8 @@ export interface AccountsAppOptions {
   /** Runs the retention job; false on proxy-only servers. */
   runJobs: boolean;
   retentionIntervalMs?: number;
+  /** The dashboard's build, served at `/` to signed-in people. */
+  dashboard?: DashboardFiles;
 }
 
 /**
@@ -35,7 +38,7 @@ export function createAccountsApp(options: AccountsAppOptions) {
   const webAuth = createWebAuth({ store, secureCookies: publicUrl?.startsWith('https:') ?? false });
   const principals = createPrincipals({ store, verifier: createApiTokenVerifier(store), webAuth, publicUrl });
   const deviceFlow = createDeviceFlow({ store, logger, baseUrl });
-  const webUi = createWebUi({ store, accounts, webAuth, deviceFlow, authorizer, logger, publicUrl, baseUrl });
+  const webUi = createWebUi({ store, accounts, webAuth, deviceFlow, authorizer, logger, publicUrl, baseUrl, dashboard: options.dashboard });
   const moreEndpoints = createWorkspaceApi({ store, accounts, principals, authorizer, logger, baseUrl });
   const retention = options.runJobs ? startRetentionJob({ store, logger, intervalMs: options.retentionIntervalMs }) : null;
 

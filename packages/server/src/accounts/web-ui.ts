@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 import type { DeviceCode, Invite, MembershipWithWorkspace, Store, User } from '@tokenwise/storage';
 import type { Logger } from 'pino';
+import { type DashboardFiles, isDashboardPath } from '../dashboard-files.js';
 import type { RouteAuthorizer } from '../route-authorizer.js';
 import type { AccountService } from './account-service.js';
 import type { DeviceFlow } from './device-flow.js';
@@ -21,6 +22,8 @@ export interface WebUiOptions {
   publicUrl: string | undefined;
   /** The origin this server is reached at, for the commands the pages show. */
   baseUrl(req: IncomingMessage): string;
+  /** The dashboard's build; when available it replaces the plain home page at `/` and serves its own routes. */
+  dashboard?: DashboardFiles;
 }
 
 const PAGES = new Set([
@@ -108,6 +111,8 @@ export function createWebUi(options: WebUiOptions) {
         return setPrivacy(request);
       case '/devices/revoke':
         return revokeDevice(request);
+      default:
+        if (isDashboardPath(url.pathname)) return home(request);
     }
   }
 
@@ -209,6 +214,10 @@ export function createWebUi(options: WebUiOptions) {
   async function home(request: Request): Promise<void> {
     const signedIn = requireSignIn(request);
     if (!signedIn) return;
+    if (options.dashboard?.available) {
+      options.dashboard.sendIndex(request.req, request.res, request.csrf);
+      return;
+    }
     const memberships = await store.listMembershipsOfUser(signedIn.user.id);
     const sections: Html[] = [];
     for (const membership of memberships) sections.push(await workspaceSection(request, membership));
@@ -434,7 +443,7 @@ export function createWebUi(options: WebUiOptions) {
 
   return {
     matches(path: string): boolean {
-      return PAGES.has(path);
+      return PAGES.has(path) || (options.dashboard?.available === true && isDashboardPath(path));
     },
     handle(req: IncomingMessage, res: ServerResponse): void {
       handle(req, res).catch((error: unknown) => {

@@ -19,6 +19,11 @@ export class Browser {
     return this.cookies.get(name);
   }
 
+  /** Carry a cookie over from another browser, e.g. a session across a server restart on a new port. */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
+
   cookieHeader(): string {
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
