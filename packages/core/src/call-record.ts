@@ -81,6 +81,11 @@ export interface Cost {
   breakdown: Partial<Record<CostComponent, number>>;
   /** Version of the price data that produced the figures (e.g. `@pydantic/genai-prices@0.1.8`). */
   price_data_version: string | null;
+  /**
+   * Where the price came from when it is not the bundled price data: `custom:<price id>` for a workspace's
+   * custom price. `bundled` marks a call re-priced with the bundled data; absent on calls never re-priced.
+   */
+  price_source?: string;
 }
 
 export interface Timing {
@@ -90,6 +95,13 @@ export interface Timing {
   total_ms: number;
   /** ms from the start of forwarding until the upstream's status line and headers arrived; null if never. */
   headers_ms: number | null;
+  /**
+   * ms the proxy spent on the request before forwarding it (route and token checks). Present only where
+   * the proxy measured it (the Node proxy's HTTP calls).
+   */
+  proxy_before_ms?: number;
+  /** ms from the last upstream byte until the proxy ended the response to the client; present like `proxy_before_ms`. */
+  proxy_after_ms?: number;
 }
 
 export interface CallRecord {
@@ -134,6 +146,11 @@ export interface CallRecord {
   /** Bytes as they crossed the wire (before content decoding). */
   request_bytes: number;
   response_bytes: number;
+  /**
+   * The provider's rate-limit and plan-usage response headers (`anthropic-ratelimit-*`, `x-ratelimit-*`,
+   * `x-codex-*`, `retry-after`), lowercase names, values as sent; present only when the response had any.
+   */
+  rate_limits?: Record<string, string>;
 }
 
 /** A captured body: decoded text (or base64 for binary), capped. */

@@ -225,7 +225,10 @@ const callRecord = object(
     stop_reason_normalized: nullable(oneOf(STOP_REASONS)),
     tool_calls: count,
     server_tool_calls: mapOf(count),
-    timing: object({ ttft_ms: nullable(count), total_ms: count, headers_ms: nullable(count) }),
+    timing: object(
+      { ttft_ms: nullable(count), total_ms: count, headers_ms: nullable(count), proxy_before_ms: amount, proxy_after_ms: amount },
+      ['proxy_before_ms', 'proxy_after_ms'],
+    ),
     upstream_request_id: nullable(string),
     response_id: nullable(string),
     cost: object({
@@ -237,8 +240,9 @@ const callRecord = object(
     }),
     request_bytes: count,
     response_bytes: count,
+    rate_limits: mapOf(string),
   },
-  ['stop_reasons'],
+  ['stop_reasons', 'rate_limits'],
 );
 
 const capturedBody = object({

@@ -5,12 +5,14 @@ import { concatBytes, decodeUtf8, utf8SafeLength } from './utf8.js';
 /** The stored copy of one decoded body: the first `capBytes` bytes, and a count of all of them. */
 export class BodyCopy {
   readonly #capBytes: number;
+  readonly #redact: boolean;
   #parts: Uint8Array[] = [];
   #keptBytes = 0;
   #seenBytes = 0;
 
-  constructor(capBytes: number) {
+  constructor(capBytes: number, redact = true) {
     this.#capBytes = capBytes;
+    this.#redact = redact;
   }
 
   append(bytes: Uint8Array): void {
@@ -22,12 +24,13 @@ export class BodyCopy {
     this.#keptBytes += piece.length;
   }
 
-  /** Decode the kept bytes as UTF-8 text with secrets masked. A cut never splits a character. */
+  /** Decode the kept bytes as UTF-8 text, with secrets masked unless redaction is off. A cut never splits a character. */
   toCapturedBody(contentType: string | null, encodingError: string | null): CapturedBody {
     const truncated = this.#seenBytes > this.#keptBytes;
     const bytes = concatBytes(this.#parts, this.#keptBytes);
     const length = truncated ? utf8SafeLength(bytes, bytes.length) : bytes.length;
-    const text = encodingError !== null && this.#seenBytes === 0 ? null : redactSecrets(decodeUtf8(bytes.subarray(0, length)));
+    const decoded = encodingError !== null && this.#seenBytes === 0 ? null : decodeUtf8(bytes.subarray(0, length));
+    const text = decoded !== null && this.#redact ? redactSecrets(decoded) : decoded;
     return { text, bytes: this.#seenBytes, truncated, content_type: contentType, encoding_error: encodingError };
   }
 }

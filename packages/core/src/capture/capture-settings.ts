@@ -6,6 +6,7 @@ export interface CaptureSettings {
   clock: () => number;
   wallClock: () => number;
   keepBodies: boolean;
+  redactBodies: boolean;
   bodyCapBytes: number;
   decoders: Partial<Record<string, BodyDecoder>>;
   collectOutputText: boolean;
@@ -16,6 +17,7 @@ export function resolveCaptureSettings(options: CaptureOptions): CaptureSettings
     clock: options.clock ?? (() => performance.now()),
     wallClock: options.wallClock ?? Date.now,
     keepBodies: options.keepBodies ?? false,
+    redactBodies: options.redactBodies ?? true,
     bodyCapBytes: options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES,
     decoders: options.decoders ?? {},
     collectOutputText: options.collectOutputText ?? false,

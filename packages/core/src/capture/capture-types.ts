@@ -26,6 +26,11 @@ export interface CaptureOptions {
   wallClock?: () => number;
   /** Keep request and response bodies (false in privacy mode). */
   keepBodies?: boolean;
+  /**
+   * Mask secrets in the kept body text (default true). Credential headers are removed, and secrets in
+   * error messages and the user agent are masked, whatever this says.
+   */
+  redactBodies?: boolean;
   /** Largest decoded body kept, in bytes; default 4 MiB. Bytes beyond it are counted, not kept. */
   bodyCapBytes?: number;
   /** Decoders the runtime adds, e.g. `br` on Node through `zlib.brotliDecompressSync`. */

@@ -629,3 +629,42 @@ describe('createHttpCapture with invalid usage counts', () => {
     expect(warnings).toContain('usage field input_tokens is a total beyond 2^53 - 1, not a non-negative integer: recorded as unknown');
   });
 });
+
+describe('createHttpCapture options and summaries', () => {
+  it('keeps body text as sent with redaction off, still without credential headers', () => {
+    const body = JSON.stringify({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: `my key is ${API_KEY}` }] });
+    const { capture, at } = scripted(request(), { keepBodies: true, redactBodies: false });
+    capture.requestChunk(encode(body));
+    capture.requestEnd();
+    at(10).responseHead(200, { 'content-type': 'application/json' });
+    const { bodies } = capture.finish({ kind: 'complete' });
+
+    expect(bodies!.request!.text).toBe(body);
+    expect(bodies!.request_headers).not.toHaveProperty('x-api-key');
+  });
+
+  it('records the rate-limit headers of the response', () => {
+    const { capture, at } = scripted(request());
+    capture.requestChunk(encode(messageBody));
+    capture.requestEnd();
+    at(10).responseHead(200, {
+      ...sseHeaders,
+      'anthropic-ratelimit-unified-status': 'allowed',
+      'anthropic-ratelimit-unified-5h-utilization': '0.2',
+    });
+    const { record } = at(20).finish({ kind: 'complete' });
+
+    expect(record.rate_limits).toEqual({
+      'anthropic-ratelimit-unified-5h-utilization': '0.2',
+      'anthropic-ratelimit-unified-status': 'allowed',
+    });
+  });
+
+  it('adds no rate_limits key without such headers', () => {
+    const { at } = scripted(request());
+    at(10).responseHead(200, sseHeaders);
+    const { record } = at(20).finish({ kind: 'complete' });
+
+    expect(record).not.toHaveProperty('rate_limits');
+  });
+});

@@ -4,6 +4,7 @@ import { detectApiShape, type ShapeInfo } from './api-shape.js';
 import { CaptureWarnings, resolveCaptureSettings } from './capture-settings.js';
 import type { CaptureEnd, CaptureOptions, CaptureRequest, CaptureResult, HttpCapture } from './capture-types.js';
 import { isRedirect, upgradeRefusedError } from './http-error.js';
+import { pickRateLimitHeaders } from './rate-limit-headers.js';
 import { buildCallRecord, type ResponseSummary } from './record-builder.js';
 import { RequestObserver } from './request-observer.js';
 import { ResponseObserver } from './response-observer.js';
@@ -92,8 +93,10 @@ function createExchangeCapture(request: CaptureRequest, options: CaptureOptions,
     const problems = [requestSide?.decodingError ?? null, requestSide?.parseProblem ?? null, ...(responseSide?.problems() ?? [])].filter(
       (problem) => problem !== null,
     );
+    const built = record ?? fallbackRecord(request, info, timing, startedUnixMs, responseSide);
+    const rateLimits = responseSide ? guard('rate limits', () => pickRateLimitHeaders(responseSide!.headers)) : null;
     return {
-      record: record ?? fallbackRecord(request, info, timing, startedUnixMs, responseSide),
+      record: rateLimits ? { ...built, rate_limits: rateLimits } : built,
       bodies,
       outputText: responseSide?.outputText() ?? null,
       warnings: [...warnings.list, ...problems],

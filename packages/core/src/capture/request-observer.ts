@@ -18,6 +18,8 @@ export function keepRequestField(path: readonly JsonPathKey[], isContainer: bool
 
 export interface RequestObserverOptions {
   keepBodies: boolean;
+  /** Mask secrets in the kept copy; true when omitted. */
+  redactBodies?: boolean;
   bodyCapBytes: number;
   decoders: Partial<Record<string, BodyDecoder>>;
 }
@@ -39,7 +41,7 @@ export class RequestObserver {
 
   constructor(headers: Readonly<Record<string, string>>, options: RequestObserverOptions) {
     this.#contentType = headers['content-type'] ?? null;
-    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes) : null;
+    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes, options.redactBodies) : null;
     this.#decoder = createContentDecoder(
       headers['content-encoding'],
       (bytes) => {

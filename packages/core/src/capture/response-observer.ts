@@ -11,6 +11,8 @@ import { JsonArrayEvents, SseJsonEvents, type StreamEventHandler } from './strea
 
 export interface ResponseObserverOptions {
   keepBodies: boolean;
+  /** Mask secrets in the kept copy; true when omitted. */
+  redactBodies?: boolean;
   bodyCapBytes: number;
   decoders: Partial<Record<string, BodyDecoder>>;
   collectOutputText: boolean;
@@ -56,7 +58,7 @@ export class ResponseObserver {
     this.framing = chooseFraming(info, status, headers['content-type'] ?? '');
     this.#text = options.collectOutputText ? new TextCollector(options.bodyCapBytes) : null;
     this.#parser = this.framing === 'none' || this.framing === 'error' ? null : createShapeParser(info, { text: this.#text });
-    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes) : null;
+    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes, options.redactBodies) : null;
 
     const handler = this.#eventHandler();
     if (this.framing === 'sse') this.#events = new SseJsonEvents(handler);

@@ -203,6 +203,38 @@ describe('computeCost', () => {
     });
   });
 
+  it('uses a custom price instead of the price data', () => {
+    const result = cost('my-finetune', 'openai', known({ uncached: 1_000_000, cacheRead: 1_000_000, output: 1_000_000 }), {
+      customPrice: { input_mtok: 2, output_mtok: 8, cache_read_mtok: 0.5 },
+    });
+
+    expect(result).toEqual({
+      usd: 10.5,
+      basis: 'exact',
+      price_key: 'my-finetune',
+      breakdown: { input: 2, cache_read: 0.5, output: 8 },
+      price_data_version: null,
+    });
+  });
+
+  it('charges cache writes at the custom input price when no cache price is set', () => {
+    const result = cost('claude-sonnet-4-5', 'anthropic', known({ uncached: 0, cacheWrite: 1_000_000, split: [0, 1_000_000], output: 0 }), {
+      customPrice: { input_mtok: 4, output_mtok: 20 },
+    });
+
+    expect(result.breakdown).toEqual({ cache_write_1h: 4 });
+  });
+
+  it('keeps subscription calls api_equivalent with a custom price', () => {
+    const result = cost('claude-sonnet-4-5', 'anthropic', known({ uncached: 1_000_000, output: 0 }), {
+      subscriptionBilled: true,
+      customPrice: { input_mtok: 1, output_mtok: 1 },
+    });
+
+    expect(result.basis).toBe('api_equivalent');
+    expect(result.usd).toBe(1);
+  });
+
   it('prefers the answered model, then the requested one', () => {
     const answered = cost('gpt-4o-mini', 'openai', known({ uncached: 1_000_000, output: 0 }), { modelAnswered: 'gpt-4o-2024-08-06' });
     expect(answered).toMatchObject({ price_key: 'gpt-4o', usd: 2.5 });

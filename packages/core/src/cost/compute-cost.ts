@@ -15,6 +15,20 @@ export interface CostInput {
   subscriptionBilled: boolean;
   /** When the call happened, for prices that changed over time. */
   at: Date;
+  /** A price to use instead of the bundled price data, e.g. a workspace's custom price for the model. */
+  customPrice?: CustomPrice;
+}
+
+/**
+ * A price set by hand, in USD per million tokens. A cache price left out is charged at the input price,
+ * and a 1-hour cache write at the 5-minute one.
+ */
+export interface CustomPrice {
+  input_mtok: number;
+  output_mtok: number;
+  cache_read_mtok?: number | null;
+  cache_write_mtok?: number | null;
+  cache_write_1h_mtok?: number | null;
 }
 
 interface Component {
@@ -42,7 +56,7 @@ export function computeCost(input: CostInput): Cost {
   const known = components.filter((component) => component.count !== null);
   if (!reportsUsage(known)) return { usd: null, basis: 'unknown', price_key: priceKey, breakdown: {}, price_data_version: null };
 
-  const prices = findModelPrice(input);
+  const prices = input.customPrice ? toModelPrice(input.customPrice) : findModelPrice(input);
   if (prices === null) return { usd: null, basis: 'unpriced', price_key: priceKey, breakdown: {}, price_data_version: PRICE_DATA_VERSION };
 
   const tierTokens = input.usage.input_tokens ?? knownInputTokens(input.usage);
@@ -59,7 +73,17 @@ export function computeCost(input: CostInput): Cost {
   // Subscription traffic is never real spend, even when only part of it could be priced.
   let basis: Cost['basis'] = complete ? 'exact' : 'partial';
   if (input.subscriptionBilled) basis = 'api_equivalent';
-  return { usd: totalNanos / 1e9, basis, price_key: priceKey, breakdown, price_data_version: PRICE_DATA_VERSION };
+  const priceDataVersion = input.customPrice ? null : PRICE_DATA_VERSION;
+  return { usd: totalNanos / 1e9, basis, price_key: priceKey, breakdown, price_data_version: priceDataVersion };
+}
+
+/** The custom price as a catalog row, leaving out the prices it does not set so `unitPrice` falls back along `priceKeys`. */
+function toModelPrice(price: CustomPrice): ModelPrice {
+  const row: Record<string, number> = { input_mtok: price.input_mtok, output_mtok: price.output_mtok };
+  if (typeof price.cache_read_mtok === 'number') row.cache_read_mtok = price.cache_read_mtok;
+  if (typeof price.cache_write_mtok === 'number') row.cache_write_mtok = price.cache_write_mtok;
+  if (typeof price.cache_write_1h_mtok === 'number') row.cache_write_1h_mtok = price.cache_write_1h_mtok;
+  return row as ModelPrice;
 }
 
 function componentsOf(usage: Usage): Component[] {
