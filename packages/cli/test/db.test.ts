@@ -62,9 +62,9 @@ describe('db migrate with SQLite', () => {
     const second = await runCli(['db', 'migrate', '--data-dir', dataDir]);
 
     expect(first.code).toBe(0);
-    expect(first.stdout).toBe(`SQLite ${join(dataDir, 'tokenwise.db')}: applied schema version 1, 2; now at version 2.\n`);
+    expect(first.stdout).toBe(`SQLite ${join(dataDir, 'tokenwise.db')}: applied schema version 1, 2, 3; now at version 3.\n`);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain('already at schema version 2, nothing to apply.');
+    expect(second.stdout).toContain('already at schema version 3, nothing to apply.');
   });
 
   it('rejects copy options', async () => {
@@ -160,9 +160,9 @@ describeWithPostgres('db with PostgreSQL', () => {
 
     expect(first.code).toBe(0);
     expect(first.stdout).toBe(
-      `PostgreSQL postgres://postgres@127.0.0.1:5432/test (schema ${schema.name}): applied schema version 1, 2; now at version 2.\n`,
+      `PostgreSQL postgres://postgres@127.0.0.1:5432/test (schema ${schema.name}): applied schema version 1, 2, 3; now at version 3.\n`,
     );
-    expect(second.stdout).toContain('already at schema version 2, nothing to apply.');
+    expect(second.stdout).toContain('already at schema version 3, nothing to apply.');
   });
 
   it('copies every table and checks the sums', async () => {
@@ -208,7 +208,7 @@ describeWithPostgres('db with PostgreSQL', () => {
     const report = JSON.parse(again.stdout) as CopyReport;
     expect(again.code).toBe(0);
     expect(report.ok).toBe(true);
-    expect(report.tables.map((table) => table.inserted)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(report.tables.map((table) => table.inserted)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
     const store = new SqliteStore(join(dataDir, 'tokenwise.db'));
     const [later] = recordSeries(1, Date.parse('2026-12-05T00:00:00.000Z'));
@@ -244,7 +244,7 @@ describeWithPostgres('db with PostgreSQL', () => {
     const result = await copy();
 
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('is at schema version 99, but this Tokenwise copies version 2: upgrade Tokenwise');
+    expect(result.stderr).toContain('is at schema version 99, but this Tokenwise copies version 3: upgrade Tokenwise');
   });
 
   it('refuses to serve a schema newer than the code', async () => {
@@ -254,6 +254,6 @@ describeWithPostgres('db with PostgreSQL', () => {
     const result = await runCli(['serve', '--port', '0', '--data-dir', dataDir, '--database-url', schema.url]);
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('is newer than this Tokenwise supports (2); upgrade Tokenwise or use another --database-url');
+    expect(result.stderr).toContain('is newer than this Tokenwise supports (3); upgrade Tokenwise or use another --database-url');
   });
 });

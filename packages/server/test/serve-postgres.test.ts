@@ -106,7 +106,7 @@ describeWithPostgres('serve with PostgreSQL', () => {
     await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')");
 
     await expect(startTestServer({ databaseUrl: schema.url })).rejects.toThrow(
-      /database schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(2\); upgrade Tokenwise/,
+      /database schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(3\); upgrade Tokenwise/,
     );
   });
 
@@ -114,7 +114,7 @@ describeWithPostgres('serve with PostgreSQL', () => {
     const server = await start();
     expect((await fetch(`${server.server.url}/readyz`)).status).toBe(200);
 
-    await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, 'next', '2030-01-01')");
+    await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'next', '2030-01-01')");
 
     expect((await fetch(`${server.server.url}/readyz`)).status).toBe(503);
     expect((await fetch(`${server.server.url}/healthz`)).status).toBe(200);

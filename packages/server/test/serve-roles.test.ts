@@ -109,7 +109,7 @@ describe('readyz', () => {
   it('reports not ready once a newer version migrates the database', async () => {
     running = await startTestServer();
     const db = new Database(join(running.dataDir, 'tokenwise.db'));
-    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, 'next', '2030-01-01')").run();
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'next', '2030-01-01')").run();
     db.close();
 
     const ready = await fetch(`${running.server.url}/readyz`);
@@ -121,7 +121,7 @@ describe('readyz', () => {
       message: 'the store is unreachable or its schema changed; details are in the server log',
     });
     expect(healthy.status).toBe(200);
-    expect(running.logs.text()).toContain('is at schema version 3, but this Tokenwise runs version 2');
+    expect(running.logs.text()).toContain('is at schema version 4, but this Tokenwise runs version 3');
   });
 });
 
@@ -134,7 +134,7 @@ describe('serve start-up', () => {
     db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')").run();
     db.close();
 
-    await expect(startTestServer({ dataDir })).rejects.toThrow(/schema version 99 is newer than this Tokenwise supports \(2\)/);
+    await expect(startTestServer({ dataDir })).rejects.toThrow(/schema version 99 is newer than this Tokenwise supports \(3\)/);
   });
 
   it('logs the role and the database on start', async () => {

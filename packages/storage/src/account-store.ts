@@ -115,6 +115,8 @@ export interface WorkspaceChanges {
   name?: string;
   /** False turns privacy mode on. */
   keepBodies?: boolean;
+  /** False stores body text as sent, without masking the secrets in it. */
+  redactBodies?: boolean;
   /** Days a call's bodies are kept; null keeps them until the call is deleted. */
   bodyRetentionDays?: number | null;
 }

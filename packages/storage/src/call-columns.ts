@@ -71,6 +71,9 @@ export interface CallRow {
   price_data_version: string | null;
   request_bytes: number;
   response_bytes: number;
+  proxy_before_ms: number | null;
+  proxy_after_ms: number | null;
+  price_source: string | null;
 }
 
 export const callColumns = [
@@ -126,7 +129,13 @@ export const callColumns = [
   'price_data_version',
   'request_bytes',
   'response_bytes',
+  'proxy_before_ms',
+  'proxy_after_ms',
+  'price_source',
 ] as const satisfies readonly (keyof CallRow)[];
+
+/** Select expression of a call's rate-limit headers (JSON text or null), for `fromCallRow`'s second argument. */
+export const RATE_LIMITS_SUBQUERY = '(SELECT r.headers FROM call_rate_limits r WHERE r.call_id = calls.id) AS rate_limits_json';
 
 export const booleanCallColumns = ['stream_requested', 'streaming', 'billable'] as const satisfies readonly (keyof CallRow)[];
 
@@ -193,11 +202,22 @@ export function toCallRow(record: CallRecord): CallRow {
     price_data_version: record.cost.price_data_version,
     request_bytes: record.request_bytes,
     response_bytes: record.response_bytes,
+    proxy_before_ms: record.timing.proxy_before_ms ?? null,
+    proxy_after_ms: record.timing.proxy_after_ms ?? null,
+    price_source: record.cost.price_source ?? null,
   };
 }
 
-/** Rebuild the nested record from its row, keys in the order `CallRecord` declares them. */
-export function fromCallRow(row: CallRow): CallRecord {
+/**
+ * Rebuild the nested record from its row, keys in the order `CallRecord` declares them. Optional keys
+ * (`stop_reasons`, the proxy timings, `price_source`, `rate_limits`) are present only when stored; the
+ * rate-limit headers live in `call_rate_limits` and come in as `rateLimits`, that table's JSON text.
+ */
+export function fromCallRow(row: CallRow, rateLimits: string | null = null): CallRecord {
+  const timing: CallRecord['timing'] = { ttft_ms: row.ttft_ms, total_ms: row.total_ms, headers_ms: row.headers_ms };
+  if (row.proxy_before_ms !== null && row.proxy_before_ms !== undefined) timing.proxy_before_ms = row.proxy_before_ms;
+  if (row.proxy_after_ms !== null && row.proxy_after_ms !== undefined) timing.proxy_after_ms = row.proxy_after_ms;
+
   const record: CallRecord = {
     id: row.id,
     started_at: row.started_at,
@@ -244,7 +264,7 @@ export function fromCallRow(row: CallRow): CallRecord {
     stop_reason_normalized: row.stop_reason_normalized as StopReasonNormalized | null,
     tool_calls: row.tool_calls,
     server_tool_calls: JSON.parse(row.server_tool_calls) as Record<string, number>,
-    timing: { ttft_ms: row.ttft_ms, total_ms: row.total_ms, headers_ms: row.headers_ms },
+    timing,
     upstream_request_id: row.upstream_request_id,
     response_id: row.response_id,
     cost: {
@@ -253,10 +273,12 @@ export function fromCallRow(row: CallRow): CallRecord {
       price_key: row.cost_price_key,
       breakdown: JSON.parse(row.cost_breakdown) as Partial<Record<CostComponent, number>>,
       price_data_version: row.price_data_version,
+      ...(row.price_source === null || row.price_source === undefined ? {} : { price_source: row.price_source }),
     },
     request_bytes: row.request_bytes,
     response_bytes: row.response_bytes,
   };
+  if (rateLimits !== null) record.rate_limits = JSON.parse(rateLimits) as Record<string, string>;
 
   if (row.stop_reasons !== null) {
     // `stop_reasons` exists only for multi-choice responses; keep its key position next to stop_reason.

@@ -1,4 +1,5 @@
 export * from './account-store.js';
+export * from './call-queries.js';
 export * from './migrations.js';
 export * from './postgres-copy.js';
 export * from './postgres-errors.js';

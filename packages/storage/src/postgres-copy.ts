@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { bodyColumns, booleanBodyColumns } from './body-columns.js';
 import { booleanCallColumns, callColumns } from './call-columns.js';
+import { promptColumns, rateLimitColumns } from './call-side-rows.js';
 import { newestVersion } from './migrations.js';
 import { ADVISORY_LOCKS } from './postgres-migrations.js';
 import { insertSql, PostgresStore, toPgValue } from './postgres-store.js';
@@ -24,8 +25,8 @@ const TABLES: readonly TableSpec[] = [
   {
     name: 'workspaces',
     key: 'id',
-    columns: ['id', 'name', 'keep_bodies', 'body_retention_days', 'created_at'],
-    booleans: ['keep_bodies'],
+    columns: ['id', 'name', 'keep_bodies', 'body_retention_days', 'created_at', 'redact_bodies'],
+    booleans: ['keep_bodies', 'redact_bodies'],
     pageSize: 500,
   },
   {
@@ -115,6 +116,29 @@ const TABLES: readonly TableSpec[] = [
   { name: 'calls', key: 'id', columns: callColumns, booleans: booleanCallColumns, pageSize: 500 },
   // Each body row carries up to two compressed bodies of a few MiB, so pages stay small.
   { name: 'call_bodies', key: 'call_id', columns: ['call_id', ...bodyColumns], booleans: booleanBodyColumns, pageSize: 20 },
+  { name: 'call_prompts', key: 'call_id', columns: promptColumns, booleans: [], pageSize: 100 },
+  { name: 'call_rate_limits', key: 'call_id', columns: rateLimitColumns, booleans: [], pageSize: 500 },
+  {
+    name: 'custom_prices',
+    key: 'id',
+    columns: [
+      'id',
+      'workspace_id',
+      'model',
+      'provider',
+      'effective_from',
+      'effective_from_ms',
+      'input_mtok',
+      'output_mtok',
+      'cache_read_mtok',
+      'cache_write_mtok',
+      'cache_write_1h_mtok',
+      'created_at',
+      'created_by',
+    ],
+    booleans: [],
+    pageSize: 500,
+  },
 ];
 
 /** Columns of `calls` whose sums the check compares, next to the row counts. */

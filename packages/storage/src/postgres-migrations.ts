@@ -243,6 +243,56 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_device ON calls (device_id, started_at_ms);
     `,
   },
+  // See SQLite's version 3. PostgreSQL's keyset order needs `seq` in the index, which SQLite's rowid gives
+  // every index for free.
+  {
+    version: 3,
+    name: 'dashboard',
+    sql: `
+      ALTER TABLE calls ADD COLUMN proxy_before_ms DOUBLE PRECISION;
+      ALTER TABLE calls ADD COLUMN proxy_after_ms DOUBLE PRECISION;
+      ALTER TABLE calls ADD COLUMN price_source TEXT;
+      ALTER TABLE workspaces ADD COLUMN redact_bodies BOOLEAN NOT NULL DEFAULT TRUE;
+
+      CREATE TABLE call_prompts (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        text TEXT NOT NULL
+      );
+
+      CREATE TABLE call_rate_limits (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        workspace_id TEXT,
+        device_id TEXT,
+        route TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        started_at_ms BIGINT NOT NULL,
+        headers TEXT NOT NULL
+      );
+      CREATE INDEX call_rate_limits_latest ON call_rate_limits (workspace_id, device_id, route, tool, started_at_ms);
+
+      CREATE TABLE custom_prices (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        model TEXT NOT NULL,
+        provider TEXT,
+        effective_from TEXT NOT NULL,
+        effective_from_ms BIGINT NOT NULL,
+        input_mtok DOUBLE PRECISION NOT NULL,
+        output_mtok DOUBLE PRECISION NOT NULL,
+        cache_read_mtok DOUBLE PRECISION,
+        cache_write_mtok DOUBLE PRECISION,
+        cache_write_1h_mtok DOUBLE PRECISION,
+        created_at TEXT NOT NULL,
+        created_by TEXT
+      );
+      CREATE INDEX custom_prices_by_model ON custom_prices (workspace_id, model, effective_from_ms);
+
+      CREATE INDEX calls_by_workspace_start_seq ON calls (workspace_id, started_at_ms DESC, seq DESC);
+      CREATE INDEX calls_by_workspace_session ON calls (workspace_id, session_id, started_at_ms) WHERE session_id IS NOT NULL;
+      CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
+    `,
+  },
 ];
 
 /**

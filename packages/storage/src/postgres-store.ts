@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { TokenwiseError } from '@tokenwise/core';
 import pg from 'pg';
 import { type BodyRow, bodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
-import { type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
+import { type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
+import { promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
 import { describePostgresFailure } from './postgres-errors.js';
 import { ADVISORY_LOCKS, currentSchema, migratePostgres, readPostgresSchemaVersion } from './postgres-migrations.js';
-import { SqlAccountStore } from './sql-account-store.js';
+import { SqlCallStore } from './sql-call-store.js';
 import { numberPlaceholders, type SqlParam, type SqlRunner } from './sql-runner.js';
 import type { ApiToken, CallToStore, ListCallsQuery, ListedCall, NewRouteToken, RouteToken, Store, StoredCallRef } from './store.js';
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
@@ -31,6 +32,8 @@ const NOTHING_CHANGED = new Error('a required change did not happen');
 const CALLS_PER_STATEMENT = 500;
 /** Body rows per INSERT statement; each row may carry two compressed bodies of up to a few MiB. */
 const BODIES_PER_STATEMENT = 20;
+/** Prompt rows per INSERT statement; each carries up to 32 Ki characters of text. */
+const PROMPTS_PER_STATEMENT = 100;
 
 /**
  * The team store: PostgreSQL through a `pg` connection pool, with the same tables and the same behaviour
@@ -38,7 +41,7 @@ const BODIES_PER_STATEMENT = 20;
  * connection's `search_path`, so one database can hold several installations: pass
  * `?options=-c%20search_path%3Dname` in the URL. Open it with `PostgresStore.open`, which migrates.
  */
-export class PostgresStore extends SqlAccountStore implements Store {
+export class PostgresStore extends SqlCallStore implements Store {
   /** The URL without its password and query, safe to print. */
   readonly displayUrl: string;
   /** The schema the tables live in. */
@@ -112,7 +115,11 @@ export class PostgresStore extends SqlAccountStore implements Store {
     const rows = new Map(
       await Promise.all(
         [...unique.values()].map(async ({ record, bodies }) => {
-          const row = { call: toCallRow(record), bodies: bodies === null ? null : await toBodyRow(bodies) };
+          const row = {
+            call: toCallRow(record),
+            bodies: bodies === null ? null : await toBodyRow(bodies),
+            side: sideRowsOf({ record, bodies }),
+          };
           return [record.id, row] as const;
         }),
       ),
@@ -141,6 +148,22 @@ export class PostgresStore extends SqlAccountStore implements Store {
         await client.query(
           `${insertSql('call_bodies', bodyTableColumns, chunk.length)} ON CONFLICT (call_id) DO NOTHING`,
           chunk.flatMap((row) => bodyTableColumns.map((column) => toPgValue(row[column]))),
+        );
+      }
+
+      const storedSides = stored.map(({ id }) => rows.get(id)!.side);
+      const promptRows = storedSides.flatMap((side) => (side.prompt ? [side.prompt] : []));
+      for (const chunk of chunks(promptRows, PROMPTS_PER_STATEMENT)) {
+        await client.query(
+          `${insertSql('call_prompts', promptColumns, chunk.length)} ON CONFLICT (call_id) DO NOTHING`,
+          chunk.flatMap((row) => promptColumns.map((column) => toPgValue(row[column]))),
+        );
+      }
+      const rateLimitRows = storedSides.flatMap((side) => (side.rateLimits ? [side.rateLimits] : []));
+      for (const chunk of chunks(rateLimitRows, CALLS_PER_STATEMENT)) {
+        await client.query(
+          `${insertSql('call_rate_limits', rateLimitColumns, chunk.length)} ON CONFLICT (call_id) DO NOTHING`,
+          chunk.flatMap((row) => rateLimitColumns.map((column) => toPgValue(row[column]))),
         );
       }
 
@@ -183,22 +206,26 @@ export class PostgresStore extends SqlAccountStore implements Store {
     const order = query.after !== undefined ? 'seq ASC' : 'started_at_ms DESC, seq DESC';
     parameters.push(query.limit);
 
-    const result = await this.pool.query<CallRow & { seq: number }>(
-      `SELECT seq, ${callColumns.join(', ')} FROM calls ${where} ORDER BY ${order} LIMIT $${parameters.length}`,
+    const result = await this.pool.query<CallRow & { seq: number; rate_limits_json: string | null }>(
+      `SELECT seq, ${callColumns.join(', ')}, ${RATE_LIMITS_SUBQUERY} FROM calls ${where} ORDER BY ${order} LIMIT $${parameters.length}`,
       parameters,
     );
-    return result.rows.map(({ seq, ...row }) => ({ cursor: String(seq), record: fromCallRow(row) }));
+    return result.rows.map(({ seq, rate_limits_json, ...row }) => ({ cursor: String(seq), record: fromCallRow(row, rate_limits_json) }));
   }
 
   async getCall(id: string): Promise<CallToStore | null> {
     this.assertOpen();
-    const call = await this.pool.query<CallRow>(`SELECT ${callColumns.join(', ')} FROM calls WHERE id = $1`, [id]);
-    const row = call.rows[0];
-    if (!row) return null;
+    const call = await this.pool.query<CallRow & { rate_limits_json: string | null }>(
+      `SELECT ${callColumns.join(', ')}, ${RATE_LIMITS_SUBQUERY} FROM calls WHERE id = $1`,
+      [id],
+    );
+    const found = call.rows[0];
+    if (!found) return null;
+    const { rate_limits_json, ...row } = found;
 
     const bodies = await this.pool.query<BodyRow>(`SELECT ${bodyColumns.join(', ')} FROM call_bodies WHERE call_id = $1`, [id]);
     const bodyRow = bodies.rows[0];
-    return { record: fromCallRow(row), bodies: bodyRow ? await fromBodyRow(bodyRow) : null };
+    return { record: fromCallRow(row, rate_limits_json), bodies: bodyRow ? await fromBodyRow(bodyRow) : null };
   }
 
   async latestCursor(): Promise<string | null> {

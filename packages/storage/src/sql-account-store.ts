@@ -40,6 +40,7 @@ export abstract class SqlAccountStore implements AccountStore {
       id: randomUUID(),
       name: input.name,
       keepBodies: input.keepBodies ?? true,
+      redactBodies: true,
       bodyRetentionDays: checkRetention(input.bodyRetentionDays ?? null),
       createdAt: this.now(),
     };
@@ -67,6 +68,10 @@ export abstract class SqlAccountStore implements AccountStore {
     if (changes.keepBodies !== undefined) {
       assignments.push('keep_bodies = ?');
       params.push(changes.keepBodies);
+    }
+    if (changes.redactBodies !== undefined) {
+      assignments.push('redact_bodies = ?');
+      params.push(changes.redactBodies);
     }
     if (changes.bodyRetentionDays !== undefined) {
       assignments.push('body_retention_days = ?');
@@ -127,10 +132,7 @@ export abstract class SqlAccountStore implements AccountStore {
   async deleteDevice(id: string, options: { withCalls: boolean }): Promise<boolean> {
     const steps: SqlStep[] = [];
     if (options.withCalls) {
-      steps.push(
-        { sql: 'DELETE FROM call_bodies WHERE call_id IN (SELECT id FROM calls WHERE device_id = ?)', params: [id] },
-        { sql: 'DELETE FROM calls WHERE device_id = ?', params: [id] },
-      );
+      steps.push(...callChildrenDeletes('device_id = ?', [id]), { sql: 'DELETE FROM calls WHERE device_id = ?', params: [id] });
     }
     steps.push(
       { sql: 'DELETE FROM route_tokens WHERE device_id = ?', params: [id] },
@@ -392,6 +394,7 @@ export abstract class SqlAccountStore implements AccountStore {
         id: randomUUID(),
         name: input.newWorkspace.name,
         keepBodies: true,
+        redactBodies: true,
         bodyRetentionDays: checkRetention(input.newWorkspace.bodyRetentionDays),
         createdAt: now,
       };
@@ -579,20 +582,20 @@ export abstract class SqlAccountStore implements AccountStore {
     }
 
     const where = conditions.join(' AND ');
-    const changes = await this.sql().transaction([
-      { sql: `DELETE FROM call_bodies WHERE call_id IN (SELECT id FROM calls WHERE ${where})`, params },
-      { sql: `DELETE FROM calls WHERE ${where}`, params },
-    ]);
-    return changes?.[1] ?? 0;
+    const steps = [...callChildrenDeletes(where, params), { sql: `DELETE FROM calls WHERE ${where}`, params }];
+    const changes = await this.sql().transaction(steps);
+    return changes?.at(-1) ?? 0;
   }
 
   async deleteExpiredBodies(now: Date): Promise<number> {
-    return this.sql().run(
-      `DELETE FROM call_bodies WHERE call_id IN (
-         SELECT c.id FROM calls c JOIN workspaces w ON w.id = c.workspace_id
-         WHERE w.body_retention_days IS NOT NULL AND c.started_at_ms < ? - w.body_retention_days * ${DAY_MS})`,
-      [now.getTime()],
-    );
+    // The prompt text is taken from the request body, so it expires with it.
+    const expired = `SELECT c.id FROM calls c JOIN workspaces w ON w.id = c.workspace_id
+         WHERE w.body_retention_days IS NOT NULL AND c.started_at_ms < ? - w.body_retention_days * ${DAY_MS}`;
+    const changes = await this.sql().transaction([
+      { sql: `DELETE FROM call_prompts WHERE call_id IN (${expired})`, params: [now.getTime()] },
+      { sql: `DELETE FROM call_bodies WHERE call_id IN (${expired})`, params: [now.getTime()] },
+    ]);
+    return changes?.[1] ?? 0;
   }
 
   private newDevice(input: IssuedDevice['device']): Device {
@@ -626,6 +629,14 @@ function checkRetention(days: number | null): number | null {
   return days;
 }
 
+/** Deletes of the rows that belong to the calls matching `where` (a condition on `calls`), to run before deleting those calls. */
+function callChildrenDeletes(where: string, params: SqlParam[]): SqlStep[] {
+  return ['call_bodies', 'call_prompts', 'call_rate_limits'].map((table) => ({
+    sql: `DELETE FROM ${table} WHERE call_id IN (SELECT id FROM calls WHERE ${where})`,
+    params,
+  }));
+}
+
 function statement([sql, params]: [string, SqlParam[]]): SqlStep {
   return { sql, params };
 }
@@ -657,8 +668,9 @@ function insertMembership(membership: Membership, skipExisting = false): [string
 /** Everything of one workspace, children first, the workspace row last; the transaction fails when it does not exist. */
 function deleteWorkspaceSteps(id: string): SqlStep[] {
   return [
-    { sql: 'DELETE FROM call_bodies WHERE call_id IN (SELECT id FROM calls WHERE workspace_id = ?)', params: [id] },
+    ...callChildrenDeletes('workspace_id = ?', [id]),
     { sql: 'DELETE FROM calls WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM custom_prices WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM route_tokens WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM api_tokens WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM device_codes WHERE workspace_id = ?', params: [id] },
@@ -669,7 +681,7 @@ function deleteWorkspaceSteps(id: string): SqlStep[] {
   ];
 }
 
-const WORKSPACE_COLUMNS = 'id, name, keep_bodies, body_retention_days, created_at';
+const WORKSPACE_COLUMNS = 'id, name, keep_bodies, redact_bodies, body_retention_days, created_at';
 const DEVICE_COLUMNS = 'id, workspace_id, name, os, user_id, created_at, last_seen_at, privacy_mode, revoked_at';
 const USER_COLUMNS = 'id, email, name, password_hash, created_at, password_changed_at';
 const MEMBERSHIP_COLUMNS = 'id, workspace_id, user_id, role, created_at';
@@ -703,6 +715,7 @@ function toWorkspace(row: Row): Workspace {
     id: text(row.id),
     name: text(row.name),
     keepBodies: readBoolean(row.keep_bodies),
+    redactBodies: readBoolean(row.redact_bodies),
     bodyRetentionDays: optionalNumber(row.body_retention_days),
     createdAt: text(row.created_at),
   };

@@ -230,6 +230,57 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_device ON calls (device_id, started_at_ms);
     `,
   },
+  // The dashboard: proxy overhead and the price source on the call row; prompt text for search and the
+  // rate-limit headers in side tables, so the narrow calls table stays narrow; custom prices; the
+  // per-workspace redaction switch; indexes for the dashboard's filters and session pages.
+  {
+    version: 3,
+    name: 'dashboard',
+    sql: `
+      ALTER TABLE calls ADD COLUMN proxy_before_ms REAL;
+      ALTER TABLE calls ADD COLUMN proxy_after_ms REAL;
+      ALTER TABLE calls ADD COLUMN price_source TEXT;
+      ALTER TABLE workspaces ADD COLUMN redact_bodies INTEGER NOT NULL DEFAULT 1 CHECK (redact_bodies IN (0, 1));
+
+      -- Lowercased prompt text, derived from the request body: it goes wherever the body goes.
+      CREATE TABLE call_prompts (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        text TEXT NOT NULL
+      );
+
+      CREATE TABLE call_rate_limits (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        workspace_id TEXT,
+        device_id TEXT,
+        route TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        headers TEXT NOT NULL
+      );
+      CREATE INDEX call_rate_limits_latest ON call_rate_limits (workspace_id, device_id, route, tool, started_at_ms);
+
+      CREATE TABLE custom_prices (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        model TEXT NOT NULL,
+        provider TEXT,
+        effective_from TEXT NOT NULL,
+        effective_from_ms INTEGER NOT NULL,
+        input_mtok REAL NOT NULL,
+        output_mtok REAL NOT NULL,
+        cache_read_mtok REAL,
+        cache_write_mtok REAL,
+        cache_write_1h_mtok REAL,
+        created_at TEXT NOT NULL,
+        created_by TEXT
+      );
+      CREATE INDEX custom_prices_by_model ON custom_prices (workspace_id, model, effective_from_ms);
+
+      CREATE INDEX calls_by_workspace_session ON calls (workspace_id, session_id, started_at_ms) WHERE session_id IS NOT NULL;
+      CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
+    `,
+  },
 ];
 
 /**

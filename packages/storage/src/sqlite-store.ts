@@ -3,9 +3,10 @@ import { chmodSync, existsSync } from 'node:fs';
 import { TokenwiseError } from '@tokenwise/core';
 import Database from 'better-sqlite3';
 import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
-import { booleanCallColumns, type CallRow, callColumns, fromCallRow, toCallRow } from './call-columns.js';
+import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
+import { promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
-import { SqlAccountStore } from './sql-account-store.js';
+import { SqlCallStore } from './sql-call-store.js';
 import { type SqlParam, type SqlRunner, toSqliteParam } from './sql-runner.js';
 import { describeSqliteFailure } from './sqlite-errors.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
@@ -36,7 +37,7 @@ type SqliteRow = Record<string, SqliteValue>;
  * synchronously on the caller's thread (better-sqlite3). Writes go to a worker thread with its own
  * connection (`SqliteWriter`), so a lock held by another process or a slow disk delays only the writes.
  */
-export class SqliteStore extends SqlAccountStore implements Store {
+export class SqliteStore extends SqlCallStore implements Store {
   readonly path: string;
   /** Schema changes made when this store was opened. */
   readonly migration: MigrationResult;
@@ -98,17 +99,25 @@ export class SqliteStore extends SqlAccountStore implements Store {
 
     // Flatten and compress before the transaction, so the write lock is held only for the inserts.
     const rows = await Promise.all(
-      calls.map(async ({ record, bodies }) => ({
-        call: toSqliteRow(toCallRow(record), booleanCallColumns),
-        bodies: bodies === null ? null : toSqliteRow(await toBodyRow(bodies), booleanBodyColumns),
+      calls.map(async (call) => ({
+        call: toSqliteRow(toCallRow(call.record), booleanCallColumns),
+        bodies: call.bodies === null ? null : toSqliteRow(await toBodyRow(call.bodies), booleanBodyColumns),
+        side: sideRowsOf(call),
       })),
     );
     this.assertOpen();
 
     const { inserted } = await this.writes().insertRows(
       INSERT_CALL_SQL,
-      INSERT_BODIES_SQL,
-      rows.map((row) => ({ primary: row.call, dependent: row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies } })),
+      [INSERT_BODIES_SQL, INSERT_PROMPT_SQL, INSERT_RATE_LIMITS_SQL],
+      rows.map((row) => ({
+        primary: row.call,
+        dependents: [
+          row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies },
+          row.side.prompt as SqliteRow | null,
+          row.side.rateLimits as SqliteRow | null,
+        ],
+      })),
     );
     return inserted.map(({ index, rowid }) => ({ id: String(rows[index]!.call.id), cursor: String(rowid) }));
   }
@@ -147,22 +156,29 @@ export class SqliteStore extends SqlAccountStore implements Store {
 
     const rows = this.read(() =>
       this.db
-        .prepare<SqliteValue[], SqliteRow>(`SELECT seq, ${callColumns.join(', ')} FROM calls ${where} ORDER BY ${order} LIMIT ?`)
+        .prepare<SqliteValue[], SqliteRow>(
+          `SELECT seq, ${callColumns.join(', ')}, ${RATE_LIMITS_SUBQUERY} FROM calls ${where} ORDER BY ${order} LIMIT ?`,
+        )
         .all(...parameters, query.limit),
     );
-    return rows.map((row) => ({ cursor: String(row.seq), record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns)) }));
+    return rows.map((row) => ({
+      cursor: String(row.seq),
+      record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns), row.rate_limits_json as string | null),
+    }));
   }
 
   async getCall(id: string): Promise<CallToStore | null> {
     this.assertOpen();
-    const row = this.read(() => this.db.prepare<[string], SqliteRow>(`SELECT ${callColumns.join(', ')} FROM calls WHERE id = ?`).get(id));
+    const row = this.read(() =>
+      this.db.prepare<[string], SqliteRow>(`SELECT ${callColumns.join(', ')}, ${RATE_LIMITS_SUBQUERY} FROM calls WHERE id = ?`).get(id),
+    );
     if (!row) return null;
 
     const bodyRow = this.read(() =>
       this.db.prepare<[string], SqliteRow>(`SELECT ${bodyColumns.join(', ')} FROM call_bodies WHERE call_id = ?`).get(id),
     );
     return {
-      record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns)),
+      record: fromCallRow(fromSqliteRow<CallRow>(row, booleanCallColumns), row.rate_limits_json as string | null),
       bodies: bodyRow ? await fromBodyRow(fromSqliteRow<BodyRow>(bodyRow, booleanBodyColumns)) : null,
     };
   }
@@ -332,6 +348,10 @@ const INSERT_CALL_SQL = `INSERT INTO calls (${callColumns.join(', ')}) VALUES ($
   ON CONFLICT (id) DO NOTHING`;
 const INSERT_BODIES_SQL = `INSERT INTO call_bodies (call_id, ${bodyColumns.join(', ')}) VALUES (@call_id, ${bodyColumns.map((column) => `@${column}`).join(', ')})
   ON CONFLICT (call_id) DO NOTHING`;
+const INSERT_PROMPT_SQL = `INSERT INTO call_prompts (${promptColumns.join(', ')}) VALUES (${promptColumns.map((column) => `@${column}`).join(', ')})
+  ON CONFLICT (call_id) DO NOTHING`;
+const INSERT_RATE_LIMITS_SQL = `INSERT INTO call_rate_limits (${rateLimitColumns.join(', ')}) VALUES (${rateLimitColumns.map((column) => `@${column}`).join(', ')})
+  ON CONFLICT (call_id) DO NOTHING`;
 
 /** better-sqlite3 binds no booleans, so they travel as 0 and 1. */
 function toSqliteRow<Row extends object>(row: Row, booleanColumns: readonly (keyof Row)[]): SqliteRow {
@@ -350,5 +370,6 @@ function fromSqliteRow<Row>(row: SqliteRow, booleanColumns: readonly string[]): 
     converted[column] = value === null || value === undefined ? null : value === 1;
   }
   delete converted.seq;
+  delete converted.rate_limits_json;
   return converted as Row;
 }

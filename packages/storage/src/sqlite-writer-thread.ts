@@ -56,13 +56,15 @@ function handle(request: WriteRequest): RunResult | InsertRowsResult | Transacti
     }
     case 'insertRows': {
       const primary = prepare(request.sql);
-      const dependent = request.dependentSql === null ? null : prepare(request.dependentSql);
+      const dependents = request.dependentSqls.map(prepare);
       const insertAll = db.transaction(() => {
         const inserted: { index: number; rowid: number }[] = [];
         request.rows.forEach((row, index) => {
           const result = primary.run(bindRow(row.primary));
           if (result.changes === 0) return;
-          if (dependent !== null && row.dependent !== null) dependent.run(bindRow(row.dependent));
+          row.dependents.forEach((dependent, table) => {
+            if (dependent !== null) dependents[table]!.run(bindRow(dependent));
+          });
           inserted.push({ index, rowid: Number(result.lastInsertRowid) });
         });
         return inserted;

@@ -12,10 +12,13 @@ export interface WriterSettings {
   busyTimeoutMs: number;
 }
 
-/** One row to insert, with an optional row of a dependent table inserted only when the first one was new. */
+/**
+ * One row to insert, with optional rows of dependent tables inserted only when the first one was new.
+ * `dependents[i]` goes to the request's `dependentSqls[i]`; null skips that table.
+ */
 export interface RowPair {
   primary: Record<string, SqliteValue>;
-  dependent: Record<string, SqliteValue> | null;
+  dependents: (Record<string, SqliteValue> | null)[];
 }
 
 /** One statement of a `transaction` request; see `SqlStep`. */
@@ -27,7 +30,7 @@ export interface TransactionStep {
 
 export type WriteRequest =
   | { id: number; kind: 'run'; sql: string; params: SqliteValue[] }
-  | { id: number; kind: 'insertRows'; sql: string; dependentSql: string | null; rows: RowPair[] }
+  | { id: number; kind: 'insertRows'; sql: string; dependentSqls: string[]; rows: RowPair[] }
   | { id: number; kind: 'transaction'; steps: TransactionStep[] };
 
 export interface TransactionResult {
@@ -81,8 +84,8 @@ export class SqliteWriter {
   }
 
   /** Insert every row in one IMMEDIATE transaction: all of them or none. */
-  insertRows(sql: string, dependentSql: string | null, rows: RowPair[]): Promise<InsertRowsResult> {
-    return this.send({ kind: 'insertRows', sql, dependentSql, rows }) as Promise<InsertRowsResult>;
+  insertRows(sql: string, dependentSqls: string[], rows: RowPair[]): Promise<InsertRowsResult> {
+    return this.send({ kind: 'insertRows', sql, dependentSqls, rows }) as Promise<InsertRowsResult>;
   }
 
   /** Run the steps in one IMMEDIATE transaction: all of them or none. */

@@ -1,5 +1,6 @@
 import type { CallBodies, CallRecord } from '@tokenwise/core';
 import type { AccountStore } from './account-store.js';
+import type { CallQueryStore } from './call-queries.js';
 
 /** One finished call as the proxy hands it over: the immutable record and, unless privacy mode is on, its bodies. */
 export interface CallToStore {
@@ -46,6 +47,8 @@ export interface Workspace {
   name: string;
   /** False in privacy mode: no request or response bodies are captured or stored. */
   keepBodies: boolean;
+  /** True masks secrets in body text before it is stored (the default); credential headers are never kept. */
+  redactBodies: boolean;
   /** Days a call's bodies are kept before the retention job deletes them; null keeps them. */
   bodyRetentionDays: number | null;
   createdAt: string;
@@ -116,7 +119,7 @@ export interface NewApiToken {
  * contract suite, so callers never depend on which one they hold. Methods are async because network
  * stores are. Times are ISO 8601 strings in UTC.
  */
-export interface Store extends AccountStore {
+export interface Store extends AccountStore, CallQueryStore {
   /**
    * Store a batch of calls in one transaction: either every new call is stored or none is. A call whose id
    * is already stored is skipped (a re-sent record never doubles). Returns the calls actually added, in

@@ -2,6 +2,7 @@ import type { CallRecord } from '@tokenwise/core';
 import { PostgresStore } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountContract } from './account-contract.js';
+import { describeCallQueryContract } from './call-query-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
@@ -14,6 +15,7 @@ async function createPostgresStore() {
 describeWithPostgres('PostgresStore', () => {
   describeStoreContract('PostgresStore', createPostgresStore);
   describeAccountContract('PostgresStore', createPostgresStore);
+  describeCallQueryContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {
     let schema: TestSchema;
@@ -45,7 +47,10 @@ describeWithPostgres('PostgresStore', () => {
       expect(tables.map((row) => row.table_name)).toEqual([
         'api_tokens',
         'call_bodies',
+        'call_prompts',
+        'call_rate_limits',
         'calls',
+        'custom_prices',
         'device_codes',
         'devices',
         'invites',
@@ -64,28 +69,28 @@ describeWithPostgres('PostgresStore', () => {
       const stores = await Promise.all([open(), open(), open()]);
 
       const versions = await schema.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(versions.map((row) => row.version)).toEqual([1, 2]);
-      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, 2]);
+      expect(versions.map((row) => row.version)).toEqual([1, 2, 3]);
+      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, 3]);
     });
 
     it('reports an up-to-date schema on a later open', async () => {
       await open();
 
-      expect((await open()).migration).toEqual({ version: 2, applied: [] });
+      expect((await open()).migration).toEqual({ version: 3, applied: [] });
     });
 
     it('rejects a schema from a newer version', async () => {
       await open();
       await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')");
 
-      await expect(open()).rejects.toThrow(/schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(2\)/);
+      await expect(open()).rejects.toThrow(/schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(3\)/);
     });
 
     it('stops being ready when a newer version migrates the schema', async () => {
       const store = await open();
-      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, 'next', '2030-01-01')");
+      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'next', '2030-01-01')");
 
-      await expect(store.checkReady()).rejects.toThrow(/is at version 3, but this Tokenwise runs version 2/);
+      await expect(store.checkReady()).rejects.toThrow(/is at version 4, but this Tokenwise runs version 3/);
     });
 
     it('names a missing schema and the fix', async () => {
