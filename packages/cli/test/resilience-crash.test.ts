@@ -48,6 +48,9 @@ async function newDataDir(): Promise<string> {
   return dir;
 }
 
+/** Servers this file has sent SIGKILL. */
+const killed = new WeakSet<ServeProcess>();
+
 /** Send one Anthropic call and read it whole; null when the server went away meanwhile. */
 async function sendCall(server: ServeProcess, stream: boolean): Promise<FinishedCall | null> {
   try {
@@ -60,7 +63,8 @@ async function sendCall(server: ServeProcess, stream: boolean): Promise<Finished
     if (response.status !== 200) throw new Error(`call failed with status ${response.status}`);
     return { requestId: response.headers.get('request-id')!, finishedAtMs: Date.now() };
   } catch (error) {
-    if (server.child.exitCode !== null || server.child.signalCode !== null) return null;
+    // A call cut by the kill fails before the child's exit is reported, so the kill itself is the sign.
+    if (killed.has(server)) return null;
     throw error;
   }
 }
@@ -69,6 +73,7 @@ async function sendCall(server: ServeProcess, stream: boolean): Promise<Finished
 async function crash(server: ServeProcess): Promise<number> {
   const killedAtMs = Date.now();
   const exited = once(server.child, 'exit');
+  killed.add(server);
   server.child.kill('SIGKILL');
   await exited;
   return killedAtMs;
