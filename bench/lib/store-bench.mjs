@@ -143,6 +143,37 @@ function dashboardQueries() {
   };
 }
 
+/**
+ * Time the store's own dashboard reads (`Store.overview`, `searchCalls`, `callFacets`, `listSessions`),
+ * the ones the dashboard calls; returns the median ms of each.
+ */
+async function timeStoreMethods(store, repeats) {
+  const nowMs = Date.now();
+  const range = (days) => ({ workspaceId: MAIN_WORKSPACE, from: new Date(nowMs - days * DAY_MS), to: new Date(nowMs) });
+  const methods = {
+    'overview 24h, hourly': () => store.overview({ filter: range(1), bucketMs: 3_600_000, groupBy: 'tool', top: 10 }),
+    'overview 7d, daily': () => store.overview({ filter: range(7), bucketMs: DAY_MS, groupBy: 'tool', top: 10 }),
+    'overview 30d, daily': () => store.overview({ filter: range(30), bucketMs: DAY_MS, groupBy: 'model', top: 10 }),
+    'searchCalls, first page': () => store.searchCalls({ workspaceId: MAIN_WORKSPACE }, { limit: 50 }),
+    'searchCalls, tool and model': () =>
+      store.searchCalls({ workspaceId: MAIN_WORKSPACE, tools: ['codex'], models: ['gpt-5'] }, { limit: 50 }),
+    'callFacets 7d': () => store.callFacets(range(7), 10),
+    'listSessions 7d': () => store.listSessions(range(7), { limit: 50 }),
+  };
+  const timings = {};
+  for (const [name, method] of Object.entries(methods)) {
+    await method();
+    const samples = [];
+    for (let index = 0; index < repeats; index += 1) {
+      const startMs = performance.now();
+      await method();
+      samples.push(performance.now() - startMs);
+    }
+    timings[name] = Math.round(median(samples) * 10) / 10;
+  }
+  return timings;
+}
+
 /** Indexes the queries above would use; created only in the bench database, to measure what they change. */
 const SUGGESTED_INDEXES = [
   `CREATE INDEX bench_calls_overview ON calls (workspace_id, started_at_ms, tool, model_answered, model_requested, status,
@@ -223,19 +254,15 @@ async function timeQueries(runQuery, repeats, queries = dashboardQueries()) {
 export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeats, log }) {
   const file = path.join(dir, 'store-bench.db');
   const store = new SqliteStore(file);
-  const result = { backend: 'sqlite', insert: {}, queries: {} };
+  const result = { backend: 'sqlite', insert: {}, queries: {}, store_methods: {} };
+  const db = new Database(file);
   try {
     result.insert.records_per_s_metrics_only = await insertRate(store, insertCount, false);
     result.insert.records_per_s_with_bodies = await insertRate(store, bodiesCount, true);
     log(
       `sqlite: ${result.insert.records_per_s_metrics_only} records/s metrics only, ${result.insert.records_per_s_with_bodies} with bodies`,
     );
-  } finally {
-    await store.close();
-  }
 
-  const db = new Database(file);
-  try {
     db.pragma('journal_mode = WAL');
     const columns = db
       .prepare('PRAGMA table_info(calls)')
@@ -250,7 +277,8 @@ export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeat
       const have = db.prepare('SELECT count(*) AS n FROM calls').get().n;
       if (have < size) seed.run({ count: size - have, nowMs: Date.now(), spanMs: SPAN_MS, templateSeq, tag: `s${size}` });
       result.queries[size] = { shipped: await timeQueries(run, repeats) };
-      log(`sqlite ${size} calls: ${JSON.stringify(result.queries[size].shipped)}`);
+      result.store_methods[size] = await timeStoreMethods(store, repeats);
+      log(`sqlite ${size} calls: ${JSON.stringify(result.queries[size].shipped)} ${JSON.stringify(result.store_methods[size])}`);
     }
     const largest = sizes[sizes.length - 1];
     for (const index of SUGGESTED_INDEXES) db.exec(index);
@@ -261,6 +289,7 @@ export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeat
     log(`sqlite ${largest} calls, hourly rollup table: ${JSON.stringify(result.queries[largest].hourly_rollup_table)}`);
   } finally {
     db.close();
+    await store.close();
   }
   return result;
 }
@@ -270,21 +299,18 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
   const schema = `tokenwise_bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
-  const result = { backend: 'postgres', insert: {}, queries: {} };
+  const result = { backend: 'postgres', insert: {}, queries: {}, store_methods: {} };
+  let store = null;
   try {
     result.server_version = (await admin.query('SHOW server_version')).rows[0].server_version;
     await admin.query(`CREATE SCHEMA ${schema}`);
     const scopedUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-    const store = await PostgresStore.open(scopedUrl);
-    try {
-      result.insert.records_per_s_metrics_only = await insertRate(store, insertCount, false);
-      result.insert.records_per_s_with_bodies = await insertRate(store, bodiesCount, true);
-      log(
-        `postgres: ${result.insert.records_per_s_metrics_only} records/s metrics only, ${result.insert.records_per_s_with_bodies} with bodies`,
-      );
-    } finally {
-      await store.close();
-    }
+    store = await PostgresStore.open(scopedUrl);
+    result.insert.records_per_s_metrics_only = await insertRate(store, insertCount, false);
+    result.insert.records_per_s_with_bodies = await insertRate(store, bodiesCount, true);
+    log(
+      `postgres: ${result.insert.records_per_s_metrics_only} records/s metrics only, ${result.insert.records_per_s_with_bodies} with bodies`,
+    );
 
     await admin.query(`SET search_path = ${schema}`);
     const columns = (
@@ -316,7 +342,8 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
         await admin.query('VACUUM ANALYZE calls');
       }
       result.queries[size] = { shipped: await timeQueries(run, repeats) };
-      log(`postgres ${size} calls: ${JSON.stringify(result.queries[size].shipped)}`);
+      result.store_methods[size] = await timeStoreMethods(store, repeats);
+      log(`postgres ${size} calls: ${JSON.stringify(result.queries[size].shipped)} ${JSON.stringify(result.store_methods[size])}`);
     }
     const largest = sizes[sizes.length - 1];
     for (const index of SUGGESTED_INDEXES) await admin.query(index);
@@ -328,6 +355,7 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
     result.queries[largest].hourly_rollup_table = await timeQueries(run, repeats, rollupQueries());
     log(`postgres ${largest} calls, hourly rollup table: ${JSON.stringify(result.queries[largest].hourly_rollup_table)}`);
   } finally {
+    await store?.close();
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
     await admin.end();
   }

@@ -34,7 +34,8 @@ describe.skipIf(skipReason !== null)('bench harness', () => {
 
     expect(stdout).toContain('### Throughput, CPU and latency');
     expect(stdout).toContain('### Streams: SSE of 40 deltas 5 ms apart');
-    expect(stdout).toContain('### Dashboard queries');
+    expect(stdout).toContain("### The store's dashboard reads");
+    expect(stdout).toContain('### The same questions in plain SQL');
     expect(stdout).toContain('### Targets');
 
     const ran = new Set(result.proxy.throughput.map((row: { candidate: string }) => row.candidate));
@@ -59,6 +60,7 @@ describe.skipIf(skipReason !== null)('bench harness', () => {
     const sqlite = result.store.find((entry: { backend: string }) => entry.backend === 'sqlite');
     expect(sqlite.insert.records_per_s_metrics_only).toBeGreaterThan(0);
     expect(Object.keys(sqlite.queries)).toEqual(['2000', '4000']);
+    expect(Object.keys(sqlite.store_methods)).toEqual(['2000', '4000']);
     expect(result.targets.length).toBeGreaterThan(10);
   });
 });
