@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { CallRecord } from '@tokenwise/core';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
+import { postgresMigrations } from '../../storage/src/postgres-migrations.js';
 import { createTestSchema, describeWithPostgres, type TestSchema } from '../../storage/test/postgres-test-database.js';
 import { cliEnv, runCli, TOKENWISE_BIN } from './helpers/cli-process.js';
 
@@ -104,7 +105,9 @@ describeWithPostgres('three proxy processes and one app on PostgreSQL', () => {
   }
 
   it('start together with one schema version and one workspace', async () => {
-    expect(await schema.query('SELECT version FROM schema_migrations ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(await schema.query('SELECT version FROM schema_migrations ORDER BY version')).toEqual(
+      postgresMigrations.map((migration) => ({ version: migration.version })),
+    );
     expect(await schema.query('SELECT id FROM workspaces')).toHaveLength(1);
     for (const server of [app, ...proxies]) {
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

@@ -12,7 +12,10 @@ export type ApiShape =
   | 'openai.chat_completions'
   | 'openai.responses'
   | 'gemini.generate_content'
-  | 'gemini.stream_generate_content';
+  | 'gemini.stream_generate_content'
+  /** Ollama's native `/api/chat` and `/api/generate`. */
+  | 'ollama.chat'
+  | 'ollama.generate';
 
 /** `aborted`: the client hung up before the response ended. */
 export type CallStatus = 'success' | 'error' | 'truncated' | 'aborted';
@@ -30,7 +33,8 @@ export type StopReasonNormalized =
 /**
  * How `cost.usd` was obtained: `exact` (all usage known), `partial` (a lower bound from the usage seen),
  * `api_equivalent` (billed to a subscription; the API price of the same call), `unknown` (no usage),
- * `none` (nothing billable), `unpriced` (usage known, no price for the model).
+ * `none` (nothing billable, or a model run on the person's own machine, such as Ollama's), `unpriced` (usage
+ * known, no price for the model).
  */
 export type CostBasis = 'exact' | 'partial' | 'api_equivalent' | 'unknown' | 'none' | 'unpriced';
 
@@ -102,6 +106,13 @@ export interface Timing {
   proxy_before_ms?: number;
   /** ms from the last upstream byte until the proxy ended the response to the client; present like `proxy_before_ms`. */
   proxy_after_ms?: number;
+  /**
+   * The model server's own timings, present only where it reports them (Ollama's `load_duration`,
+   * `prompt_eval_duration` and `eval_duration`, converted from ns to ms).
+   */
+  model_load_ms?: number;
+  prompt_eval_ms?: number;
+  eval_ms?: number;
 }
 
 export interface CallRecord {
@@ -124,7 +135,8 @@ export interface CallRecord {
   session_id: string | null;
   stream_requested: boolean;
   streaming: boolean;
-  stream_format: 'sse' | 'json-array' | 'websocket' | null;
+  /** `ndjson`: one JSON object per line (Ollama's native streams). */
+  stream_format: 'sse' | 'json-array' | 'ndjson' | 'websocket' | null;
   model_requested: string | null;
   model_answered: string | null;
   /** Upstream status; null when no response arrived (unreachable upstream, abort before headers). */

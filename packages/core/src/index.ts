@@ -6,6 +6,7 @@ export * from './capture/rate-limit-headers.js';
 export * from './capture/websocket-capture.js';
 export * from './cost/compute-cost.js';
 export * from './cost/price-data-version.js';
+export * from './cost/price-key.js';
 export * from './detect/session.js';
 export * from './detect/tool.js';
 export * from './errors.js';

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Caller, Principals, WorkspaceScope } from './accounts/principal.js';
 import { type ApiErrorCode, readJsonBody, sendApiError, sendJson } from './api-responses.js';
 import type { CallStream } from './call-stream.js';
+import { parseCallFilter } from './dashboard/call-filter-params.js';
 import type { RouteAuthorizer } from './route-authorizer.js';
 import { describeRouteToken } from './route-token-json.js';
 import { parseSince } from './since.js';
@@ -50,7 +51,8 @@ type Endpoint =
  * or a signed-in browser's session (see `createPrincipals`). Each acts in the caller's workspace, and an id
  * of another workspace is answered like an unknown one:
  *
- *   GET    /api/v1/calls?limit&since&after   newest first; with `after`, oldest first from that cursor
+ *   GET    /api/v1/calls?limit&cursor&…      newest first, with the dashboard's filters and `q` (docs/api.md);
+ *                                            with `after`, oldest first in storage order from that cursor
  *   GET    /api/v1/calls/stream              server-sent events: `ready`, then one `call` event per stored call
  *   GET    /api/v1/calls/{id}                one call and its bodies when they were kept
  *   GET    /api/v1/route-tokens              the route tokens of the caller's workspace, revoked ones too, never the secret
@@ -108,10 +110,11 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
 
   async function listCalls(url: URL, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
     const limit = parseLimit(url.searchParams.get('limit'));
+    const after = url.searchParams.get('after') ?? undefined;
+    if (after === undefined) return searchCalls(url, res, scope, limit);
+
     const sinceParam = url.searchParams.get('since');
     const since = sinceParam === null ? undefined : parseSince(sinceParam, clock(), 'since');
-    const after = url.searchParams.get('after') ?? undefined;
-
     const calls = await store.listCalls({
       limit,
       since,
@@ -120,8 +123,27 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
       deviceId: url.searchParams.get('device_id') ?? undefined,
       sessionId: url.searchParams.get('session_id') ?? undefined,
     });
-    const nextAfter = after === undefined ? null : (calls.at(-1)?.cursor ?? after);
-    sendJson(res, 200, { calls: calls.map((call) => call.record), next_after: nextAfter });
+    sendJson(res, 200, { calls: calls.map((call) => call.record), next_after: calls.at(-1)?.cursor ?? after });
+  }
+
+  /** Newest first with the dashboard's filters and prompt search, one page per `cursor`. */
+  async function searchCalls(url: URL, res: ServerResponse, scope: WorkspaceScope, limit: number): Promise<void> {
+    const devices = url.searchParams.has('user_id') ? await store.listDevices(scope.workspace.id) : [];
+    const filter = parseCallFilter(url.searchParams, scope.workspace.id, { now: clock(), allowSearch: true, devices });
+    const page = await store.searchCalls(filter, { limit, cursor: url.searchParams.get('cursor') ?? undefined });
+    const search = filter.promptText === undefined ? null : await describeSearch(filter.promptText, scope);
+    sendJson(res, 200, { calls: page.calls.map((call) => call.record), next_cursor: page.nextCursor, search });
+  }
+
+  /** Say what a prompt search could look at: nothing in privacy mode, since no bodies are kept then. */
+  async function describeSearch(q: string, scope: WorkspaceScope) {
+    const privacyMode = !scope.workspace.keepBodies;
+    const available = await store.hasPromptText(scope.workspace.id);
+    let note: string | null = null;
+    if (privacyMode)
+      note = 'the workspace is in privacy mode: its calls keep no request body since then, so their prompts cannot be searched';
+    else if (!available) note = 'no call of this workspace has a kept request body yet, so there is no prompt text to search';
+    return { q, available, privacy_mode: privacyMode, note };
   }
 
   async function getCall(id: string, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
@@ -315,6 +337,8 @@ function matchEndpoint(method: string, path: string): Endpoint | 'method_not_all
   if (collection === 'calls') {
     if (id === undefined) return allow('GET', { name: 'listCalls' });
     if (id === 'stream') return allow('GET', { name: 'streamCalls' });
+    // The dashboard's routes under /calls/ are served by `moreEndpoints`.
+    if (id === 'export' || id === 'facets') return null;
     return allow('GET', { name: 'getCall', id: decodePathSegment(id) });
   }
   if (collection === 'route-tokens') {

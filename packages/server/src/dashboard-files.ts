@@ -123,9 +123,10 @@ export async function loadDashboardFiles(dir: string | undefined, logger: Logger
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         'content-length': Buffer.byteLength(text),
-        // The page carries the CSRF token of this session, so it must not be cached or shared.
+        // The page carries the CSRF token of this session, so it must not be cached or shared. Its sign-out
+        // form needs a real Origin header, which `no-referrer` would turn into `null`.
         'cache-control': 'no-store',
-        'referrer-policy': 'no-referrer',
+        'referrer-policy': 'same-origin',
         'x-frame-options': 'DENY',
         'x-content-type-options': 'nosniff',
         'content-security-policy': DASHBOARD_CSP,

@@ -45,6 +45,8 @@ const API_SHAPES: Record<ApiShape, true> = {
   'openai.responses': true,
   'gemini.generate_content': true,
   'gemini.stream_generate_content': true,
+  'ollama.chat': true,
+  'ollama.generate': true,
 };
 const TOOLS: Record<ToolId, true> = {
   'claude-code': true,
@@ -79,7 +81,12 @@ const COST_COMPONENTS: Record<CostComponent, true> = {
   web_search: true,
 };
 const ERROR_SOURCES: Record<CallError['source'], true> = { http: true, stream_event: true, non_json: true, transport: true };
-const STREAM_FORMATS: Record<NonNullable<CallRecord['stream_format']>, true> = { sse: true, 'json-array': true, websocket: true };
+const STREAM_FORMATS: Record<NonNullable<CallRecord['stream_format']>, true> = {
+  sse: true,
+  'json-array': true,
+  websocket: true,
+  ndjson: true,
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;

@@ -59,7 +59,12 @@ export async function resolveRouteGrant(store: Store, token: RouteToken | null):
   if (!workspace) return null;
   const device = token.deviceId === null ? null : await store.getDevice(token.deviceId);
   if (token.deviceId !== null && (!device || device.revokedAt !== null)) return null;
-  return { workspaceId: workspace.id, deviceId: token.deviceId, keepBodies: workspace.keepBodies && !(device?.privacyMode ?? false) };
+  return {
+    workspaceId: workspace.id,
+    deviceId: token.deviceId,
+    keepBodies: workspace.keepBodies && !(device?.privacyMode ?? false),
+    redactBodies: workspace.redactBodies,
+  };
 }
 
 /**

@@ -7,10 +7,12 @@ import { PostgresStore, SqliteStore, type Store } from '@tokenwise/storage';
 import type { DestinationStream, Logger } from 'pino';
 import { createAccountsApp } from './accounts/accounts-app.js';
 import { createApiHandler } from './api.js';
-import { sendJson } from './api-responses.js';
+import { sendApiError, sendJson } from './api-responses.js';
 import { createCallStream } from './call-stream.js';
 import { DEFAULT_TOKEN_CACHE_MS, type ServeConfig } from './config.js';
 import { createConnectScriptsHandler } from './connect-scripts.js';
+import { createDashboardApi, isDashboardPath } from './dashboard/dashboard-api.js';
+import { createPriceBook } from './dashboard/price-book.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { ensureLocalSetup } from './local-setup.js';
@@ -114,8 +116,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // Records pass through the spool so that a store that is down, or a crash, loses at most one flush interval.
   const spool = await openRecordSpool(paths.spool, options.spool).catch(closeOnFailure);
   const batchingSink = createBatchingRecordSink({ store, logger, spool, ...options.sink, onStored: (calls) => stream.publish(calls) });
+  const priceBook = createPriceBook({ store, registry, logger: logger.child({ component: 'prices' }) });
   const sink: RecordSink = {
-    write(record: CallRecord, bodies: CallBodies | null) {
+    write(captured: CallRecord, bodies: CallBodies | null) {
+      const record = priceBook.apply(captured);
       logCall(logger, record);
       batchingSink.write(record, bodies);
     },
@@ -138,10 +142,23 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     retentionIntervalMs: options.retentionIntervalMs,
     dashboard,
   });
+  const dashboardApi = createDashboardApi({
+    store,
+    principals: accountsApp.principals,
+    priceBook,
+    logger: logger.child({ component: 'api' }),
+    baseUrl: (req) => options.publicUrl ?? `http://${req.headers.host ?? 'localhost'}`,
+  });
   const api = createApiHandler({
     store,
     principals: accountsApp.principals,
-    moreEndpoints: accountsApp.moreEndpoints,
+    moreEndpoints: async (req, res, url, caller) => {
+      if (await dashboardApi(req, res, url, caller)) return true;
+      if (await accountsApp.moreEndpoints(req, res, url, caller)) return true;
+      if (!isDashboardPath(url.pathname)) return false;
+      sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
+      return true;
+    },
     authorizer,
     stream: follower?.stream ?? stream,
     logger: logger.child({ component: 'api' }),
@@ -151,6 +168,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     secret: options.ingestSecret,
     logger: logger.child({ component: 'ingest' }),
     onStored: (calls) => stream.publish(calls),
+    priceRecord: (record) => priceBook.apply(record),
   });
 
   const tokenSelf = createRouteTokenSelfHandler({
@@ -215,6 +233,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   await listen(server, options.host, options.port).catch(async (error) => {
     await batchingSink.close();
+    priceBook.close();
     await proxy.close();
     await follower?.close();
     await accountsApp.close();
@@ -255,6 +274,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await proxy.close();
 
     await batchingSink.close();
+    priceBook.close();
     await follower?.close();
     await accountsApp.close();
     await store.close();

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { redactHeaders, TokenwiseError } from '@tokenwise/core';
+import { type CallRecord, redactHeaders, TokenwiseError } from '@tokenwise/core';
 import type { CallToStore, ListedCall, Store, Workspace } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import { sendJson } from './api-responses.js';
@@ -12,7 +12,7 @@ import { digestsEqual, hashToken } from './tokens.js';
  * The two endpoints the Cloudflare Worker calls, authenticated with the shared ingest secret instead of
  * an API token:
  *
- *   POST /api/v1/routes/verify   {"token_sha256"} -> {"valid": true, workspace_id, device_id, keep_bodies} | {"valid": false}
+ *   POST /api/v1/routes/verify   {"token_sha256"} -> {"valid": true, workspace_id, device_id, keep_bodies, redact_bodies} | {"valid": false}
  *   POST /api/v1/ingest          {"calls": [{record, bodies}]} -> {"received", "stored", "duplicates"}
  *
  * The Worker sends the SHA-256 of a route token, never the token. Ingest stores a batch in one
@@ -28,6 +28,8 @@ export interface WorkerApiOptions {
   onStored?: (calls: ListedCall[]) => void;
   /** Minimum time between two `last_used_at` writes for one route token, in ms. */
   touchIntervalMs?: number;
+  /** Prices an ingested record with its workspace's custom price, as the local proxy's records are. */
+  priceRecord?: (record: CallRecord) => CallRecord;
   clock?: () => number;
 }
 
@@ -95,7 +97,13 @@ export function createWorkerApiHandler(options: WorkerApiOptions): WorkerApiHand
     }
 
     touch(token.id);
-    sendJson(res, 200, { valid: true, workspace_id: grant.workspaceId, device_id: grant.deviceId, keep_bodies: grant.keepBodies });
+    sendJson(res, 200, {
+      valid: true,
+      workspace_id: grant.workspaceId,
+      device_id: grant.deviceId,
+      keep_bodies: grant.keepBodies,
+      redact_bodies: grant.redactBodies ?? true,
+    });
   }
 
   function touch(tokenId: string): void {
@@ -113,7 +121,8 @@ export function createWorkerApiHandler(options: WorkerApiOptions): WorkerApiHand
     const workspaces = await loadWorkspaces(calls);
     const privateDevices = await loadPrivateDevices(calls);
 
-    const toStore = calls.map(({ record, bodies }): CallToStore => {
+    const toStore = calls.map(({ record: sent, bodies }): CallToStore => {
+      const record = options.priceRecord ? options.priceRecord(sent) : sent;
       // Privacy mode (of the workspace or the device) is enforced here too, whatever the Worker's cached grant said.
       const keepBodies = (workspaces.get(record.workspace_id!)?.keepBodies ?? false) && !privateDevices.has(record.device_id ?? '');
       if (!keepBodies || bodies === null) return { record, bodies: null };

@@ -40,7 +40,12 @@ describe('route authorizer', () => {
   it('grants a known token its workspace and privacy mode', async () => {
     await addToken('twr_known_token');
 
-    expect(await authorizer.authorize('twr_known_token')).toEqual({ workspaceId: workspace.id, deviceId: null, keepBodies: false });
+    expect(await authorizer.authorize('twr_known_token')).toEqual({
+      workspaceId: workspace.id,
+      deviceId: null,
+      keepBodies: false,
+      redactBodies: true,
+    });
   });
 
   it('refuses an unknown token', async () => {

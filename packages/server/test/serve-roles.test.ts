@@ -59,7 +59,7 @@ describe('serve --role app', () => {
     const response = await running.api('/api/v1/calls');
 
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ calls: [], next_after: null });
+    expect(await response.json()).toEqual({ calls: [], next_cursor: null, search: null });
   });
 
   it('answers proxy traffic with a 404 naming the role', async () => {

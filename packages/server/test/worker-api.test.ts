@@ -265,7 +265,13 @@ describe('route verification', () => {
   it('returns the grant of a known token', async () => {
     const response = await post('/api/v1/routes/verify', { token_sha256: hashToken(running.server.routeToken) });
 
-    expect(await response.json()).toEqual({ valid: true, workspace_id: workspaceId, device_id: deviceId, keep_bodies: true });
+    expect(await response.json()).toEqual({
+      valid: true,
+      workspace_id: workspaceId,
+      device_id: deviceId,
+      keep_bodies: true,
+      redact_bodies: true,
+    });
   });
 
   it('answers invalid for an unknown token', async () => {

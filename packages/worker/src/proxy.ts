@@ -101,6 +101,7 @@ export async function handleRequest(request: Request, env: WorkerEnv, ctx: Execu
   };
   const captureOptions: CaptureOptions = {
     keepBodies: grant.keepBodies,
+    redactBodies: grant.redactBodies,
     bodyCapBytes: config.bodyCapBytes,
     decoders: { br: decodeBrotli },
   };

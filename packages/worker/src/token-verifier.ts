@@ -6,6 +6,8 @@ export interface RouteGrant {
   deviceId: string | null;
   /** False in privacy mode: records are sent without bodies. */
   keepBodies: boolean;
+  /** False when the workspace turned redaction off: kept body text is sent as it was. */
+  redactBodies: boolean;
 }
 
 export interface TokenVerifierOptions {
@@ -108,7 +110,8 @@ function parseGrant(body: unknown): RouteGrant | null {
   ) {
     throw unreachable('the server sent a verify answer of an unexpected shape; update the Worker and the server to the same version');
   }
-  return { workspaceId, deviceId, keepBodies };
+  // A server older than the redaction switch sends no redact_bodies; it always redacted.
+  return { workspaceId, deviceId, keepBodies, redactBodies: answer.redact_bodies !== false };
 }
 
 function unreachable(detail: string): TokenwiseError {

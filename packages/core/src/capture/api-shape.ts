@@ -36,6 +36,8 @@ export function detectApiShape(route: RouteDescriptor, method: string, target: s
   const gemini = GEMINI_METHOD.exec(decodedPath);
   if (gemini) return { ...info, ...geminiVerb(gemini[2]!), pathModel: gemini[1]! };
 
+  if (route.provider === 'ollama' && decodedPath.endsWith('/api/chat')) return { ...info, shape: 'ollama.chat' };
+  if (route.provider === 'ollama' && decodedPath.endsWith('/api/generate')) return { ...info, shape: 'ollama.generate' };
   if (decodedPath.endsWith('/messages/count_tokens')) return { ...info, shape: 'anthropic.count_tokens' };
   if (decodedPath.endsWith('/messages')) return { ...info, shape: 'anthropic.messages' };
   if (decodedPath.endsWith('/chat/completions')) return { ...info, shape: 'openai.chat_completions' };

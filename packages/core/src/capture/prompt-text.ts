@@ -52,6 +52,10 @@ function promptParts(apiShape: ApiShape, body: Record<string, Json>): string[] {
         partsText(asObject(request.systemInstruction)?.parts),
       ];
     }
+    case 'ollama.chat':
+      return newestFirst(body.messages, (message) => contentText(message.content));
+    case 'ollama.generate':
+      return [typeof body.prompt === 'string' ? body.prompt : '', typeof body.system === 'string' ? body.system : ''];
   }
 }
 

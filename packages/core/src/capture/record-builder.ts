@@ -66,7 +66,7 @@ export function buildCallRecord(request: CaptureRequest, summary: ExchangeSummar
     tool_version: identityOfTool.version,
     user_agent: identityOfTool.userAgent === null ? null : redactSecrets(identityOfTool.userAgent),
     session_id: detectSession(request.headers, requestFields, identityOfTool.tool),
-    stream_requested: summary.streamRequested ?? (info.pathStream || requestFields?.stream === true),
+    stream_requested: summary.streamRequested ?? streamRequested(info, requestFields),
     streaming: response?.streaming ?? false,
     stream_format: response?.streamFormat ?? null,
     model_requested: modelRequested,
@@ -80,23 +80,36 @@ export function buildCallRecord(request: CaptureRequest, summary: ExchangeSummar
     stop_reason_normalized: outcome?.stopReasonNormalized ?? null,
     tool_calls: outcome?.toolCalls ?? 0,
     server_tool_calls: outcome?.serverToolCalls ?? {},
-    timing: summary.timing,
+    timing: outcome?.modelTiming ? { ...summary.timing, ...outcome.modelTiming } : summary.timing,
     upstream_request_id: response?.headers['request-id'] ?? response?.headers['x-request-id'] ?? null,
     response_id: outcome?.responseId ?? null,
-    cost: computeCost({
-      usage: result.usage,
-      billable: result.billable,
-      modelRequested,
-      modelAnswered,
-      priceProviderId: request.route.priceProviderId,
-      subscriptionBilled: isSubscriptionBilled(request.route, request.headers),
-      at: new Date(identity.startedUnixMs),
-    }),
+    cost: request.route.localModels
+      ? localModelCost()
+      : computeCost({
+          usage: result.usage,
+          billable: result.billable,
+          modelRequested,
+          modelAnswered,
+          priceProviderId: request.route.priceProviderId,
+          subscriptionBilled: isSubscriptionBilled(request.route, request.headers),
+          at: new Date(identity.startedUnixMs),
+        }),
     request_bytes: summary.requestBytes,
     response_bytes: summary.responseBytes,
   };
   if (outcome?.stopReasons) record.stop_reasons = outcome.stopReasons;
   return record;
+}
+
+/** Ollama's native API streams unless the body sets `"stream": false`; other APIs stream only when asked. */
+function streamRequested(info: ShapeInfo, requestFields: JsonObject | undefined): boolean {
+  if (info.shape === 'ollama.chat' || info.shape === 'ollama.generate') return requestFields?.stream !== false;
+  return info.pathStream || requestFields?.stream === true;
+}
+
+/** A model run on the person's own machine bills nothing: a known 0, whatever its usage. */
+function localModelCost(): CallRecord['cost'] {
+  return { usd: 0, basis: 'none', price_key: null, breakdown: {}, price_data_version: null };
 }
 
 interface Classification {

@@ -7,7 +7,7 @@ import { httpErrorFromBody, isRedirect, redirectError } from './http-error.js';
 import { JsonDocument } from './json-document.js';
 import { createShapeParser } from './shapes/create-shape-parser.js';
 import type { ShapeOutcome, ShapeParser } from './shapes/shape-parser.js';
-import { JsonArrayEvents, SseJsonEvents, type StreamEventHandler } from './stream-events.js';
+import { JsonArrayEvents, NdjsonEvents, SseJsonEvents, type StreamEventHandler } from './stream-events.js';
 
 export interface ResponseObserverOptions {
   keepBodies: boolean;
@@ -19,7 +19,7 @@ export interface ResponseObserverOptions {
 }
 
 /** Body reading mode: stream events, one JSON document, an error document, or a byte count only. */
-type Framing = 'sse' | 'json-array' | 'json' | 'error' | 'none';
+type Framing = 'sse' | 'json-array' | 'ndjson' | 'json' | 'error' | 'none';
 
 /** A whole JSON body up to this size is parsed at its end; a larger one while it arrives. */
 const MAX_BUFFERED_DOCUMENT_BYTES = 1024 * 1024;
@@ -42,7 +42,7 @@ export class ResponseObserver {
   readonly #decoder: ContentDecoder;
   readonly #copy: BodyCopy | null;
   readonly #text: TextCollector | null;
-  #events: SseJsonEvents | JsonArrayEvents | null = null;
+  #events: SseJsonEvents | JsonArrayEvents | NdjsonEvents | null = null;
   #document: JsonDocument | null = null;
   #documentResult: { value: unknown; complete: boolean } = { value: undefined, complete: false };
   #wireBytes = 0;
@@ -63,6 +63,7 @@ export class ResponseObserver {
     const handler = this.#eventHandler();
     if (this.framing === 'sse') this.#events = new SseJsonEvents(handler);
     if (this.framing === 'json-array') this.#events = new JsonArrayEvents(handler);
+    if (this.framing === 'ndjson') this.#events = new NdjsonEvents(handler);
     if (this.framing === 'json' || this.framing === 'error')
       this.#document = new JsonDocument(MAX_BUFFERED_DOCUMENT_BYTES, DOCUMENT_LIMITS);
 
@@ -93,6 +94,7 @@ export class ResponseObserver {
     this.#readMs = this.#lastReadMs ?? nowMs;
     this.#decoder.end();
 
+    if (this.#events instanceof NdjsonEvents) this.#events.end();
     if (this.#events instanceof JsonArrayEvents) {
       const result = this.#events.end();
       if (result.error !== null) this.#invalidEvents.push(`JSON array stream: ${result.error}`);
@@ -112,11 +114,11 @@ export class ResponseObserver {
   }
 
   get streaming(): boolean {
-    return this.framing === 'sse' || this.framing === 'json-array';
+    return this.framing === 'sse' || this.framing === 'json-array' || this.framing === 'ndjson';
   }
 
   get streamFormat(): CallRecord['stream_format'] {
-    return this.streaming ? (this.framing as 'sse' | 'json-array') : null;
+    return this.streaming ? (this.framing as 'sse' | 'json-array' | 'ndjson') : null;
   }
 
   get wireBytes(): number {
@@ -182,5 +184,7 @@ function chooseFraming(info: ShapeInfo, status: number, contentType: string): Fr
   const type = contentType.toLowerCase();
   if (type.startsWith('text/event-stream')) return 'sse';
   if (info.shape === 'gemini.stream_generate_content' && !info.altSse) return 'json-array';
+  // Ollama streams NDJSON unless the request set `"stream": false`, whatever content type it sends.
+  if (type.startsWith('application/x-ndjson')) return 'ndjson';
   return 'json';
 }

@@ -70,3 +70,54 @@ export class JsonArrayEvents {
     return { complete: result.complete, error: result.error };
   }
 }
+
+/**
+ * Newline-delimited JSON (Ollama's native streams, `application/x-ndjson`): each line is one event as soon
+ * as its newline arrives. Blank lines are skipped, and a last line without a newline is an event when the
+ * body ends. Lines are parsed with the same bounds as SSE events.
+ */
+export class NdjsonEvents {
+  readonly #handler: StreamEventHandler;
+  #document: JsonDocument | null = null;
+  #lineBytes = 0;
+
+  constructor(handler: StreamEventHandler) {
+    this.#handler = handler;
+  }
+
+  push(chunk: Uint8Array): void {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] !== 0x0a) continue;
+      this.#append(chunk.subarray(start, i));
+      this.#dispatch();
+      start = i + 1;
+    }
+    this.#append(chunk.subarray(start));
+  }
+
+  end(): void {
+    this.#dispatch();
+  }
+
+  #append(piece: Uint8Array): void {
+    if (piece.length === 0) return;
+    this.#document ??= new JsonDocument(MAX_BUFFERED_EVENT_BYTES, EVENT_LIMITS);
+    this.#document.push(piece);
+    this.#lineBytes += piece.length;
+  }
+
+  #dispatch(): void {
+    const document = this.#document;
+    const lineBytes = this.#lineBytes;
+    this.#document = null;
+    this.#lineBytes = 0;
+    if (!document || lineBytes === 0) return;
+    // A line of only whitespace (a CR before the LF, blank keep-alive lines) is no event.
+    if (lineBytes <= 16 && document.bufferedText()?.trim() === '') return;
+
+    const result = document.end();
+    if (result.complete) this.#handler.event(result.value, null);
+    else this.#handler.invalid(`NDJSON line is not JSON: ${result.error}`);
+  }
+}

@@ -19,9 +19,19 @@ describe('createRouteRegistry', () => {
         'xai',
         'together',
         'fireworks',
+        'ollama',
       ]),
     );
-    for (const route of builtinRoutes) expect(route.baseUrl).toMatch(/^https:\/\/[^/]+(\/[^/]+)*$/);
+    for (const route of builtinRoutes.filter((route) => !route.localModels)) {
+      expect(route.baseUrl).toMatch(/^https:\/\/[^/]+(\/[^/]+)*$/);
+    }
+  });
+
+  it('sends the local-model route to loopback only', () => {
+    const ollama = createRouteRegistry().get('ollama');
+    expect(ollama?.baseUrl).toBe('http://127.0.0.1:11434');
+    expect(ollama?.localModels).toBe(true);
+    expect(ollama?.errorFormat).toBe('ollama');
   });
 
   it('names the company behind each route', () => {

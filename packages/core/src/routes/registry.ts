@@ -3,6 +3,7 @@ import { anthropicRoute } from './anthropic.js';
 import { chatgptRoute } from './chatgpt.js';
 import { codeassistRoute } from './codeassist.js';
 import { geminiRoute } from './gemini.js';
+import { ollamaRoute } from './ollama.js';
 import { openaiRoute } from './openai.js';
 import { openaiCompatibleRoutes } from './openai-compatible.js';
 import type { RouteDescriptor } from './route-descriptor.js';
@@ -15,6 +16,7 @@ export const builtinRoutes: readonly RouteDescriptor[] = [
   geminiRoute,
   codeassistRoute,
   ...openaiCompatibleRoutes,
+  ollamaRoute,
 ];
 
 export interface RouteRegistry {

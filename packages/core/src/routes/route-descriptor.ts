@@ -13,7 +13,7 @@ export type ProviderId =
   | 'ollama';
 
 /** The JSON shape our own errors take, so the AI tool shows them as it shows the provider's. */
-export type ErrorFormat = 'anthropic' | 'openai' | 'google';
+export type ErrorFormat = 'anthropic' | 'openai' | 'google' | 'ollama';
 
 /**
  * Everything the proxy knows about one route: `/r/{token}/{name}/{rest}` forwards to `baseUrl` + `/{rest}`.
@@ -33,6 +33,11 @@ export interface RouteDescriptor {
   readonly subscriptionBilled: boolean;
   /** Provider id in the `@pydantic/genai-prices` catalog, used to price this route's calls. */
   readonly priceProviderId: string;
+  /**
+   * True when the route's models run on the person's own machine (Ollama): calls are recorded with their
+   * tokens and timings, and their cost is a known 0 with basis `none`.
+   */
+  readonly localModels?: boolean;
   /** Environment variable or setting a person uses to point a tool at this route, for help output. */
   readonly hint?: string;
 }

@@ -39,7 +39,7 @@ export function createAccountsApp(options: AccountsAppOptions) {
   const principals = createPrincipals({ store, verifier: createApiTokenVerifier(store), webAuth, publicUrl });
   const deviceFlow = createDeviceFlow({ store, logger, baseUrl });
   const webUi = createWebUi({ store, accounts, webAuth, deviceFlow, authorizer, logger, publicUrl, baseUrl, dashboard: options.dashboard });
-  const moreEndpoints = createWorkspaceApi({ store, accounts, principals, authorizer, logger, baseUrl });
+  const moreEndpoints = createWorkspaceApi({ store, accounts, principals, authorizer, logger, baseUrl, webAuth });
   const retention = options.runJobs ? startRetentionJob({ store, logger, intervalMs: options.retentionIntervalMs }) : null;
 
   return {

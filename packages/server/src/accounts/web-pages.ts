@@ -42,7 +42,9 @@ const STYLE = `
 
 /**
  * Send a full page. Pages carry one-time links and codes in their URLs, so nothing may cache them or send
- * them on as a Referer, and no other site may frame them.
+ * them to another site as a Referer, and no other site may frame them. The policy is `same-origin`, not
+ * `no-referrer`: under `no-referrer` browsers send `Origin: null` with a form POST, which the origin check
+ * of every form rejects.
  */
 export function sendPage(res: ServerResponse, status: number, title: string, body: Html, headers: Record<string, string> = {}): void {
   const text = `<!doctype html>
@@ -54,7 +56,7 @@ export function sendPage(res: ServerResponse, status: number, title: string, bod
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
-    'referrer-policy': 'no-referrer',
+    'referrer-policy': 'same-origin',
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
     'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

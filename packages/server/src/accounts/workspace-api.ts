@@ -9,6 +9,7 @@ import { generateApiToken, hashToken } from '../tokens.js';
 import { type AccountService, checkName } from './account-service.js';
 import { type Caller, type Principals, WORKSPACE_HEADER, type WorkspaceScope } from './principal.js';
 import { readFields, stringField } from './request-body.js';
+import type { WebAuth } from './web-auth.js';
 
 export interface WorkspaceApiOptions {
   store: Store;
@@ -18,6 +19,8 @@ export interface WorkspaceApiOptions {
   logger: Logger;
   /** The origin links are built on (invites, password resets). */
   baseUrl(req: IncomingMessage): string;
+  /** Gives `GET /me` the CSRF token a signed-in browser sends with its changes. */
+  webAuth?: Pick<WebAuth, 'csrfToken'>;
   clock?: () => Date;
 }
 
@@ -41,13 +44,13 @@ type Handler = (context: Context) => Promise<void>;
  *   DELETE /me                                {password} delete the account; workspaces it alone belongs to go with it
  *   GET    /workspaces                        the caller's workspaces
  *   POST   /workspaces                        {name} a new workspace the caller owns
- *   GET    /workspaces/{id}                   settings: privacy_mode, body_retention_days
- *   PATCH  /workspaces/{id}                   {name?, privacy_mode?, body_retention_days?} (owner)
+ *   GET    /workspaces/{id}                   settings: privacy_mode, redaction, body_retention_days
+ *   PATCH  /workspaces/{id}                   {name?, privacy_mode?, redaction?, body_retention_days?} (owner)
  *   DELETE /workspaces/{id}                   the workspace with all its calls, devices and tokens (owner)
  *   GET    /api-tokens                        the caller's personal API tokens (never the secret)
  *   POST   /api-tokens                        {name} a personal token for the current workspace, shown once
  *   DELETE /api-tokens/{id}                   revoke one
- *   GET    /devices                           devices of the workspace
+ *   GET    /devices                           devices of the workspace, with call counts and rate limits
  *   GET    /devices/{id}
  *   PATCH  /devices/{id}                      {name?, privacy_mode?} (owner, or the person who paired it)
  *   POST   /devices/{id}/revoke               its route tokens stop working at once (owner or its person)
@@ -143,9 +146,14 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
       return;
     }
     const memberships = await store.listMembershipsOfUser(caller.user.id);
+    const csrf =
+      caller.via === 'session' && options.webAuth
+        ? { csrf_token: options.webAuth.csrfToken(context.req, context.res, caller.signedIn) }
+        : {};
     sendJson(context.res, 200, {
       user: describeUser(caller.user),
       workspaces: memberships.map((membership) => describeWorkspace(membership.workspace, membership.role)),
+      ...csrf,
     });
   }
 
@@ -212,12 +220,20 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     const changes: Parameters<Store['updateWorkspace']>[1] = {};
     if (fields.name !== undefined) changes.name = checkName(fields.name, 'workspace name');
     if (fields.privacy_mode !== undefined) changes.keepBodies = !booleanField(fields, 'privacy_mode');
+    if (fields.redaction !== undefined) changes.redactBodies = booleanField(fields, 'redaction');
     if (fields.body_retention_days !== undefined) changes.bodyRetentionDays = retentionField(fields.body_retention_days);
 
     const workspace = await store.updateWorkspace(scope.workspace.id, changes);
     // The proxy of this process applies a new privacy mode to the next call; other processes within their token cache time.
     authorizer.forget({ workspaceId: scope.workspace.id });
-    logger.info({ workspace_id: scope.workspace.id, privacy_mode: workspace ? !workspace.keepBodies : null }, 'workspace settings changed');
+    logger.info(
+      {
+        workspace_id: scope.workspace.id,
+        privacy_mode: workspace ? !workspace.keepBodies : null,
+        redaction: workspace?.redactBodies ?? null,
+      },
+      'workspace settings changed',
+    );
     sendJson(context.res, 200, { workspace: describeWorkspace(workspace ?? scope.workspace, scope.role) });
   }
 
@@ -268,7 +284,34 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
 
   async function listDevices(context: Context): Promise<void> {
     const scope = await scopeOf(context);
-    if (scope) sendJson(context.res, 200, { devices: (await store.listDevices(scope.workspace.id)).map(describeDevice) });
+    if (!scope) return;
+    const devices = await store.listDevices(scope.workspace.id);
+    sendJson(context.res, 200, { devices: await withCallStats(scope, devices) });
+  }
+
+  /** Describe devices with their call counts and the newest rate-limit headers their calls received. */
+  async function withCallStats(scope: WorkspaceScope, devices: Device[]) {
+    const stats = await store.deviceCallStats(
+      devices.map((device) => device.id),
+      new Date(clock().getTime() - 86_400_000),
+    );
+    const rateLimits = await store.latestRateLimits(scope.workspace.id);
+    return devices.map((device, index) => ({
+      ...describeDevice(device),
+      calls_total: stats[index]?.calls ?? 0,
+      calls_24h: stats[index]?.callsSince ?? 0,
+      last_call_at: stats[index]?.lastCallAt ?? null,
+      rate_limits: rateLimits
+        .filter((snapshot) => snapshot.deviceId === device.id)
+        .map((snapshot) => ({
+          provider: snapshot.provider,
+          route: snapshot.route,
+          tool: snapshot.tool,
+          observed_at: snapshot.observedAt,
+          call_id: snapshot.callId,
+          headers: snapshot.headers,
+        })),
+    }));
   }
 
   /** Return the device of the path in the caller's workspace, or send the error and return null; `manage` also checks the right to change it. */
@@ -290,7 +333,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
 
   async function getDevice(context: Context): Promise<void> {
     const found = await deviceOf(context, false);
-    if (found) sendJson(context.res, 200, { device: describeDevice(found.device) });
+    if (found) sendJson(context.res, 200, { device: (await withCallStats(found.scope, [found.device]))[0] });
   }
 
   async function updateDevice(context: Context): Promise<void> {
@@ -596,6 +639,7 @@ export function describeWorkspace(workspace: Workspace, role: Role) {
     name: workspace.name,
     role,
     privacy_mode: !workspace.keepBodies,
+    redaction: workspace.redactBodies,
     body_retention_days: workspace.bodyRetentionDays,
     created_at: workspace.createdAt,
   };

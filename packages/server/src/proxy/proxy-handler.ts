@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { brotliDecompressSync } from 'node:zlib';
 import {
+  type CallRecord,
+  type CaptureEnd,
   type CaptureOptions,
   type CaptureRequest,
   type CaptureResult,
@@ -10,7 +12,7 @@ import {
   createWebSocketHandshakeCapture,
   type RouteDescriptor,
 } from '@tokenwise/core';
-import { guardHttpCapture, guardWebSocketCapture } from './capture-guard.js';
+import { type GuardedHttpCapture, guardHttpCapture, guardWebSocketCapture } from './capture-guard.js';
 import { type ProxyError, sendProxyError, writeProxyErrorToSocket } from './error-response.js';
 import { createFaultLog } from './fault-log.js';
 import { captureHeaders } from './forward-headers.js';
@@ -70,6 +72,7 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
 
   const captureOptions = (authorization: RouteAuthorization): CaptureOptions => ({
     keepBodies: authorization.keepBodies,
+    redactBodies: authorization.redactBodies ?? true,
     bodyCapBytes,
     decoders: NODE_DECODERS,
   });
@@ -99,6 +102,7 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
   });
 
   async function serveRequest(req: IncomingMessage, res: ServerResponse, isClientGone: () => boolean): Promise<void> {
+    const receivedMs = performance.now();
     const target = req.url ?? '';
     if (closed) {
       sendProxyError(res, shuttingDown(target));
@@ -115,15 +119,19 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     const { route, rest, upstreamUrl, authorization } = resolved;
     const captureRequest = captureRequestFor(req, route, rest, authorization);
     const capture = guardHttpCapture(() => createHttpCapture(captureRequest, captureOptions(authorization)), faults, route.name);
+    const overhead = measureOverhead(capture, receivedMs);
 
     forwardHttp(req, res, {
       upstream: poolFor(upstreamUrl.origin),
       upstreamUrl,
       errorFormat: route.errorFormat,
-      capture,
+      capture: overhead.capture,
       headersTimeoutMs,
       bodyIdleTimeoutMs,
-      onEnd: (end) => record(capture.finish(end), authorization, route.name),
+      onEnd: (end) => {
+        const timing = overhead.end(end);
+        record(withProxyTiming(capture.finish(end), timing), authorization, route.name);
+      },
       onRetry: (code) =>
         logger.info(
           { route: route.name, upstream: upstreamUrl.origin, code },
@@ -220,6 +228,46 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
       };
     },
   };
+}
+
+/**
+ * Measure the proxy's own time around one HTTP call: from receiving the request to forwarding it (route
+ * and token checks, when `measureOverhead` is called), and from the last upstream byte to the end of the
+ * response to the client. The second is known only for a response that completed.
+ */
+function measureOverhead(capture: GuardedHttpCapture, receivedMs: number) {
+  const beforeMs = performance.now() - receivedMs;
+  let lastUpstreamMs: number | null = null;
+  const wrapped: GuardedHttpCapture = {
+    ...capture,
+    responseHead(status, headers) {
+      lastUpstreamMs = performance.now();
+      capture.responseHead(status, headers);
+    },
+    responseChunk(chunk) {
+      lastUpstreamMs = performance.now();
+      capture.responseChunk(chunk);
+    },
+  };
+  return {
+    capture: wrapped,
+    end(end: CaptureEnd): { beforeMs: number; afterMs: number | null } {
+      const afterMs = end.kind === 'complete' && lastUpstreamMs !== null ? performance.now() - lastUpstreamMs : null;
+      return { beforeMs, afterMs };
+    },
+  };
+}
+
+/** Add the measured overhead to the record's timing, in ms to the microsecond. */
+function withProxyTiming(result: CaptureResult | null, timing: { beforeMs: number; afterMs: number | null }): CaptureResult | null {
+  if (!result) return null;
+  const extra: Pick<CallRecord['timing'], 'proxy_before_ms' | 'proxy_after_ms'> = { proxy_before_ms: roundMicros(timing.beforeMs) };
+  if (timing.afterMs !== null) extra.proxy_after_ms = roundMicros(timing.afterMs);
+  return { ...result, record: { ...result.record, timing: { ...result.record.timing, ...extra } } };
+}
+
+function roundMicros(ms: number): number {
+  return Math.round(Math.max(0, ms) * 1000) / 1000;
 }
 
 /**

@@ -9,6 +9,8 @@ export interface RouteAuthorization {
   deviceId: string | null;
   /** False in privacy mode: records are written without bodies. */
   keepBodies: boolean;
+  /** False when the workspace turned redaction off: kept body text is stored as sent. True when omitted. */
+  redactBodies?: boolean;
 }
 
 export interface ProxyOptions {

@@ -1,6 +1,7 @@
 import type { ShapeInfo } from '../api-shape.js';
 import { createAnthropicMessagesParser } from './anthropic-messages.js';
 import { createGeminiParser } from './gemini.js';
+import { createOllamaParser } from './ollama.js';
 import { createOpenAiChatParser } from './openai-chat.js';
 import { createOpenAiResponsesParser } from './openai-responses.js';
 import type { ShapeParser, ShapeParserOptions } from './shape-parser.js';
@@ -17,6 +18,9 @@ export function createShapeParser(info: ShapeInfo, options: ShapeParserOptions):
     case 'gemini.generate_content':
     case 'gemini.stream_generate_content':
       return createGeminiParser({ ...options, wrapped: info.wrapped });
+    case 'ollama.chat':
+    case 'ollama.generate':
+      return createOllamaParser(options);
     default:
       return null;
   }

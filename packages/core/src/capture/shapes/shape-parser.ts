@@ -1,4 +1,4 @@
-import type { CallError, StopReasonNormalized, Usage } from '../../call-record.js';
+import type { CallError, StopReasonNormalized, Timing, Usage } from '../../call-record.js';
 import type { TextCollector } from '../body-copy.js';
 import { asObject, asString } from '../json-access.js';
 
@@ -22,6 +22,8 @@ export interface ShapeOutcome {
   stopReasonNormalized: StopReasonNormalized | null;
   toolCalls: number;
   serverToolCalls: Record<string, number>;
+  /** Timings the model server reported about itself, in ms (Ollama); absent elsewhere. */
+  modelTiming?: Pick<Timing, 'model_load_ms' | 'prompt_eval_ms' | 'eval_ms'>;
 }
 
 /**
