@@ -4,7 +4,7 @@ import { Link, Route, Switch, useLocation } from 'wouter';
 import { api, currentWorkspaceId, setCurrentWorkspaceId } from './api/client.js';
 import type { Me } from './api/types.js';
 import { useWorkspace, WorkspaceContext, type WorkspaceContextValue } from './api/workspace-context.js';
-import { ErrorNotice } from './components/common.js';
+import { ErrorNotice, Field } from './components/common.js';
 import { ThemeSwitch } from './components/theme-switch.js';
 import { CallDetailPage } from './pages/call-detail.js';
 import { CallsPage } from './pages/calls.js';
@@ -121,16 +121,17 @@ function Sidebar() {
       </nav>
       <div className="sidebar-foot">
         {me.workspaces.length > 1 ? (
-          <label className="field">
-            Workspace
-            <select value={workspace.id} onChange={(event) => switchWorkspace(event.target.value)}>
-              {me.workspaces.map((item) => (
-                <option key={item.id} value={item.id}>
-                  {item.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <Field label="Workspace">
+            {(id) => (
+              <select id={id} value={workspace.id} onChange={(event) => switchWorkspace(event.target.value)}>
+                {me.workspaces.map((item) => (
+                  <option key={item.id} value={item.id}>
+                    {item.name}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
         ) : (
           <span className="who" title="Workspace">
             {workspace.name}

@@ -365,7 +365,7 @@ describe('devices', () => {
     const connect = await json<{ server_url: string; commands: Record<string, string> }>(await ada.browser.api('GET', '/api/v1/connect'));
 
     expect(connect.server_url).toBe(running.server.url);
-    expect(connect.commands.sh).toBe(`curl -fsSL ${running.server.url}/connect.sh | sh`);
+    expect(connect.commands.sh).toBe(`curl -fsSL ${running.server.url}/connect.sh | bash`);
     expect(connect.commands.npx).toBe(`npx tokenwise connect --server ${running.server.url}`);
   });
 });

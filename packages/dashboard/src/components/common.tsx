@@ -1,5 +1,5 @@
 import type { UseQueryResult } from '@tanstack/react-query';
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, useId, useState } from 'react';
 import { ApiError } from '../api/client.js';
 
 export function PageHead({ title, children }: { title: string; children?: ReactNode }) {
@@ -17,6 +17,21 @@ export function NotAvailable({ what }: { what: string }) {
     <div className="notice" role="status">
       <strong>{what} is not available on this server.</strong>{' '}
       <span className="muted">Its API route is missing, so this server runs an older Tokenwise. Update it to see this.</span>
+    </div>
+  );
+}
+
+/**
+ * A form control with its label above it. The label points at the control with `for` instead of wrapping
+ * it, so the control's accessible name is the label text alone, without a select's chosen option or an
+ * input's value mixed in.
+ */
+export function Field({ label, children }: { label: ReactNode; children: (id: string) => ReactNode }) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      {children(id)}
     </div>
   );
 }

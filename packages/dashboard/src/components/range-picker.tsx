@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { RANGE_PRESETS, toLocalInput } from '../lib/range.js';
 import { useSearchParams } from '../lib/use-search-params.js';
+import { Field } from './common.js';
 
 /** Range presets and a custom from/to interval, kept in the query string (`range`, or `from` and `to`). */
 export function RangePicker({ fallback }: { fallback: string }) {
@@ -40,14 +41,12 @@ export function RangePicker({ fallback }: { fallback: string }) {
             update({ from, to, range: null });
           }}
         >
-          <label className="field">
-            From
-            <input type="datetime-local" value={from} onChange={(event) => setFrom(event.target.value)} required />
-          </label>
-          <label className="field">
-            To
-            <input type="datetime-local" value={to} onChange={(event) => setTo(event.target.value)} required />
-          </label>
+          <Field label="From">
+            {(id) => <input id={id} type="datetime-local" value={from} onChange={(event) => setFrom(event.target.value)} required />}
+          </Field>
+          <Field label="To">
+            {(id) => <input id={id} type="datetime-local" value={to} onChange={(event) => setTo(event.target.value)} required />}
+          </Field>
           <button type="submit" style={{ alignSelf: 'flex-end' }}>
             Apply
           </button>

@@ -7,7 +7,7 @@ import { useCallStream } from '../api/call-stream.js';
 import { ApiError, api, apiUrl, currentWorkspaceId } from '../api/client.js';
 import { useHasCalls } from '../api/queries.js';
 import type { CallList, Device, Facets } from '../api/types.js';
-import { ErrorNotice, NotAvailable, PageHead, StatusBadge } from '../components/common.js';
+import { ErrorNotice, Field, NotAvailable, PageHead, StatusBadge } from '../components/common.js';
 import { DataTable } from '../components/data-table.js';
 import { EmptyState } from '../components/empty-state.js';
 import { RangePicker } from '../components/range-picker.js';
@@ -182,6 +182,8 @@ function ColumnChooser({
             <label key={id} className="check">
               <input
                 type="checkbox"
+                // Named apart from the filter of the same field ("Tool" filters, "Tool column" shows).
+                aria-label={`${String(column.header)} column`}
                 checked={visibility[id] !== false}
                 onChange={(event) => {
                   const next = { ...visibility, [id]: event.target.checked };
@@ -224,33 +226,36 @@ function FilterBar({
     const withCurrent = current && !known.some((option) => option.value === current) ? [{ value: current }, ...known] : known;
     if (facetsMissing) {
       return (
-        <label className="field" key={key}>
-          {label}
-          <input
-            defaultValue={current}
-            placeholder="any"
-            size={12}
-            onKeyDown={(event) => {
-              if (event.key === 'Enter') onChange({ [key]: event.currentTarget.value.trim() || null });
-            }}
-            onBlur={(event) => onChange({ [key]: event.currentTarget.value.trim() || null })}
-          />
-        </label>
+        <Field key={key} label={<>{label}</>}>
+          {(id) => (
+            <input
+              id={id}
+              defaultValue={current}
+              placeholder="any"
+              size={12}
+              onKeyDown={(event) => {
+                if (event.key === 'Enter') onChange({ [key]: event.currentTarget.value.trim() || null });
+              }}
+              onBlur={(event) => onChange({ [key]: event.currentTarget.value.trim() || null })}
+            />
+          )}
+        </Field>
       );
     }
     return (
-      <label className="field" key={key}>
-        {label}
-        <select value={current} onChange={(event) => onChange({ [key]: event.target.value || null })}>
-          <option value="">any</option>
-          {withCurrent.map((option) => (
-            <option key={option.value} value={option.value}>
-              {option.label ?? option.value}
-              {option.calls !== undefined ? ` (${option.calls.toLocaleString('en-US')})` : ''}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Field key={key} label={<>{label}</>}>
+        {(id) => (
+          <select id={id} value={current} onChange={(event) => onChange({ [key]: event.target.value || null })}>
+            <option value="">any</option>
+            {withCurrent.map((option) => (
+              <option key={option.value} value={option.value}>
+                {option.label ?? option.value}
+                {option.calls !== undefined ? ` (${option.calls.toLocaleString('en-US')})` : ''}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
     );
   };
 
@@ -264,10 +269,18 @@ function FilterBar({
           onChange({ q: q.trim() || null });
         }}
       >
-        <label className="field">
-          Search prompts
-          <input type="search" value={q} onChange={(event) => setQ(event.target.value)} placeholder="text in the prompt" size={22} />
-        </label>
+        <Field label="Search prompts">
+          {(id) => (
+            <input
+              id={id}
+              type="search"
+              value={q}
+              onChange={(event) => setQ(event.target.value)}
+              placeholder="text in the prompt"
+              size={22}
+            />
+          )}
+        </Field>
         <button type="submit" style={{ alignSelf: 'flex-end' }}>
           Search
         </button>

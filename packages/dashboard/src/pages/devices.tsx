@@ -6,6 +6,7 @@ import { ErrorNotice, PageHead, QueryView } from '../components/common.js';
 import { ConnectCommands } from '../components/connect-commands.js';
 import { formatAgo, formatCount, formatPercent, formatTime } from '../lib/format.js';
 import { readGauges } from '../lib/rate-limits.js';
+import { useOptimisticFlag } from '../lib/use-optimistic-flag.js';
 
 export function DevicesPage() {
   const { workspace, me } = useWorkspace();
@@ -51,15 +52,12 @@ export function DevicesPage() {
                     </h2>
                     {canManage(device) && !device.revoked_at && (
                       <div className="row">
-                        <label className="check">
-                          <input
-                            type="checkbox"
-                            checked={device.privacy_mode}
-                            disabled={privacy.isPending || workspace.privacy_mode}
-                            onChange={(event) => privacy.mutate({ device, on: event.target.checked })}
-                          />
-                          Privacy mode{workspace.privacy_mode ? ' (on for the whole workspace)' : ''}
-                        </label>
+                        <DevicePrivacy
+                          device={device}
+                          workspacePrivacy={workspace.privacy_mode}
+                          save={(on) => privacy.mutateAsync({ device, on })}
+                          busy={privacy.isPending}
+                        />
                         <button
                           type="button"
                           className="danger"
@@ -105,6 +103,32 @@ export function DevicesPage() {
         }
       </QueryView>
     </>
+  );
+}
+
+/** A device's privacy-mode switch; with the workspace in privacy mode it shows on and cannot change. */
+function DevicePrivacy({
+  device,
+  workspacePrivacy,
+  save,
+  busy,
+}: {
+  device: Device;
+  workspacePrivacy: boolean;
+  save: (on: boolean) => Promise<unknown>;
+  busy: boolean;
+}) {
+  const [on, setOn] = useOptimisticFlag(device.privacy_mode, save);
+  return (
+    <label className="check">
+      <input
+        type="checkbox"
+        checked={on || workspacePrivacy}
+        disabled={busy || workspacePrivacy}
+        onChange={(event) => setOn(event.target.checked)}
+      />
+      Privacy mode{workspacePrivacy ? ' (on for the whole workspace)' : ''}
+    </label>
   );
 }
 

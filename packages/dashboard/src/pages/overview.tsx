@@ -5,7 +5,7 @@ import { api, currentWorkspaceId } from '../api/client.js';
 import { useHasCalls } from '../api/queries.js';
 import type { GroupBy, Overview } from '../api/types.js';
 import { LineChart, StackedBarChart } from '../components/chart.js';
-import { ErrorNotice, PageHead, QueryView, Stat } from '../components/common.js';
+import { ErrorNotice, Field, PageHead, QueryView, Stat } from '../components/common.js';
 import { EmptyState } from '../components/empty-state.js';
 import { RangePicker } from '../components/range-picker.js';
 import { formatCount, formatDuration, formatPercent, formatTime, formatTokens, formatUsd, shortId } from '../lib/format.js';
@@ -51,16 +51,17 @@ export function OverviewPage() {
     <>
       <PageHead title="Overview">
         <RangePicker fallback="24h" />
-        <label className="field">
-          Stack by
-          <select value={groupBy} onChange={(event) => update({ group: event.target.value })}>
-            {GROUPS.map((group) => (
-              <option key={group.value} value={group.value}>
-                {group.label}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Field label="Stack by">
+          {(id) => (
+            <select id={id} value={groupBy} onChange={(event) => update({ group: event.target.value })}>
+              {GROUPS.map((group) => (
+                <option key={group.value} value={group.value}>
+                  {group.label}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
       </PageHead>
       <QueryView query={overview} what="The overview">
         {(data) => <OverviewBody data={data} metric={metric} onMetric={(next) => update({ metric: next })} />}

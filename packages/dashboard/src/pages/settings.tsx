@@ -3,8 +3,9 @@ import { type FormEvent, useState } from 'react';
 import { api, currentWorkspaceId } from '../api/client.js';
 import type { CustomPrice, Invite, Member, Workspace } from '../api/types.js';
 import { useWorkspace } from '../api/workspace-context.js';
-import { CopyLine, ErrorNotice, PageHead, QueryView } from '../components/common.js';
+import { CopyLine, ErrorNotice, Field, PageHead, QueryView } from '../components/common.js';
 import { formatTime } from '../lib/format.js';
+import { useOptimisticFlag } from '../lib/use-optimistic-flag.js';
 
 export function SettingsPage() {
   const { workspace } = useWorkspace();
@@ -36,6 +37,8 @@ function WorkspaceSettings({ workspace, owner }: { workspace: Workspace; owner: 
   const update = useUpdateWorkspace(workspace);
   const [retention, setRetention] = useState(workspace.body_retention_days === null ? '' : String(workspace.body_retention_days));
   const [name, setName] = useState(workspace.name);
+  const [privacyMode, setPrivacyMode] = useOptimisticFlag(workspace.privacy_mode, (on) => update.mutateAsync({ privacy_mode: on }));
+  const [redaction, setRedaction] = useOptimisticFlag(workspace.redaction ?? true, (on) => update.mutateAsync({ redaction: on }));
 
   return (
     <section className="panel" aria-labelledby="privacy-title">
@@ -50,10 +53,11 @@ function WorkspaceSettings({ workspace, owner }: { workspace: Workspace; owner: 
             update.mutate({ name: name.trim() });
           }}
         >
-          <label className="field">
-            Workspace name
-            <input value={name} onChange={(event) => setName(event.target.value)} disabled={!owner} required maxLength={100} />
-          </label>
+          <Field label="Workspace name">
+            {(id) => (
+              <input id={id} value={name} onChange={(event) => setName(event.target.value)} disabled={!owner} required maxLength={100} />
+            )}
+          </Field>
           {owner && (
             <button type="submit" style={{ alignSelf: 'flex-end' }} disabled={update.isPending || name.trim() === workspace.name}>
               Rename
@@ -64,14 +68,14 @@ function WorkspaceSettings({ workspace, owner }: { workspace: Workspace; owner: 
           <label className="check">
             <input
               type="checkbox"
-              checked={workspace.privacy_mode}
+              checked={privacyMode}
               disabled={!owner || update.isPending}
-              onChange={(event) => update.mutate({ privacy_mode: event.target.checked })}
+              onChange={(event) => setPrivacyMode(event.target.checked)}
             />
             <strong>Privacy mode</strong>
           </label>
           <p className="muted small" style={{ margin: '2px 0 0 24px' }}>
-            {workspace.privacy_mode
+            {privacyMode
               ? 'On: calls are recorded with their tokens, cost and timings, but no request or response body is stored.'
               : 'Off: request and response bodies are stored, so you can read prompts and answers here.'}
           </p>
@@ -87,9 +91,9 @@ function WorkspaceSettings({ workspace, owner }: { workspace: Workspace; owner: 
               <label className="check">
                 <input
                   type="checkbox"
-                  checked={workspace.redaction}
+                  checked={redaction}
                   disabled={!owner || update.isPending}
-                  onChange={(event) => update.mutate({ redaction: event.target.checked })}
+                  onChange={(event) => setRedaction(event.target.checked)}
                 />
                 <strong>Secret redaction</strong>
               </label>
@@ -107,17 +111,19 @@ function WorkspaceSettings({ workspace, owner }: { workspace: Workspace; owner: 
             update.mutate({ body_retention_days: retention.trim() === '' ? null : Number(retention) });
           }}
         >
-          <label className="field">
-            Keep bodies for (days; empty keeps them until the call is deleted)
-            <input
-              type="number"
-              min={1}
-              step={1}
-              value={retention}
-              onChange={(event) => setRetention(event.target.value)}
-              disabled={!owner}
-            />
-          </label>
+          <Field label="Keep bodies for (days; empty keeps them until the call is deleted)">
+            {(id) => (
+              <input
+                id={id}
+                type="number"
+                min={1}
+                step={1}
+                value={retention}
+                onChange={(event) => setRetention(event.target.value)}
+                disabled={!owner}
+              />
+            )}
+          </Field>
           {owner && (
             <button type="submit" style={{ alignSelf: 'flex-end' }} disabled={update.isPending}>
               Save retention
@@ -234,17 +240,17 @@ function Invites() {
     <section className="panel" aria-labelledby="invites-title">
       <h2 id="invites-title">Invites</h2>
       <form className="row" onSubmit={submit}>
-        <label className="field">
-          Role
-          <select value={role} onChange={(event) => setRole(event.target.value as 'member' | 'owner')}>
-            <option value="member">member</option>
-            <option value="owner">owner</option>
-          </select>
-        </label>
-        <label className="field">
-          Email (optional: only this address can accept)
-          <input type="email" value={email} onChange={(event) => setEmail(event.target.value)} />
-        </label>
+        <Field label="Role">
+          {(id) => (
+            <select id={id} value={role} onChange={(event) => setRole(event.target.value as 'member' | 'owner')}>
+              <option value="member">member</option>
+              <option value="owner">owner</option>
+            </select>
+          )}
+        </Field>
+        <Field label="Email (optional: only this address can accept)">
+          {(id) => <input id={id} type="email" value={email} onChange={(event) => setEmail(event.target.value)} />}
+        </Field>
         <button type="submit" className="primary" style={{ alignSelf: 'flex-end' }} disabled={create.isPending}>
           Create invite link
         </button>
@@ -335,10 +341,9 @@ function Workspaces() {
             create.mutate();
           }}
         >
-          <label className="field">
-            New workspace
-            <input value={name} onChange={(event) => setName(event.target.value)} required maxLength={100} />
-          </label>
+          <Field label="New workspace">
+            {(id) => <input id={id} value={name} onChange={(event) => setName(event.target.value)} required maxLength={100} />}
+          </Field>
           <button type="submit" style={{ alignSelf: 'flex-end' }} disabled={create.isPending}>
             Create
           </button>
@@ -465,46 +470,54 @@ function Prices({ owner }: { owner: boolean }) {
                   add.mutate();
                 }}
               >
-                <label className="field">
-                  Model
-                  <input
-                    value={form.model}
-                    onChange={(event) => setForm({ ...form, model: event.target.value })}
-                    required
-                    placeholder="claude-sonnet-4-5"
-                  />
-                </label>
-                <label className="field">
-                  Provider (optional)
-                  <input
-                    value={form.provider}
-                    onChange={(event) => setForm({ ...form, provider: event.target.value })}
-                    placeholder="anthropic"
-                    size={10}
-                  />
-                </label>
-                <label className="field">
-                  Effective from
-                  <input
-                    type="date"
-                    value={form.effective_from}
-                    onChange={(event) => setForm({ ...form, effective_from: event.target.value })}
-                    required
-                  />
-                </label>
-                {PRICE_FIELDS.map(([key, label]) => (
-                  <label className="field" key={key}>
-                    {label} $/MTok
+                <Field label="Model">
+                  {(id) => (
                     <input
-                      type="number"
-                      min={0}
-                      step="any"
-                      size={6}
-                      value={form[key] ?? ''}
-                      onChange={(event) => setForm({ ...form, [key]: event.target.value })}
-                      required={key === 'input_mtok' || key === 'output_mtok'}
+                      id={id}
+                      value={form.model}
+                      onChange={(event) => setForm({ ...form, model: event.target.value })}
+                      required
+                      placeholder="claude-sonnet-4-5"
                     />
-                  </label>
+                  )}
+                </Field>
+                <Field label="Provider (optional)">
+                  {(id) => (
+                    <input
+                      id={id}
+                      value={form.provider}
+                      onChange={(event) => setForm({ ...form, provider: event.target.value })}
+                      placeholder="anthropic"
+                      size={10}
+                    />
+                  )}
+                </Field>
+                <Field label="Effective from">
+                  {(id) => (
+                    <input
+                      id={id}
+                      type="date"
+                      value={form.effective_from}
+                      onChange={(event) => setForm({ ...form, effective_from: event.target.value })}
+                      required
+                    />
+                  )}
+                </Field>
+                {PRICE_FIELDS.map(([key, label]) => (
+                  <Field key={key} label={<>{label} $/MTok</>}>
+                    {(id) => (
+                      <input
+                        id={id}
+                        type="number"
+                        min={0}
+                        step="any"
+                        size={6}
+                        value={form[key] ?? ''}
+                        onChange={(event) => setForm({ ...form, [key]: event.target.value })}
+                        required={key === 'input_mtok' || key === 'output_mtok'}
+                      />
+                    )}
+                  </Field>
                 ))}
                 <button type="submit" className="primary" disabled={add.isPending}>
                   Add price

@@ -270,8 +270,9 @@ export function createDashboardApi(options: DashboardApiOptions) {
     sendJson(context.res, 200, {
       server_url: serverUrl,
       commands: {
-        sh: `curl -fsSL ${serverUrl}/connect.sh | sh`,
-        powershell: `irm ${serverUrl}/connect.ps1 | iex`,
+        // The script needs bash (`set -o pipefail`), which dash, the /bin/sh of Debian and Ubuntu, lacks.
+        sh: `curl -fsSL ${serverUrl}/connect.sh | bash`,
+        powershell: `iwr -useb ${serverUrl}/connect.ps1 | iex`,
         npx: `npx tokenwise connect --server ${serverUrl}`,
       },
     });
