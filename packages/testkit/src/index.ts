@@ -1,4 +1,5 @@
 export * from './fake-credentials.js';
+export * from './fake-ollama.js';
 export * from './fake-provider.js';
 export * from './fake-provider-answers.js';
 export { FAKE_CODE_ASSIST_PROJECT, googleCompactJson } from './fake-provider-gemini.js';
