@@ -12,6 +12,16 @@ export function formatServeBanner(server: RunningServer, config: ServeConfig): s
   if (config.role === 'proxy') lines.push('Role: proxy (the API runs on a --role app server)');
   if (config.role === 'app') lines.push('Role: app (the proxy runs on --role proxy servers)');
   lines.push(...describeUpstreams(config.upstreams));
+  if (config.otlp) lines.push(`OpenTelemetry export: ${new URL(config.otlp.tracesUrl).origin}${new URL(config.otlp.tracesUrl).pathname}`);
+  if (config.metricsToken) lines.push(`Prometheus metrics: ${server.url}/metrics (bearer token from --metrics-token)`);
+  if (server.ollamaObserver) {
+    const observed = server.ollamaObserver.url();
+    lines.push(
+      observed
+        ? `Ollama observer: ${observed} records local models and forwards to Ollama`
+        : 'Ollama observer: waiting for its port, which another process (Ollama?) still holds; see the log',
+    );
+  }
   if (server.firstStart) lines.push('First start: created the local workspace and its route token.');
   for (const notice of server.notices) lines.push(`Note: ${notice}`);
   if (server.setupUrl) {

@@ -2,7 +2,9 @@ import { builtinRoutes, createRouteRegistry, parseUpstreamOverrides, TokenwiseEr
 import { describePostgresUrl } from '@tokenwise/storage';
 import type { Level } from 'pino';
 import { defaultDataDir } from './data-dir.js';
+import { type OtlpConfig, parseMetricsToken, parseOtlpEndpoint, parseOtlpHeaders, parseSwitch } from './export/export-config.js';
 import { LOG_LEVELS } from './log.js';
+import { type OllamaListen, parseOllamaListen } from './ollama-observer.js';
 import { SERVER_ROLES, type ServerRole } from './server-role.js';
 import { MIN_INGEST_SECRET_LENGTH } from './worker-api.js';
 
@@ -19,6 +21,11 @@ export interface ServeFlags {
   tokenCacheSeconds?: string;
   ingestSecret?: string;
   publicUrl?: string;
+  otlpEndpoint?: string;
+  otlpHeader?: string[];
+  otlpBodies?: boolean;
+  metricsToken?: string;
+  ollamaListen?: string;
 }
 
 export interface ServeConfig {
@@ -47,6 +54,12 @@ export interface ServeConfig {
    * prints and hands out and for the `Host` check of the web UI; undefined uses the listening address.
    */
   publicUrl?: string;
+  /** Export each call as an OpenTelemetry span to this collector; undefined exports nothing. */
+  otlp?: OtlpConfig;
+  /** Bearer token that `GET /metrics` requires; undefined turns `/metrics` off. */
+  metricsToken?: string;
+  /** Run the Ollama observer on this address; undefined reads `ollama-observer.json` in the data directory, if any. */
+  ollamaListen?: OllamaListen;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -74,6 +87,9 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
   );
   const ingestSecret = pick(flags.ingestSecret, '--ingest-secret', env.TOKENWISE_INGEST_SECRET, 'TOKENWISE_INGEST_SECRET');
   const publicUrl = pick(flags.publicUrl, '--public-url', env.TOKENWISE_PUBLIC_URL, 'TOKENWISE_PUBLIC_URL');
+  const metricsToken = pick(flags.metricsToken, '--metrics-token', env.TOKENWISE_METRICS_TOKEN, 'TOKENWISE_METRICS_TOKEN');
+  const ollamaListen = pick(flags.ollamaListen, '--ollama-listen', env.TOKENWISE_OLLAMA_LISTEN, 'TOKENWISE_OLLAMA_LISTEN');
+  const otlp = resolveOtlp(flags, env);
 
   return {
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
@@ -87,7 +103,37 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     ...(tokenCache && { tokenCacheMs: parseTokenCacheSeconds(tokenCache.value, tokenCache.source) * 1000 }),
     ...(ingestSecret && { ingestSecret: parseIngestSecret(ingestSecret.value, ingestSecret.source) }),
     ...(publicUrl && { publicUrl: parsePublicUrl(publicUrl.value, publicUrl.source) }),
+    ...(otlp && { otlp }),
+    ...(metricsToken && { metricsToken: parseMetricsToken(metricsToken.value, metricsToken.source) }),
+    ...(ollamaListen && { ollamaListen: parseOllamaListen(ollamaListen.value, ollamaListen.source) }),
   };
+}
+
+/**
+ * Read the OTLP export settings: `--otlp-endpoint` (TOKENWISE_OTLP_ENDPOINT), repeatable `--otlp-header`
+ * (TOKENWISE_OTLP_HEADERS, comma-separated) and `--otlp-bodies` (TOKENWISE_OTLP_BODIES). Headers or
+ * bodies without an endpoint are an error, since they would silently do nothing.
+ */
+function resolveOtlp(flags: ServeFlags, env: NodeJS.ProcessEnv): OtlpConfig | undefined {
+  const endpoint = pick(flags.otlpEndpoint, '--otlp-endpoint', env.TOKENWISE_OTLP_ENDPOINT, 'TOKENWISE_OTLP_ENDPOINT');
+  const headers =
+    flags.otlpHeader && flags.otlpHeader.length > 0
+      ? parseOtlpHeaders(flags.otlpHeader, '--otlp-header', false)
+      : env.TOKENWISE_OTLP_HEADERS
+        ? parseOtlpHeaders(env.TOKENWISE_OTLP_HEADERS.split(','), 'TOKENWISE_OTLP_HEADERS', true)
+        : {};
+  const bodiesVariable = env.TOKENWISE_OTLP_BODIES;
+  const includeBodies = flags.otlpBodies ?? (bodiesVariable ? parseSwitch(bodiesVariable, 'TOKENWISE_OTLP_BODIES') : false);
+  if (!endpoint) {
+    if (Object.keys(headers).length > 0 || includeBodies) {
+      throw new TokenwiseError(
+        'invalid_argument',
+        'OTLP headers or --otlp-bodies were given without --otlp-endpoint: add the collector URL',
+      );
+    }
+    return undefined;
+  }
+  return { tracesUrl: parseOtlpEndpoint(endpoint.value, endpoint.source), headers, includeBodies };
 }
 
 /** Return the data directory from `--data-dir`, else `TOKENWISE_DATA_DIR`, else `~/.tokenwise`. */

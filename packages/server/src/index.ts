@@ -5,6 +5,7 @@ export * from './connect-instructions.js';
 export * from './data-dir.js';
 export * from './local-setup.js';
 export * from './log.js';
+export { OLLAMA_DEFAULT_PORT, OLLAMA_OBSERVER_FILE, type OllamaObserverFile, parseOllamaListen } from './ollama-observer.js';
 export * from './proxy/index.js';
 export * from './record-sink.js';
 export * from './record-spool.js';

@@ -15,8 +15,11 @@ import { createDashboardApi, isDashboardPath } from './dashboard/dashboard-api.j
 import { createPriceBook } from './dashboard/price-book.js';
 import { loadDashboardFiles } from './dashboard-files.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
+import { createServerMetrics } from './export/metrics.js';
+import { createOtlpExporter, type OtlpExporterOptions, type OtlpExporterStats } from './export/otlp-exporter.js';
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
+import { type OllamaObserver, resolveOllamaObserver, startOllamaObserver } from './ollama-observer.js';
 import { createProxyHandler, isProxyTarget, type ProxyStats } from './proxy/index.js';
 import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
@@ -38,6 +41,8 @@ export interface ServeOptions extends ServeConfig {
     BatchingSinkOptions,
     'flushIntervalMs' | 'maxBatchSize' | 'maxQueueSize' | 'maxQueueBytes' | 'maxAttempts' | 'maxRetryDelayMs'
   >;
+  /** Batching of the OTLP export (tests shorten the interval). */
+  otlpBatching?: Pick<OtlpExporterOptions, 'flushIntervalMs' | 'maxBatchSize' | 'maxQueueSize' | 'timeoutMs' | 'maxAttempts'>;
   /** Bounds of the record spool in the data directory. */
   spool?: RecordSpoolOptions;
   /** How long shutdown waits for calls in flight before aborting them, in ms. */
@@ -69,7 +74,9 @@ export interface RunningServer {
   runRetention(): Promise<void>;
   /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
   revokeRouteToken(tokenId: string): Promise<boolean>;
-  stats(): { proxy: ProxyStats; sink: SinkStats; suppressedLogLines: Record<string, number> };
+  stats(): { proxy: ProxyStats; sink: SinkStats; export: OtlpExporterStats | null; suppressedLogLines: Record<string, number> };
+  /** The Ollama observer, when this server runs one. */
+  ollamaObserver: Pick<OllamaObserver, 'url' | 'listening'> | null;
   /** Stop accepting connections, let calls in flight finish (up to the grace period), store every record, close. Idempotent. */
   close(): Promise<void>;
 }
@@ -81,8 +88,14 @@ export interface RunningServer {
  * handling is left to the caller.
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
-  const registry = createRouteRegistry(options.upstreams);
   const paths = await prepareDataDir(options.dataDir);
+  const ollamaSetup = await resolveOllamaObserver(
+    options.ollamaListen,
+    options.upstreams,
+    paths.dir,
+    createRouteRegistry().get('ollama')!.baseUrl,
+  );
+  const registry = createRouteRegistry({ ...(ollamaSetup?.upstream && { ollama: ollamaSetup.upstream }), ...options.upstreams });
 
   const running = await readServerInfo(paths);
   if (running && (await respondsToHealthCheck(running.url))) {
@@ -117,11 +130,30 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const spool = await openRecordSpool(paths.spool, options.spool).catch(closeOnFailure);
   const batchingSink = createBatchingRecordSink({ store, logger, spool, ...options.sink, onStored: (calls) => stream.publish(calls) });
   const priceBook = createPriceBook({ store, registry, logger: logger.child({ component: 'prices' }) });
+  // Export runs off the proxy's path: both only count or queue the finished record here.
+  const exporter = options.otlp
+    ? createOtlpExporter({
+        ...options.otlp,
+        ...options.otlpBatching,
+        upstreamOf: (route) => registry.get(route)?.baseUrl ?? null,
+        logger: logger.child({ component: 'otlp' }),
+      })
+    : null;
+  const metrics = createServerMetrics({
+    token: options.metricsToken,
+    sources: {
+      proxy: () => (role === 'app' ? null : proxy.stats()),
+      sink: () => batchingSink.stats(),
+      exporter: () => exporter?.stats() ?? null,
+    },
+  });
   const sink: RecordSink = {
     write(captured: CallRecord, bodies: CallBodies | null) {
       const record = priceBook.apply(captured);
       logCall(logger, record);
       batchingSink.write(record, bodies);
+      metrics.observe(record);
+      exporter?.write(record, bodies);
     },
   };
 
@@ -202,6 +234,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const target = req.url ?? '/';
     if (!roleServes(role, target)) {
       sendJson(res, 404, wrongRoleBody(role, target));
+    } else if (target.split('?')[0] === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      metrics.handle(req, res);
     } else if (isProxyTarget(target)) {
       proxyResponses.add(res);
       proxy.handleRequest(req, res);
@@ -242,6 +276,20 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const address = server.address() as AddressInfo;
   const url = `http://${hostForUrl(options.host, address)}:${address.port}`;
+  let ollamaObserver: OllamaObserver | null = null;
+  if (ollamaSetup && role === 'app') {
+    logger.warn({ role }, 'the Ollama observer needs the proxy, so a --role app server does not run it');
+  } else if (ollamaSetup) {
+    ollamaObserver = startOllamaObserver({
+      listen: ollamaSetup.listen,
+      upstreamBaseUrl: registry.get('ollama')!.baseUrl,
+      routeToken: () => setup.routeToken,
+      proxy,
+      logger: logger.child({ component: 'ollama' }),
+      onRecordedResponse: (res) => proxyResponses.add(res),
+    });
+    await ollamaObserver.firstAttempt();
+  }
   await writeServerInfo(paths, {
     url,
     pid: process.pid,
@@ -266,7 +314,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     // proxy records as aborted calls. The upstream pools close only after that: closing them first would
     // record the calls as cut by the upstream.
     const grace = setTimeout(() => server.closeAllConnections(), graceMs);
-    await serverClosed;
+    await Promise.all([serverClosed, ollamaObserver?.close(graceMs)]);
     clearTimeout(grace);
     // The server can report closed before every response has emitted `close`. The proxy hands an aborted
     // call's record to the sink on that event, so the sink's last flush waits for it.
@@ -274,6 +322,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await proxy.close();
 
     await batchingSink.close();
+    await exporter?.close();
     priceBook.close();
     await follower?.close();
     await accountsApp.close();
@@ -298,7 +347,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     setupUrl,
     runRetention: () => accountsApp.runRetention(),
     revokeRouteToken: (tokenId) => authorizer.revoke(tokenId),
-    stats: () => ({ proxy: proxy.stats(), sink: batchingSink.stats(), suppressedLogLines: suppressedCounts() }),
+    stats: () => ({
+      proxy: proxy.stats(),
+      sink: batchingSink.stats(),
+      export: exporter?.stats() ?? null,
+      suppressedLogLines: suppressedCounts(),
+    }),
+    ollamaObserver,
     close() {
       closing ??= shutDown();
       return closing;

@@ -9,7 +9,10 @@ export type ServerRole = 'proxy' | 'app' | 'both';
 
 export const SERVER_ROLES: readonly ServerRole[] = ['proxy', 'app', 'both'];
 
-/** Return true when a server of `role` serves the request target; `/healthz` and `/readyz` are served by every role. */
+/**
+ * Return true when a server of `role` serves the request target. Every role serves `/healthz`, `/readyz`
+ * and `/metrics`, since each process reports its own health and counters.
+ */
 export function roleServes(role: ServerRole, target: string): boolean {
   if (role === 'both' || isProbe(target)) return true;
   const isProxy = isProxyTarget(target);
@@ -28,5 +31,5 @@ export function wrongRoleBody(role: ServerRole, target: string): { error: { code
 
 function isProbe(target: string): boolean {
   const path = target.split('?')[0];
-  return path === '/healthz' || path === '/readyz';
+  return path === '/healthz' || path === '/readyz' || path === '/metrics';
 }

@@ -4,6 +4,7 @@ export * from './migrations.js';
 export * from './postgres-copy.js';
 export * from './postgres-errors.js';
 export * from './postgres-store.js';
+export * from './report-store.js';
 export * from './sql-account-store.js';
 export * from './sqlite-backup.js';
 export * from './sqlite-migrations.js';

@@ -293,6 +293,75 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
     `,
   },
+  // See SQLite's version 7.
+  {
+    version: 7,
+    name: 'insights email and LLM judge',
+    sql: `
+      CREATE TABLE insights_email_settings (
+        workspace_id TEXT PRIMARY KEY REFERENCES workspaces (id),
+        frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'daily', 'off')),
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+      );
+
+      CREATE TABLE insights_email_preferences (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        user_id TEXT NOT NULL REFERENCES users (id),
+        frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'daily', 'off')),
+        updated_at TEXT NOT NULL,
+        UNIQUE (workspace_id, user_id)
+      );
+
+      CREATE TABLE insights_email_sends (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'daily')),
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL,
+        claimed_at_ms BIGINT NOT NULL,
+        finished_at TEXT,
+        message_id TEXT,
+        error TEXT,
+        UNIQUE (workspace_id, user_id, frequency, period_start)
+      );
+
+      CREATE TABLE judge_settings (
+        workspace_id TEXT PRIMARY KEY REFERENCES workspaces (id),
+        enabled BOOLEAN NOT NULL,
+        route TEXT NOT NULL,
+        model TEXT NOT NULL,
+        rubric TEXT NOT NULL,
+        sample_rate DOUBLE PRECISION NOT NULL,
+        pass_score DOUBLE PRECISION NOT NULL,
+        device_id TEXT,
+        scan_from_ms BIGINT NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+      );
+
+      CREATE TABLE judge_scores (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        workspace_id TEXT NOT NULL,
+        call_started_at_ms BIGINT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'scored', 'failed')),
+        score DOUBLE PRECISION,
+        reason TEXT,
+        route TEXT NOT NULL,
+        model TEXT NOT NULL,
+        response_id TEXT,
+        error TEXT,
+        attempts INTEGER NOT NULL,
+        claimed_at_ms BIGINT NOT NULL,
+        finished_at TEXT
+      );
+      CREATE INDEX judge_scores_by_workspace ON judge_scores (workspace_id, call_started_at_ms);
+    `,
+  },
 ];
 
 /**
@@ -324,9 +393,13 @@ export async function migratePostgres(client: PoolClient, migrations: readonly M
       );
     }
 
+    // Every version missing from the table is applied, as in SQLite: a lower reserved version can arrive
+    // after the schema already has a higher one.
+    const present = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const appliedBefore = new Set(present.rows.map((row) => Number(row.version)));
     const applied: number[] = [];
-    for (const migration of migrations) {
-      if (found >= migration.version) continue;
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (appliedBefore.has(migration.version)) continue;
       await client.query(migration.sql);
       await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
         migration.version,

@@ -7,7 +7,7 @@ import { promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js
 import type { MigrationResult } from './migrations.js';
 import { describePostgresFailure } from './postgres-errors.js';
 import { ADVISORY_LOCKS, currentSchema, migratePostgres, readPostgresSchemaVersion } from './postgres-migrations.js';
-import { SqlCallStore } from './sql-call-store.js';
+import { SqlReportStore } from './sql-report-store.js';
 import { numberPlaceholders, type SqlParam, type SqlRunner } from './sql-runner.js';
 import type { ApiToken, CallToStore, ListCallsQuery, ListedCall, NewRouteToken, RouteToken, Store, StoredCallRef } from './store.js';
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
@@ -41,7 +41,7 @@ const PROMPTS_PER_STATEMENT = 100;
  * connection's `search_path`, so one database can hold several installations: pass
  * `?options=-c%20search_path%3Dname` in the URL. Open it with `PostgresStore.open`, which migrates.
  */
-export class PostgresStore extends SqlCallStore implements Store {
+export class PostgresStore extends SqlReportStore implements Store {
   /** The URL without its password and query, safe to print. */
   readonly displayUrl: string;
   /** The schema the tables live in. */

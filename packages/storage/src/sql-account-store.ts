@@ -238,6 +238,8 @@ export abstract class SqlAccountStore implements AccountStore {
       { sql: 'UPDATE device_codes SET user_id = NULL WHERE user_id = ?', params: [userId] },
       { sql: 'UPDATE invites SET created_by = NULL WHERE created_by = ?', params: [userId] },
       { sql: 'UPDATE invites SET accepted_by = NULL WHERE accepted_by = ?', params: [userId] },
+      { sql: 'DELETE FROM insights_email_preferences WHERE user_id = ?', params: [userId] },
+      { sql: 'DELETE FROM insights_email_sends WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM users WHERE id = ?', params: [userId], requireChange: true },
     );
     if ((await this.sql().transaction(steps)) === null) {
@@ -588,12 +590,14 @@ export abstract class SqlAccountStore implements AccountStore {
   }
 
   async deleteExpiredBodies(now: Date): Promise<number> {
-    // The prompt text is taken from the request body, so it expires with it.
+    // The prompt text is taken from the request body, so it expires with it, and so does the LLM judge's
+    // reason, which describes the bodies; the score stays.
     const expired = `SELECT c.id FROM calls c JOIN workspaces w ON w.id = c.workspace_id
          WHERE w.body_retention_days IS NOT NULL AND c.started_at_ms < ? - w.body_retention_days * ${DAY_MS}`;
     const changes = await this.sql().transaction([
       { sql: `DELETE FROM call_prompts WHERE call_id IN (${expired})`, params: [now.getTime()] },
       { sql: `DELETE FROM call_bodies WHERE call_id IN (${expired})`, params: [now.getTime()] },
+      { sql: `UPDATE judge_scores SET reason = NULL WHERE reason IS NOT NULL AND call_id IN (${expired})`, params: [now.getTime()] },
     ]);
     return changes?.[1] ?? 0;
   }
@@ -631,7 +635,7 @@ function checkRetention(days: number | null): number | null {
 
 /** Deletes of the rows that belong to the calls matching `where` (a condition on `calls`), to run before deleting those calls. */
 function callChildrenDeletes(where: string, params: SqlParam[]): SqlStep[] {
-  return ['call_bodies', 'call_prompts', 'call_rate_limits'].map((table) => ({
+  return ['call_bodies', 'call_prompts', 'call_rate_limits', 'judge_scores'].map((table) => ({
     sql: `DELETE FROM ${table} WHERE call_id IN (SELECT id FROM calls WHERE ${where})`,
     params,
   }));
@@ -677,6 +681,10 @@ function deleteWorkspaceSteps(id: string): SqlStep[] {
     { sql: 'DELETE FROM devices WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM memberships WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM invites WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM insights_email_settings WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM insights_email_preferences WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM insights_email_sends WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM judge_settings WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM workspaces WHERE id = ?', params: [id], requireChange: true },
   ];
 }

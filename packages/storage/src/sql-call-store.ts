@@ -413,7 +413,7 @@ export abstract class SqlCallStore extends SqlAccountStore implements CallQueryS
 }
 
 /** Build the WHERE conditions of a filter with `?` placeholders. The workspace condition is always the first. */
-function filterWhere(filter: CallFilter): { conditions: string[]; params: SqlParam[] } {
+export function filterWhere(filter: CallFilter): { conditions: string[]; params: SqlParam[] } {
   const conditions = ['workspace_id = ?'];
   const params: SqlParam[] = [filter.workspaceId];
   if (filter.from !== undefined) {

@@ -281,6 +281,78 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
     `,
   },
+  // The insights email (per-workspace and per-person frequency, and one row per email sent or tried, so
+  // each period is mailed once across restarts and app processes) and the LLM judge (its settings per
+  // workspace and one score row per judged call). Versions 4 to 6 belong to other features; the runner
+  // applies every version a database lacks, so their later arrival still reaches a database at 7.
+  {
+    version: 7,
+    name: 'insights email and LLM judge',
+    sql: `
+      CREATE TABLE insights_email_settings (
+        workspace_id TEXT PRIMARY KEY REFERENCES workspaces (id),
+        frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'daily', 'off')),
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+      );
+
+      CREATE TABLE insights_email_preferences (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        user_id TEXT NOT NULL REFERENCES users (id),
+        frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'daily', 'off')),
+        updated_at TEXT NOT NULL,
+        UNIQUE (workspace_id, user_id)
+      );
+
+      CREATE TABLE insights_email_sends (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'daily')),
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL,
+        claimed_at_ms INTEGER NOT NULL,
+        finished_at TEXT,
+        message_id TEXT,
+        error TEXT,
+        UNIQUE (workspace_id, user_id, frequency, period_start)
+      );
+
+      CREATE TABLE judge_settings (
+        workspace_id TEXT PRIMARY KEY REFERENCES workspaces (id),
+        enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        route TEXT NOT NULL,
+        model TEXT NOT NULL,
+        rubric TEXT NOT NULL,
+        sample_rate REAL NOT NULL,
+        pass_score REAL NOT NULL,
+        device_id TEXT,
+        scan_from_ms INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        updated_by TEXT
+      );
+
+      CREATE TABLE judge_scores (
+        call_id TEXT PRIMARY KEY REFERENCES calls (id),
+        workspace_id TEXT NOT NULL,
+        call_started_at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'scored', 'failed')),
+        score REAL,
+        reason TEXT,
+        route TEXT NOT NULL,
+        model TEXT NOT NULL,
+        response_id TEXT,
+        error TEXT,
+        attempts INTEGER NOT NULL,
+        claimed_at_ms INTEGER NOT NULL,
+        finished_at TEXT
+      );
+      CREATE INDEX judge_scores_by_workspace ON judge_scores (workspace_id, call_started_at_ms);
+    `,
+  },
 ];
 
 /**
@@ -298,6 +370,7 @@ export function migrateSqlite(db: Database.Database, migrations: readonly Migrat
   `);
 
   const currentVersion = db.prepare<[], { version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+  const isApplied = db.prepare<[number], { version: number }>('SELECT version FROM schema_migrations WHERE version = ?');
   const recordVersion = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   const newest = newestVersion(migrations);
 
@@ -309,13 +382,14 @@ export function migrateSqlite(db: Database.Database, migrations: readonly Migrat
     );
   }
 
+  // Each version missing from the table is applied, not only those above the newest one: versions are
+  // reserved per feature, so a lower one can arrive after a database already has a higher one.
   const applied: number[] = [];
-  for (const migration of migrations) {
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     // An up-to-date database is only read, so read-only commands never wait for the write lock.
-    if (found >= migration.version) continue;
+    if (isApplied.get(migration.version)) continue;
     const apply = db.transaction(() => {
-      const current = currentVersion.get()?.version ?? 0;
-      if (current >= migration.version) return;
+      if (isApplied.get(migration.version)) return;
       db.exec(migration.sql);
       recordVersion.run(migration.version, migration.name, new Date().toISOString());
       applied.push(migration.version);

@@ -6,7 +6,7 @@ import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow }
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
 import { promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
-import { SqlCallStore } from './sql-call-store.js';
+import { SqlReportStore } from './sql-report-store.js';
 import { type SqlParam, type SqlRunner, toSqliteParam } from './sql-runner.js';
 import { describeSqliteFailure } from './sqlite-errors.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
@@ -37,7 +37,7 @@ type SqliteRow = Record<string, SqliteValue>;
  * synchronously on the caller's thread (better-sqlite3). Writes go to a worker thread with its own
  * connection (`SqliteWriter`), so a lock held by another process or a slow disk delays only the writes.
  */
-export class SqliteStore extends SqlCallStore implements Store {
+export class SqliteStore extends SqlReportStore implements Store {
   readonly path: string;
   /** Schema changes made when this store was opened. */
   readonly migration: MigrationResult;

@@ -43,6 +43,26 @@ Options:
   --ingest-secret SECRET  shared secret the Cloudflare Worker sends to /api/v1/ingest and
                           /api/v1/routes/verify; at least 32 characters. Prefer the
                           variable: a flag shows in the process list     TOKENWISE_INGEST_SECRET
+  --otlp-endpoint URL     export each call as an OpenTelemetry span (GenAI conventions)
+                          to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318;
+                          /v1/traces is appended unless the URL ends with it
+                                                                         TOKENWISE_OTLP_ENDPOINT
+  --otlp-header NAME=VALUE
+                          header sent with each export, e.g. a backend's API key;
+                          repeatable (the variable: NAME=VALUE,NAME=VALUE)
+                                                                         TOKENWISE_OTLP_HEADERS
+  --otlp-bodies           also put request and response bodies on the spans (cut to
+                          16 Ki characters), for workspaces that keep bodies
+                                                                         TOKENWISE_OTLP_BODIES
+  --metrics-token TOKEN   serve Prometheus metrics at /metrics to scrapers that send
+                          "Authorization: Bearer TOKEN"; at least 16 characters.
+                          Without it /metrics is off                     TOKENWISE_METRICS_TOKEN
+  --ollama-listen HOST:PORT
+                          record local models: listen where Ollama's clients expect
+                          Ollama (OLLAMA_HOST, e.g. 127.0.0.1:11434) and forward to
+                          the real Ollama, moved to --upstream ollama=URL
+                          (default: the settings "tokenwise connect" wrote)
+                                                                         TOKENWISE_OLLAMA_LISTEN
   -h, --help              show this help
 
 Stop it with Ctrl-C (SIGINT), SIGTERM or by closing its terminal (SIGHUP): it
@@ -68,6 +88,11 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         'token-cache-seconds': { type: 'string' },
         'ingest-secret': { type: 'string' },
         'public-url': { type: 'string' },
+        'otlp-endpoint': { type: 'string' },
+        'otlp-header': { type: 'string', multiple: true },
+        'otlp-bodies': { type: 'boolean' },
+        'metrics-token': { type: 'string' },
+        'ollama-listen': { type: 'string' },
       },
     }),
   ).values;
@@ -89,6 +114,11 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       tokenCacheSeconds: flags['token-cache-seconds'],
       ingestSecret: flags['ingest-secret'],
       publicUrl: flags['public-url'],
+      otlpEndpoint: flags['otlp-endpoint'],
+      otlpHeader: flags['otlp-header'],
+      otlpBodies: flags['otlp-bodies'],
+      metricsToken: flags['metrics-token'],
+      ollamaListen: flags['ollama-listen'],
     },
     io.env,
   );
