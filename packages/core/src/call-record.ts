@@ -48,6 +48,8 @@ export type ToolId =
   | 'anthropic-sdk'
   | 'openai-sdk'
   | 'google-genai-sdk'
+  /** Tokenwise's own LLM judge, which grades sampled calls through the proxy. */
+  | 'tokenwise-judge'
   | 'unknown';
 
 export interface Usage {

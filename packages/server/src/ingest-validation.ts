@@ -58,6 +58,7 @@ const TOOLS: Record<ToolId, true> = {
   'anthropic-sdk': true,
   'openai-sdk': true,
   'google-genai-sdk': true,
+  'tokenwise-judge': true,
   unknown: true,
 };
 const STATUSES: Record<CallStatus, true> = { success: true, error: true, truncated: true, aborted: true };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallBodies, CallRecord } from '@tokenwise/core';
+import { newestVersion, sqliteMigrations } from '@tokenwise/storage';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestSchema, describeWithPostgres, type TestSchema } from '../../storage/test/postgres-test-database.js';
@@ -106,7 +107,9 @@ describeWithPostgres('serve with PostgreSQL', () => {
     await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')");
 
     await expect(startTestServer({ databaseUrl: schema.url })).rejects.toThrow(
-      /database schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(3\); upgrade Tokenwise/,
+      new RegExp(
+        `database schema version 99 in schema "tokenwise_test_\\w+" is newer than this Tokenwise supports \\(${newestVersion(sqliteMigrations)}\\); upgrade Tokenwise`,
+      ),
     );
   });
 
@@ -114,7 +117,7 @@ describeWithPostgres('serve with PostgreSQL', () => {
     const server = await start();
     expect((await fetch(`${server.server.url}/readyz`)).status).toBe(200);
 
-    await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'next', '2030-01-01')");
+    await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'next', '2030-01-01')");
 
     expect((await fetch(`${server.server.url}/readyz`)).status).toBe(503);
     expect((await fetch(`${server.server.url}/healthz`)).status).toBe(200);

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { newestVersion, sqliteMigrations } from '@tokenwise/storage';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -109,7 +110,7 @@ describe('readyz', () => {
   it('reports not ready once a newer version migrates the database', async () => {
     running = await startTestServer();
     const db = new Database(join(running.dataDir, 'tokenwise.db'));
-    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'next', '2030-01-01')").run();
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'next', '2030-01-01')").run();
     db.close();
 
     const ready = await fetch(`${running.server.url}/readyz`);
@@ -121,7 +122,7 @@ describe('readyz', () => {
       message: 'the store is unreachable or its schema changed; details are in the server log',
     });
     expect(healthy.status).toBe(200);
-    expect(running.logs.text()).toContain('is at schema version 4, but this Tokenwise runs version 3');
+    expect(running.logs.text()).toContain(`is at schema version 99, but this Tokenwise runs version ${newestVersion(sqliteMigrations)}`);
   });
 });
 
@@ -134,7 +135,9 @@ describe('serve start-up', () => {
     db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')").run();
     db.close();
 
-    await expect(startTestServer({ dataDir })).rejects.toThrow(/schema version 99 is newer than this Tokenwise supports \(3\)/);
+    await expect(startTestServer({ dataDir })).rejects.toThrow(
+      `schema version 99 is newer than this Tokenwise supports (${newestVersion(sqliteMigrations)})`,
+    );
   });
 
   it('logs the role and the database on start', async () => {

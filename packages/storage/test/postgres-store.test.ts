@@ -1,11 +1,16 @@
 import type { CallRecord } from '@tokenwise/core';
-import { PostgresStore } from '@tokenwise/storage';
+import { newestVersion, PostgresStore, sqliteMigrations } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountContract } from './account-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
+import { describeReportContract } from './report-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
+
+/** The schema versions of this code; PostgreSQL's list has the same numbers as SQLite's. */
+const VERSIONS = sqliteMigrations.map((migration) => migration.version).sort((a, b) => a - b);
+const NEWEST = newestVersion(sqliteMigrations);
 
 async function createPostgresStore() {
   const schema = await createTestSchema();
@@ -16,6 +21,7 @@ describeWithPostgres('PostgresStore', () => {
   describeStoreContract('PostgresStore', createPostgresStore);
   describeAccountContract('PostgresStore', createPostgresStore);
   describeCallQueryContract('PostgresStore', createPostgresStore);
+  describeReportContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {
     let schema: TestSchema;
@@ -53,7 +59,12 @@ describeWithPostgres('PostgresStore', () => {
         'custom_prices',
         'device_codes',
         'devices',
+        'insights_email_preferences',
+        'insights_email_sends',
+        'insights_email_settings',
         'invites',
+        'judge_scores',
+        'judge_settings',
         'memberships',
         'password_resets',
         'route_tokens',
@@ -69,28 +80,30 @@ describeWithPostgres('PostgresStore', () => {
       const stores = await Promise.all([open(), open(), open()]);
 
       const versions = await schema.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(versions.map((row) => row.version)).toEqual([1, 2, 3]);
-      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, 3]);
+      expect(versions.map((row) => row.version)).toEqual(VERSIONS);
+      expect(stores.map((store) => store.migration.applied.length).sort()).toEqual([0, 0, VERSIONS.length]);
     });
 
     it('reports an up-to-date schema on a later open', async () => {
       await open();
 
-      expect((await open()).migration).toEqual({ version: 3, applied: [] });
+      expect((await open()).migration).toEqual({ version: NEWEST, applied: [] });
     });
 
     it('rejects a schema from a newer version', async () => {
       await open();
       await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')");
 
-      await expect(open()).rejects.toThrow(/schema version 99 in schema "tokenwise_test_\w+" is newer than this Tokenwise supports \(3\)/);
+      await expect(open()).rejects.toThrow(
+        new RegExp(`schema version 99 in schema "tokenwise_test_\\w+" is newer than this Tokenwise supports \\(${NEWEST}\\)`),
+      );
     });
 
     it('stops being ready when a newer version migrates the schema', async () => {
       const store = await open();
-      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'next', '2030-01-01')");
+      await schema.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'next', '2030-01-01')");
 
-      await expect(store.checkReady()).rejects.toThrow(/is at version 4, but this Tokenwise runs version 3/);
+      await expect(store.checkReady()).rejects.toThrow(`is at version 99, but this Tokenwise runs version ${NEWEST}`);
     });
 
     it('names a missing schema and the fix', async () => {

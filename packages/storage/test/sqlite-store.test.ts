@@ -3,11 +3,12 @@ import { once } from 'node:events';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { migrateSqlite, SqliteStore, sqliteMigrations } from '@tokenwise/storage';
+import { migrateSqlite, newestVersion, SqliteStore, sqliteMigrations } from '@tokenwise/storage';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountContract } from './account-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
+import { describeReportContract } from './report-contract.js';
 import { recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -22,6 +23,7 @@ async function createSqliteStore() {
 describeStoreContract('SqliteStore', createSqliteStore);
 describeAccountContract('SqliteStore', createSqliteStore);
 describeCallQueryContract('SqliteStore', createSqliteStore);
+describeReportContract('SqliteStore', createSqliteStore);
 
 describe('SqliteStore file', () => {
   let dir: string;
@@ -70,7 +72,7 @@ describe('SqliteStore file', () => {
     const db = new Database(path, { readonly: true });
     const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
     db.close();
-    expect(versions).toEqual([1, 2, 3]);
+    expect(versions).toEqual(sqliteMigrations.map((migration) => migration.version).sort((a, b) => a - b));
   });
 
   it('gives each token of a version 1 database a device', async () => {
@@ -99,7 +101,9 @@ describe('SqliteStore file', () => {
     db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', '2030-01-01')").run();
     db.close();
 
-    expect(() => new SqliteStore(path)).toThrow(/schema version 99 is newer than this Tokenwise supports \(3\)/);
+    expect(() => new SqliteStore(path)).toThrow(
+      `schema version 99 is newer than this Tokenwise supports (${newestVersion(sqliteMigrations)})`,
+    );
   });
 
   it('opens read-only and rejects writes', async () => {

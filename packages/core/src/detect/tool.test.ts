@@ -41,6 +41,7 @@ describe('detectTool', () => {
       'google-genai-sdk',
       '1.30.0',
     ],
+    ["Tokenwise's LLM judge", { 'user-agent': 'tokenwise-judge/0.1.0' }, 'tokenwise-judge', '0.1.0'],
   ])('recognizes %s', (_name, headers: Record<string, string>, tool, version) => {
     expect(detectTool(headers)).toEqual({ tool, version, userAgent: headers['user-agent'] ?? null });
   });

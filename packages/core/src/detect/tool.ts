@@ -26,6 +26,7 @@ function userAgentVersion(pattern: RegExp): ToolRule['match'] {
  * `codex_exec/<v>` or `codex_cli_rs/<v>`; Gemini CLI sends `GeminiCLI/<v>/…` or `GeminiCLI-tui/<v>/…`.
  */
 const RULES: readonly ToolRule[] = [
+  { tool: 'tokenwise-judge', match: userAgentVersion(new RegExp(`^tokenwise-judge/${VERSION}`)) },
   { tool: 'claude-code', match: userAgentVersion(new RegExp(`^claude-cli/${VERSION}`, 'i')) },
   {
     tool: 'claude-cli',
