@@ -18,8 +18,9 @@ export const CONNECT_HELP = `Usage: tokenwise connect [options]
 
 Point the AI tools on this machine at a Tokenwise server: Claude Code, the
 Claude CLI (ant), Codex CLI and Gemini CLI are edited; Cursor too when the
-server has a public https URL and Cursor is closed; Ollama is detected and
-explained. Shows every edit as a diff and asks [Y/n] per file.
+server has a public https URL and Cursor is closed; Ollama gets the local
+server's observer and moves to the next port. Shows every edit as a diff and
+asks [Y/n] per file.
 Originals are kept as <file>.tokenwise.bak; "tokenwise disconnect" undoes it all.
 
 Options:
@@ -117,6 +118,7 @@ async function connectTools(options: {
     platform,
     serverUrl: connection.serverUrl,
     routeUrl: (route) => `${connection.proxyUrl ?? connection.serverUrl}/r/${connection.token}/${route}`,
+    dataDir,
     ...(publicUrl !== null && { publicRouteUrl: (route: string) => `${publicUrl}/r/${connection.token}/${route}` }),
   };
   const switching = state !== null && (state.serverUrl !== connection.serverUrl || state.token.value !== connection.token);

@@ -63,6 +63,10 @@ export async function planConnect(
       for (const change of outcome.plan.files) {
         outcome.files.push(await planStructuredConnect(change, outcome.target.id, state?.files[change.path]));
       }
+      for (const block of outcome.plan.blockFiles ?? []) {
+        const file = { path: block.path, shell: block.shell, label: block.path };
+        outcome.files.push(await planProfileConnect(file, { [outcome.target.id]: block.vars }, state?.files[block.path]));
+      }
     } catch (error) {
       outcome.files = [];
       outcome.problem = { kind: 'failed', message: describeFileError(error) };
@@ -85,7 +89,9 @@ async function planProfiles(context: ConnectContext, outcomes: TargetOutcome[], 
 
   const profiles = await findShellProfiles(context.home, context.env, context.platform);
   for (const [path, record] of Object.entries(state?.files ?? {})) {
-    if (record.kind === 'profile' && !profiles.some((profile) => profile.path === path)) {
+    // A block file of one target (a systemd drop-in) is no shell profile.
+    const ownBlockFile = record.shell === 'systemd';
+    if (record.kind === 'profile' && !ownBlockFile && !profiles.some((profile) => profile.path === path)) {
       profiles.push({ path, shell: record.shell ?? 'posix', label: path } satisfies ShellProfile);
     }
   }

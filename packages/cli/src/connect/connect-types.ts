@@ -1,4 +1,5 @@
 import type { ToolId } from '@tokenwise/core';
+import type { ShellKind } from './profile-block.js';
 import type { SqliteItem } from './sqlite-item.js';
 
 /** The tools `connect` supports; the ids are the `tool` values of call records. */
@@ -24,6 +25,8 @@ export interface ConnectContext extends MachineContext {
    * one: for tools whose calls come from elsewhere on the internet (Cursor's servers) rather than this machine.
    */
   publicRouteUrl?(route: string): string;
+  /** The data directory of this connect run; a server on this machine reads its settings files there. */
+  dataDir: string;
 }
 
 export interface Detection {
@@ -55,6 +58,8 @@ export interface TargetPlan {
   files: StructuredChange[];
   /** Environment variables for the shell profiles; every target's variables share one marked block per profile. */
   profileVars: Record<string, string>;
+  /** Files that get a marked block of this target's variables only, such as a systemd drop-in. */
+  blockFiles?: Array<{ path: string; shell: ShellKind; vars: Record<string, string> }>;
   /** Facts about this plan for the person. */
   notes: string[];
   /** Points that need the person's attention before applying: a value replaced, history hidden, a setting that overrides ours. */

@@ -1,6 +1,7 @@
 import { lineEnding } from './config-formats.js';
 
-export type ShellKind = 'posix' | 'fish' | 'powershell';
+/** The syntax of a file that carries a marked block: a shell profile, or a systemd unit drop-in (`[Service]` `Environment=`). */
+export type ShellKind = 'posix' | 'fish' | 'powershell' | 'systemd';
 
 export const BLOCK_START = '# >>> tokenwise >>>';
 export const BLOCK_END = '# <<< tokenwise <<<';
@@ -8,6 +9,7 @@ export const BLOCK_END = '# <<< tokenwise <<<';
 /** The marked block that sets `vars` in one shell's syntax, without a final line ending. */
 export function renderBlock(shell: ShellKind, vars: Record<string, string>, eol: string): string {
   const lines = [BLOCK_START, '# Added by "tokenwise connect"; "tokenwise disconnect" removes this block.'];
+  if (shell === 'systemd') lines.push('[Service]');
   for (const [name, value] of Object.entries(vars).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(assignment(shell, name, value));
   }
@@ -75,6 +77,7 @@ function parseAssignment(shell: ShellKind, line: string): { name: string; value:
     posix: /^export ([A-Za-z_][A-Za-z0-9_]*)='(.*)'$/,
     fish: /^set -gx ([A-Za-z_][A-Za-z0-9_]*) '(.*)'$/,
     powershell: /^\$env:([A-Za-z_][A-Za-z0-9_]*) = '(.*)'$/,
+    systemd: /^Environment="([A-Za-z_][A-Za-z0-9_]*)=(.*)"$/,
   }[shell];
   const match = pattern.exec(line);
   if (!match) return null;
@@ -83,6 +86,7 @@ function parseAssignment(shell: ShellKind, line: string): { name: string; value:
     posix: () => raw.replaceAll("'\\''", "'"),
     fish: () => raw.replaceAll("\\'", "'").replaceAll('\\\\', '\\'),
     powershell: () => raw.replaceAll("''", "'"),
+    systemd: () => raw.replaceAll('\\"', '"').replaceAll('\\\\', '\\').replaceAll('%%', '%'),
   }[shell]();
   return { name: match[1]!, value };
 }
@@ -95,6 +99,9 @@ function assignment(shell: ShellKind, name: string, value: string): string {
       return `set -gx ${name} '${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
     case 'powershell':
       return `$env:${name} = '${value.replaceAll("'", "''")}'`;
+    case 'systemd':
+      // systemd unquotes "…" with C-style escapes; `%` starts a unit specifier, so it is doubled.
+      return `Environment="${name}=${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('%', '%%')}"`;
   }
 }
 
