@@ -1,5 +1,6 @@
 export * from './account-store.js';
 export * from './call-queries.js';
+export * from './insight-store.js';
 export * from './migrations.js';
 export * from './postgres-copy.js';
 export * from './postgres-errors.js';

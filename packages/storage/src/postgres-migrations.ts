@@ -293,6 +293,88 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
     `,
   },
+  // See SQLite's version 5.
+  {
+    version: 5,
+    name: 'insights',
+    sql: `
+      CREATE TABLE prompt_groups (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('template', 'not_kept', 'unreadable')),
+        template_key TEXT,
+        opening TEXT,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX prompt_groups_by_workspace ON prompt_groups (workspace_id);
+
+      CREATE TABLE prompt_versions (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        first_call_id TEXT NOT NULL,
+        first_seen_ms BIGINT NOT NULL,
+        tool_version TEXT,
+        system_text TEXT,
+        tools_json TEXT,
+        tool_count INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX prompt_versions_by_group ON prompt_versions (workspace_id, group_id, first_seen_ms);
+
+      CREATE TABLE call_insights (
+        call_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        device_id TEXT,
+        session_id TEXT,
+        started_at_ms BIGINT NOT NULL,
+        group_id TEXT,
+        version_id TEXT,
+        request_sha256 TEXT
+      );
+      CREATE INDEX call_insights_by_workspace ON call_insights (workspace_id, started_at_ms);
+      CREATE INDEX call_insights_by_group ON call_insights (group_id, started_at_ms);
+      CREATE INDEX call_insights_by_version ON call_insights (version_id);
+      CREATE INDEX call_insights_by_session ON call_insights (workspace_id, session_id, started_at_ms) WHERE session_id IS NOT NULL;
+      CREATE INDEX call_insights_by_request ON call_insights (workspace_id, request_sha256, started_at_ms) WHERE request_sha256 IS NOT NULL;
+
+      CREATE TABLE call_scores (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        scorer TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        started_at_ms BIGINT NOT NULL,
+        passed BOOLEAN NOT NULL,
+        value DOUBLE PRECISION,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX call_scores_by_call ON call_scores (call_id);
+      CREATE INDEX call_scores_by_workspace ON call_scores (workspace_id, started_at_ms);
+
+      CREATE TABLE insights (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('version_change', 'metric_shift')),
+        group_id TEXT NOT NULL,
+        version_id TEXT,
+        observed_at_ms BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL
+      );
+      CREATE INDEX insights_by_workspace ON insights (workspace_id, observed_at_ms);
+
+      CREATE TABLE insight_settings (
+        workspace_id TEXT PRIMARY KEY,
+        latency_target_ms BIGINT NOT NULL,
+        metric_shift_pct DOUBLE PRECISION NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
   // See SQLite's version 7.
   {
     version: 7,

@@ -635,7 +635,7 @@ function checkRetention(days: number | null): number | null {
 
 /** Deletes of the rows that belong to the calls matching `where` (a condition on `calls`), to run before deleting those calls. */
 function callChildrenDeletes(where: string, params: SqlParam[]): SqlStep[] {
-  return ['call_bodies', 'call_prompts', 'call_rate_limits', 'judge_scores'].map((table) => ({
+  return ['call_bodies', 'call_prompts', 'call_rate_limits', 'call_insights', 'call_scores', 'judge_scores'].map((table) => ({
     sql: `DELETE FROM ${table} WHERE call_id IN (SELECT id FROM calls WHERE ${where})`,
     params,
   }));
@@ -681,6 +681,10 @@ function deleteWorkspaceSteps(id: string): SqlStep[] {
     { sql: 'DELETE FROM devices WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM memberships WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM invites WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM prompt_groups WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM prompt_versions WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM insights WHERE workspace_id = ?', params: [id] },
+    { sql: 'DELETE FROM insight_settings WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM insights_email_settings WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM insights_email_preferences WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM insights_email_sends WHERE workspace_id = ?', params: [id] },

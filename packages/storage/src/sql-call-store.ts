@@ -24,7 +24,7 @@ import type {
   SessionSummary,
   StoredCustomPrice,
 } from './call-queries.js';
-import { SqlAccountStore } from './sql-account-store.js';
+import { SqlInsightStore } from './sql-insight-store.js';
 import { readBoolean, type SqlParam, type SqlStep } from './sql-runner.js';
 import type { ListedCall } from './store.js';
 
@@ -59,7 +59,7 @@ const COST_UPDATES_PER_TRANSACTION = 500;
  * the workspace-and-time indexes; PostgreSQL returns SUM over BIGINT as a numeric string, so every number
  * goes through `Number`.
  */
-export abstract class SqlCallStore extends SqlAccountStore implements CallQueryStore {
+export abstract class SqlCallStore extends SqlInsightStore implements CallQueryStore {
   async searchCalls(filter: CallFilter, page: PageRequest): Promise<CallPage> {
     checkLimit(page.limit);
     const where = filterWhere(filter);

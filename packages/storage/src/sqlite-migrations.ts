@@ -281,6 +281,92 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
     `,
   },
+  // Insights: prompt groups (one per tool and template opening) and their versions (one per fingerprint of
+  // the normalized system prompt and tool definitions), the group and version of each call, the flags of
+  // the call scorers, the insights raised from them and each workspace's thresholds. The insights job
+  // writes them from stored calls; a version's text is kept only while one of its calls keeps its body.
+  // The call tables have no foreign key, so a call deleted while the job reads it never fails a batch.
+  {
+    version: 5,
+    name: 'insights',
+    sql: `
+      CREATE TABLE prompt_groups (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('template', 'not_kept', 'unreadable')),
+        template_key TEXT,
+        opening TEXT,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX prompt_groups_by_workspace ON prompt_groups (workspace_id);
+
+      CREATE TABLE prompt_versions (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        first_call_id TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        tool_version TEXT,
+        system_text TEXT,
+        tools_json TEXT,
+        tool_count INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX prompt_versions_by_group ON prompt_versions (workspace_id, group_id, first_seen_ms);
+
+      CREATE TABLE call_insights (
+        call_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        device_id TEXT,
+        session_id TEXT,
+        started_at_ms INTEGER NOT NULL,
+        group_id TEXT,
+        version_id TEXT,
+        request_sha256 TEXT
+      );
+      CREATE INDEX call_insights_by_workspace ON call_insights (workspace_id, started_at_ms);
+      CREATE INDEX call_insights_by_group ON call_insights (group_id, started_at_ms);
+      CREATE INDEX call_insights_by_version ON call_insights (version_id);
+      CREATE INDEX call_insights_by_session ON call_insights (workspace_id, session_id, started_at_ms) WHERE session_id IS NOT NULL;
+      CREATE INDEX call_insights_by_request ON call_insights (workspace_id, request_sha256, started_at_ms) WHERE request_sha256 IS NOT NULL;
+
+      CREATE TABLE call_scores (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        scorer TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+        value REAL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX call_scores_by_call ON call_scores (call_id);
+      CREATE INDEX call_scores_by_workspace ON call_scores (workspace_id, started_at_ms);
+
+      CREATE TABLE insights (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('version_change', 'metric_shift')),
+        group_id TEXT NOT NULL,
+        version_id TEXT,
+        observed_at_ms INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL
+      );
+      CREATE INDEX insights_by_workspace ON insights (workspace_id, observed_at_ms);
+
+      CREATE TABLE insight_settings (
+        workspace_id TEXT PRIMARY KEY,
+        latency_target_ms INTEGER NOT NULL,
+        metric_shift_pct REAL NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
   // The insights email (per-workspace and per-person frequency, and one row per email sent or tried, so
   // each period is mailed once across restarts and app processes) and the LLM judge (its settings per
   // workspace and one score row per judged call). Versions 4 to 6 belong to other features; the runner

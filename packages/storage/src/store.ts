@@ -1,6 +1,7 @@
 import type { CallBodies, CallRecord } from '@tokenwise/core';
 import type { AccountStore } from './account-store.js';
 import type { CallQueryStore } from './call-queries.js';
+import type { InsightStore } from './insight-store.js';
 import type { ReportStore } from './report-store.js';
 
 /** One finished call as the proxy hands it over: the immutable record and, unless privacy mode is on, its bodies. */
@@ -120,7 +121,7 @@ export interface NewApiToken {
  * contract suite, so callers never depend on which one they hold. Methods are async because network
  * stores are. Times are ISO 8601 strings in UTC.
  */
-export interface Store extends AccountStore, CallQueryStore, ReportStore {
+export interface Store extends AccountStore, CallQueryStore, InsightStore, ReportStore {
   /**
    * Store a batch of calls in one transaction: either every new call is stored or none is. A call whose id
    * is already stored is skipped (a re-sent record never doubles). Returns the calls actually added, in

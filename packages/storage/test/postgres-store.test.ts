@@ -3,6 +3,7 @@ import { newestVersion, PostgresStore, sqliteMigrations } from '@tokenwise/stora
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountContract } from './account-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
+import { describeInsightContract } from './insight-contract.js';
 import { describeReportContract } from './report-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
@@ -21,6 +22,7 @@ describeWithPostgres('PostgresStore', () => {
   describeStoreContract('PostgresStore', createPostgresStore);
   describeAccountContract('PostgresStore', createPostgresStore);
   describeCallQueryContract('PostgresStore', createPostgresStore);
+  describeInsightContract('PostgresStore', createPostgresStore);
   describeReportContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {
@@ -53,12 +55,16 @@ describeWithPostgres('PostgresStore', () => {
       expect(tables.map((row) => row.table_name)).toEqual([
         'api_tokens',
         'call_bodies',
+        'call_insights',
         'call_prompts',
         'call_rate_limits',
+        'call_scores',
         'calls',
         'custom_prices',
         'device_codes',
         'devices',
+        'insight_settings',
+        'insights',
         'insights_email_preferences',
         'insights_email_sends',
         'insights_email_settings',
@@ -67,6 +73,8 @@ describeWithPostgres('PostgresStore', () => {
         'judge_settings',
         'memberships',
         'password_resets',
+        'prompt_groups',
+        'prompt_versions',
         'route_tokens',
         'schema_migrations',
         'sessions',
