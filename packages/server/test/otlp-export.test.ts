@@ -126,6 +126,7 @@ describe('OTLP export', () => {
     await (await anthropicCall(running.server.url, running.server.routeToken, { stream: true })).text();
     await (await openaiChat(running.server.url, running.server.routeToken)).text();
     await vi.waitFor(() => expect(receiver.spans()).toHaveLength(2), { timeout: 10_000 });
+    await vi.waitFor(() => expect(running!.server.stats().sink.stored).toBe(2));
 
     const calls = await listCalls(running);
     const anthropic = calls.find((call) => call.route === 'anthropic')!;

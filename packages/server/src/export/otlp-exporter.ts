@@ -72,6 +72,8 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
   const queue: OtlpSpan[] = [];
   const stats = { exported: 0, dropped: 0, failed: 0, requestFailures: 0 };
   let sending: Promise<void> | null = null;
+  /** Spans at the head of the queue whose export request is under way. */
+  let inFlight = 0;
   let closed = false;
   /** Set by close: a failed batch is not tried again, so shutdown waits for one request per batch at most. */
   let closing = false;
@@ -105,7 +107,9 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
       try {
         while (queue.length > 0) {
           const batch = queue.slice(0, maxBatchSize);
+          inFlight = batch.length;
           const delivered = await sendWithRetries(batch);
+          inFlight = 0;
           queue.splice(0, batch.length);
           if (!delivered) break;
         }
@@ -197,8 +201,9 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
       // A collector that accepts connections but never answers must not hold the shutdown for long.
       await Promise.race([this.flush(), delay(timeoutMs)]);
       closed = true;
-      stats.dropped += queue.length;
-      queue.length = 0;
+      // A batch still under way is counted as exported or failed when its request ends.
+      stats.dropped += queue.length - inFlight;
+      queue.splice(inFlight);
     },
 
     stats: () => ({ ...stats, queued: queue.length }),
