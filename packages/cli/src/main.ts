@@ -4,6 +4,7 @@ import { CliError } from './cli-error.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { callsCommand } from './commands/calls.js';
 import { dbCommand } from './commands/db.js';
+import { devCommand } from './commands/dev.js';
 import { devicesCommand } from './commands/devices.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
@@ -28,6 +29,7 @@ Commands:
   devices         list or revoke paired devices
   users           reset an account's password from the server's shell
   db              migrate the database, copy it to PostgreSQL or back it up
+  dev             add made-up calls for demos, tests and benchmarks (dev seed)
   connect         point the AI tools on this machine at Tokenwise
   disconnect      undo connect exactly
   status          where each AI tool's traffic goes, and its last call
@@ -48,6 +50,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   devices: devicesCommand,
   users: usersCommand,
   db: dbCommand,
+  dev: devCommand,
   connect: connectCommand,
   disconnect: disconnectCommand,
   status: statusCommand,
