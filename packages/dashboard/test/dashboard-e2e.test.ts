@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CallRecord } from '@tokenwise/core';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServeProcess, startServe } from '../../cli/test/helpers/cli-process.js';
 
@@ -46,7 +46,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     // runs an old build.
     if (await buildIsStale()) await promisify(execFile)('npx', ['vite', 'build'], { cwd: packageDir });
 
-    upstream = await startFakeProvider();
+    upstream = await startFakeProvider({ extraResponseHeaders: RATE_LIMIT_HEADERS });
     dataDir = await mkdtemp(join(tmpdir(), 'tokenwise-dashboard-e2e-'));
     serve = await startServe([
       '--port',
@@ -100,7 +100,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Create account' }).click();
 
     await page.waitForURL(`${serve.url}/`);
-    await expect.poll(() => page.getByRole('heading', { name: 'No calls yet: connect your first AI tool' }).isVisible()).toBe(true);
+    await poll(() => page.getByRole('heading', { name: 'No calls yet: connect your first AI tool' }).isVisible()).toBe(true);
     expect(await page.getByText(`curl -fsSL ${serve.url}/connect.sh | bash`).count()).toBeGreaterThan(0);
     await shootAll('empty-state');
   });
@@ -114,40 +114,54 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     const totals = page.getByRole('region', { name: 'Totals' });
     await totals.waitFor();
-    await expect.poll(() => statValue('Calls')).toBe(String(calls.length));
+    await poll(() => statValue('Calls')).toBe(String(calls.length));
     const apiSpend = calls
       .filter((call) => call.cost.basis === 'exact' || call.cost.basis === 'partial')
       .reduce((sum, call) => sum + (call.cost.usd ?? 0), 0);
     expect(apiSpend).toBeGreaterThan(0);
     expect(await statValue('API spend')).toBe(formatUsdLikeTheDashboard(apiSpend));
+    // The ci-runner's calls bill a Claude subscription: shown apart, never added to the API spend.
+    const equivalent = calls.filter((call) => call.cost.basis === 'api_equivalent').reduce((sum, call) => sum + (call.cost.usd ?? 0), 0);
+    expect(equivalent).toBeGreaterThan(0);
+    expect(await statValue('Subscription, API-equivalent')).toBe(formatUsdLikeTheDashboard(equivalent));
     await shootAll('overview');
+
+    await page.getByLabel('Stack by').selectOption('model');
+    await page.getByRole('heading', { name: 'By model', exact: true }).waitFor();
+    await page.getByRole('link', { name: 'gpt-5-2025-08-07' }).first().waitFor();
+
+    await page.getByRole('button', { name: 'Yesterday' }).click();
+    await poll(() => statValue('Calls')).toBe('0');
+
+    await page.getByRole('button', { name: 'Custom' }).click();
+    const now = new Date();
+    await page.getByLabel('From', { exact: true }).fill(localInput(new Date(now.getTime() - 3_600_000)));
+    await page.getByLabel('To', { exact: true }).fill(localInput(new Date(now.getTime() + 3_600_000)));
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await poll(() => statValue('Calls')).toBe(String(calls.length));
+    expect(new URL(page.url()).searchParams.get('from')).toBe(localInput(new Date(now.getTime() - 3_600_000)));
   });
 
   it('filters the call list by tool and opens a call with its prompt', async () => {
     await page.goto(`${serve.url}/calls`);
     const table = page.getByRole('table', { name: 'Calls, newest first' });
     await table.waitFor();
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(7);
+    await poll(() => table.locator('tbody tr').count()).toBe(7);
     await shootAll('calls');
 
-    const tool = page.getByLabel('Tool', { exact: true });
-    if ((await tool.evaluate((element) => element.tagName)) === 'SELECT') await tool.selectOption('codex');
-    else {
-      await tool.fill('codex');
-      await tool.press('Enter');
-    }
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(2);
+    await page.getByLabel('Tool', { exact: true }).selectOption('codex');
+    await poll(() => table.locator('tbody tr').count()).toBe(2);
     // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
     for (const row of await table.locator('tbody tr').all()) expect(await row.innerText()).toContain('codex');
 
     await page.getByRole('button', { name: 'Clear filters' }).click();
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(7);
+    await poll(() => table.locator('tbody tr').count()).toBe(7);
     const row = table.locator('tbody tr', { hasText: 'claude-code' }).first();
     await row.focus();
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/calls\/[0-9a-f-]+$/);
     await page.getByRole('heading', { name: /claude-sonnet-4-5/ }).waitFor();
-    await expect.poll(() => page.getByText(CLAUDE_PROMPT_PATTERN).first().isVisible()).toBe(true);
+    await poll(() => page.getByText(CLAUDE_PROMPT_PATTERN).first().isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Copy as curl' }).click();
     const curl = await page.evaluate(() => navigator.clipboard.readText());
     expect(curl).toContain('$TOKENWISE_ROUTE_TOKEN/anthropic/v1/messages');
@@ -158,22 +172,128 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
   it('shows a new call live at the top of the list', async () => {
     await page.goto(`${serve.url}/calls`);
     const table = page.getByRole('table', { name: 'Calls, newest first' });
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(7);
+    await poll(() => table.locator('tbody tr').count()).toBe(7);
     await page.getByText('live: new calls appear at the top').waitFor();
 
     await claudeCall(serve.routeToken, 'A call sent while the page is open', 'live-session-0001');
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(8);
+    await poll(() => table.locator('tbody tr').count()).toBe(8);
+  });
+
+  it('searches prompts, chooses columns and exports the filtered calls', async () => {
+    await page.goto(`${serve.url}/calls`);
+    const table = page.getByRole('table', { name: 'Calls, newest first' });
+    await poll(() => table.locator('tbody tr').count()).toBe(8);
+
+    await page.getByLabel('Search prompts').fill('INVOICE parser');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await poll(() => table.locator('tbody tr').count()).toBe(1);
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await poll(() => table.locator('tbody tr').count()).toBe(8);
+
+    const headers = () => table.locator('thead th').allInnerTexts();
+    expect(await headers()).not.toContain('Call id');
+    await page.getByText('Columns', { exact: true }).click();
+    await page.getByLabel('Call id column').check();
+    await page.getByLabel('Latency column').uncheck();
+    await poll(headers).toContain('Call id');
+    expect(await headers()).not.toContain('Latency');
+    // The choice is kept for the next visit.
+    await page.reload();
+    await poll(headers).toContain('Call id');
+    expect(await headers()).not.toContain('Latency');
+
+    await page.getByLabel('Tool', { exact: true }).selectOption('codex');
+    await poll(() => table.locator('tbody tr').count()).toBe(2);
+    const jsonl = await download(page.getByRole('link', { name: 'Export JSON Lines' }));
+    const exported = jsonl
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as CallRecord);
+    expect(exported.map((call) => call.tool)).toEqual(['codex', 'codex']);
+    const csv = await download(page.getByRole('link', { name: 'Export CSV' }));
+    expect(csv.split('\n')[0]).toContain('tool');
+    expect(csv.match(/,codex,/g)).toHaveLength(2);
+  });
+
+  it('renders images, thinking and tool calls of a conversation', async () => {
+    const call = await recordCall(() =>
+      claudeRequest(serve.routeToken, 'rich-session-0001', {
+        model: 'claude-sonnet-4-5',
+        max_tokens: 256,
+        system: 'You are a careful coding agent.',
+        tools: [
+          {
+            name: 'Bash',
+            description: 'Run a shell command.',
+            input_schema: { type: 'object', properties: { command: { type: 'string' } } },
+          },
+        ],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Why does this chart look wrong?' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/png', data: TINY_PNG } },
+            ],
+          },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', thinking: 'The axis labels overlap; check the tick formatter first.', signature: 'c2ln' },
+              { type: 'tool_use', id: 'toolu_e2e_1', name: 'Bash', input: { command: 'cat chart.ts' } },
+            ],
+          },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_e2e_1', content: 'export const ticks = 12;' }] },
+        ],
+      }),
+    );
+
+    await page.goto(`${serve.url}/calls/${call.id}`);
+    await page.getByText('Why does this chart look wrong?').waitFor();
+    const image = page.getByRole('img', { name: 'image/png image' });
+    await image.waitFor();
+    expect(await image.evaluate((element) => (element as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    await page.getByText('The axis labels overlap; check the tick formatter first.').waitFor();
+    await page.getByText('cat chart.ts').waitFor();
+    await page.getByText('export const ticks = 12;').waitFor();
+    // Tool definitions start folded.
+    const definitions = page.locator('details', { has: page.getByText('1 tool definition') });
+    expect(await definitions.getAttribute('open')).toBeNull();
+    await shootAll('call-detail-rich');
+
+    await page.getByRole('tab', { name: 'Raw request' }).click();
+    await page.getByText('"tool_use_id": "toolu_e2e_1"').waitFor();
+    await page.getByRole('tab', { name: 'Headers' }).click();
+    await page.getByText('anthropic-version').first().waitFor();
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    expect(await page.locator('main').innerText()).not.toContain('FAKE');
+  });
+
+  it('loads a large body only when the call is opened', async () => {
+    const large = `Review this log:\n${'GET /api/v1/calls 200 12ms\n'.repeat(12_000)}`;
+    expect(Buffer.byteLength(large)).toBeGreaterThan(300 * 1024);
+    const call = await recordCall(() => claudeCall(serve.routeToken, large, 'large-session-0001'));
+
+    const detail = (await (await ownerApi(`/api/v1/calls/${call.id}/detail`)).json()) as {
+      bodies: { request: { text: string | null; url: string } };
+    };
+    expect(detail.bodies.request.text).toBeNull();
+
+    const bodyRequest = page.waitForResponse((response) => response.url().endsWith(detail.bodies.request.url));
+    await page.goto(`${serve.url}/calls/${call.id}`);
+    expect((await bodyRequest).status()).toBe(200);
+    await page.getByText('Review this log:', { exact: false }).first().waitFor();
   });
 
   it('opens a session and steps through its calls', async () => {
     await page.goto(`${serve.url}/sessions/${SESSION_CLAUDE}`);
     await page.getByRole('heading', { name: 'Timeline' }).waitFor();
-    await expect.poll(() => page.locator('.timeline li').count()).toBe(3);
-    await expect.poll(() => page.getByText('Refactor the billing module').first().isVisible()).toBe(true);
+    await poll(() => page.locator('.timeline li').count()).toBe(3);
+    await poll(() => page.getByText('Refactor the billing module').first().isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Next call (j)' }).click();
-    await expect.poll(() => page.getByText('Write tests for the invoice parser').first().isVisible()).toBe(true);
+    await poll(() => page.getByText('Write tests for the invoice parser').first().isVisible()).toBe(true);
     await page.keyboard.press('j');
-    await expect.poll(() => page.getByText('Explain the retry loop').first().isVisible()).toBe(true);
+    await poll(() => page.getByText('Explain the retry loop').first().isVisible()).toBe(true);
     await shootAll('session-detail');
 
     await page.goto(`${serve.url}/sessions`);
@@ -186,6 +306,10 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.goto(`${serve.url}/devices`);
     const device = page.getByRole('region', { name: 'Device ci-runner' });
     await device.waitFor();
+    await device.getByText('Rate limits and plan usage').waitFor();
+    await device.getByText('plan 5h window').waitFor();
+    await device.getByText(/^25% used/).waitFor();
+    expect(await page.getByText(`curl -fsSL ${serve.url}/connect.sh | bash`).count()).toBe(1);
     await shootAll('devices');
 
     page.once('dialog', (dialog) => void dialog.accept());
@@ -193,6 +317,58 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await device.getByText('revoked', { exact: true }).waitFor();
     const rejected = await claudeCall(secondDeviceToken, 'after revocation', 'revoked-session-0001');
     expect(rejected.status).toBe(401);
+  });
+
+  it('creates and revokes an invite link', async () => {
+    await page.goto(`${serve.url}/settings`);
+    const members = page.getByRole('region', { name: 'Members' });
+    await members.getByRole('cell', { name: OWNER.email }).waitFor();
+
+    const invites = page.getByRole('region', { name: 'Invites' });
+    await invites.getByLabel('Email (optional: only this address can accept)').fill('grace@example.com');
+    await invites.getByRole('button', { name: 'Create invite link' }).click();
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    const link = await invites.locator('.copy-line code').innerText();
+    expect(link).toMatch(new RegExp(`^${serve.url}/invite`));
+    await invites.getByRole('cell', { name: 'grace@example.com' }).waitFor();
+
+    await invites.getByRole('button', { name: 'Revoke' }).click();
+    await invites.getByText('No open invite.').waitFor();
+  });
+
+  it('adds a custom price and re-prices past calls', async () => {
+    await page.goto(`${serve.url}/settings`);
+    const prices = page.getByRole('region', { name: 'Custom prices' });
+    await prices.getByLabel('Model').fill('gpt-5');
+    await prices.getByLabel('Effective from').fill(localInput(new Date(Date.now() - 86_400_000)).slice(0, 10));
+    await prices.getByLabel('Input $/MTok').fill('100');
+    await prices.getByLabel('Output $/MTok').fill('100');
+    await prices.getByRole('button', { name: 'Add price' }).click();
+    await prices.getByRole('cell', { name: 'gpt-5', exact: true }).waitFor();
+
+    await prices.getByRole('button', { name: 'Re-price past calls' }).click();
+    await prices.getByText('Re-priced 2 calls.').waitFor();
+    const codex = (await listCalls()).filter((call) => call.tool === 'codex');
+    expect(codex.map((call) => call.cost.price_source?.startsWith('custom:'))).toEqual([true, true]);
+  });
+
+  it('creates a second workspace and switches between them', async () => {
+    await page.goto(`${serve.url}/settings`);
+    const workspaces = page.getByRole('region', { name: 'Workspaces' });
+    await workspaces.getByLabel('New workspace').fill('Side project');
+    await workspaces.getByRole('button', { name: 'Create' }).click();
+    await workspaces.getByText('Side project (shown now)').waitFor();
+
+    // A new workspace has no calls: every page shows how to connect a first tool to it.
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('heading', { name: 'No calls yet: connect your first AI tool' }).waitFor();
+    await page.getByRole('link', { name: 'Calls' }).click();
+    await page.getByRole('heading', { name: 'No calls yet: connect your first AI tool' }).waitFor();
+
+    await page.getByLabel('Workspace', { exact: true }).selectOption({ label: 'local' });
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('region', { name: 'Totals' }).waitFor();
+    await poll(() => statValue('Calls')).not.toBe('0');
   });
 
   it('turns privacy mode on in the settings', async () => {
@@ -203,9 +379,18 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await shootAll('settings');
 
     await privacy.check();
-    await expect.poll(() => page.getByText(/On: calls are recorded/).isVisible()).toBe(true);
-    const me = (await (await ownerApi('/api/v1/me')).json()) as { workspaces: { privacy_mode: boolean }[] };
-    expect(me.workspaces[0]!.privacy_mode).toBe(true);
+    await poll(() => page.getByText(/On: calls are recorded/).isVisible()).toBe(true);
+    const me = (await (await ownerApi('/api/v1/me')).json()) as { workspaces: { name: string; privacy_mode: boolean }[] };
+    expect(me.workspaces.find((workspace) => workspace.name === 'local')!.privacy_mode).toBe(true);
+
+    // A call made now keeps no body; the pages say why instead of showing an empty conversation.
+    const call = await recordCall(() => claudeCall(serve.routeToken, 'A private prompt', 'private-session-0001'));
+    await page.goto(`${serve.url}/calls/${call.id}`);
+    await page.getByText('The workspace is in privacy mode, so its bodies are not stored.').waitFor();
+    expect(await page.getByText('A private prompt').count()).toBe(0);
+    await shoot('call-detail-privacy');
+    await page.goto(`${serve.url}/calls`);
+    await page.getByText('Privacy mode is on for this workspace.').waitFor();
   });
 
   it('shows the sign-in page in the same style', async () => {
@@ -219,6 +404,14 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
   });
 });
 
+/** Sent with every fake answer, as Anthropic sends them to a Claude subscription. */
+const RATE_LIMIT_HEADERS = {
+  'anthropic-ratelimit-unified-status': 'allowed',
+  'anthropic-ratelimit-unified-5h-utilization': '0.25',
+  'anthropic-ratelimit-unified-5h-reset': String(Math.floor(Date.now() / 1000) + 3 * 3600),
+};
+/** A 1×1 PNG. */
+const TINY_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 const SESSION_CLAUDE = '5c1e0a52-7d1b-4c3e-9a0f-2b8d6e4f1a01';
 /** Every prompt the seeded Claude Code calls send, from either device. */
 const CLAUDE_PROMPT_PATTERN =
@@ -241,27 +434,40 @@ async function seedCalls(): Promise<void> {
   expect(created.status).toBe(201);
   secondDeviceToken = ((await created.json()) as { token: string }).token;
   for (const prompt of ['Summarise the changelog', 'Draft the release notes']) {
-    expect((await claudeCall(secondDeviceToken, prompt, 'ci-session-00000001')).status).toBe(200);
+    expect((await claudeCall(secondDeviceToken, prompt, 'ci-session-00000001', true)).status).toBe(200);
   }
-  await expect.poll(async () => (await listCalls()).length, { timeout: 10_000 }).toBe(7);
+  await poll(async () => (await listCalls()).length).toBe(7);
 }
 
-function claudeCall(routeToken: string, prompt: string, sessionId: string): Promise<Response> {
-  return fetch(`${serve.url}/r/${routeToken}/anthropic/v1/messages`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-api-key': FAKE_CREDENTIALS.anthropicApiKey,
-      'anthropic-version': '2023-06-01',
-      'user-agent': 'claude-cli/2.1.197 (external, cli)',
-      'x-claude-code-session-id': sessionId,
-    },
-    body: JSON.stringify({
+function claudeCall(routeToken: string, prompt: string, sessionId: string, subscription = false): Promise<Response> {
+  return claudeRequest(
+    routeToken,
+    sessionId,
+    {
       model: 'claude-sonnet-4-5',
       max_tokens: 256,
       system: 'You are a careful coding agent.',
       messages: [{ role: 'user', content: prompt }],
-    }),
+    },
+    subscription,
+  );
+}
+
+/** Send a Messages request as Claude Code does: with an API key, or with a Claude subscription's OAuth token. */
+function claudeRequest(routeToken: string, sessionId: string, body: unknown, subscription = false): Promise<Response> {
+  const credential: Record<string, string> = subscription
+    ? { authorization: `Bearer ${FAKE_CREDENTIALS.anthropicOauth}` }
+    : { 'x-api-key': FAKE_CREDENTIALS.anthropicApiKey };
+  return fetch(`${serve.url}/r/${routeToken}/anthropic/v1/messages`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...credential,
+      'anthropic-version': '2023-06-01',
+      'user-agent': 'claude-cli/2.1.197 (external, cli)',
+      'x-claude-code-session-id': sessionId,
+    },
+    body: JSON.stringify(body),
   });
 }
 
@@ -291,6 +497,47 @@ async function ownerApi(path: string, init: RequestInit = {}): Promise<Response>
 
 async function listCalls(): Promise<CallRecord[]> {
   return ((await (await ownerApi('/api/v1/calls?limit=1000')).json()) as { calls: CallRecord[] }).calls;
+}
+
+/** Send one call through the proxy, wait until it is stored, and return its record. */
+async function recordCall(send: () => Promise<Response>): Promise<CallRecord> {
+  const before = (await listCalls()).length;
+  expect((await send()).status).toBe(200);
+  let calls: CallRecord[] = [];
+  await expect
+    .poll(
+      async () => {
+        calls = await listCalls();
+        return calls.length;
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(before + 1);
+  return calls[0]!;
+}
+
+/** Fetch what a download link points at, with the page's session cookie. */
+async function download(link: Locator): Promise<string> {
+  const href = await link.getAttribute('href');
+  expect(href).not.toBeNull();
+  const response = await page.request.get(new URL(href!, serve.url).toString());
+  expect(response.status()).toBe(200);
+  expect(response.headers()['content-disposition']).toMatch(/^attachment/);
+  return response.text();
+}
+
+/** A date as a datetime-local input takes it, in the browser's (and this process's) time zone. */
+function localInput(date: Date): string {
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/**
+ * `expect.poll` with room for a loaded machine: a call goes through the proxy, the store and the live
+ * stream before the page shows it, and each step waits for a busy CPU.
+ */
+function poll<T>(read: () => T | Promise<T>) {
+  return expect.poll(read, { timeout: 10_000 });
 }
 
 async function statValue(label: string): Promise<string> {

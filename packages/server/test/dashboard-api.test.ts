@@ -399,7 +399,11 @@ describe('custom prices', () => {
     expect(priced.cost.price_source).toBe(`custom:${stored.id}`);
     expect(priced.cost.usd).toBeCloseTo(expected, 9);
 
-    const repriced = await json<{ repriced: number }>(await ada.browser.api('POST', '/api/v1/prices/reprice', {}));
+    // The price names the model without its date; the stored calls name the dated model that answered.
+    expect(calls.every((call) => call.model_answered === 'claude-sonnet-4-5-20250929')).toBe(true);
+    const repriced = await json<{ repriced: number }>(
+      await ada.browser.api('POST', '/api/v1/prices/reprice', { model: 'claude-sonnet-4-5' }),
+    );
     expect(repriced.repriced).toBe(3);
     const after = (await listCalls()).calls;
     expect(after.every((call) => call.cost.price_source === `custom:${stored.id}`)).toBe(true);

@@ -25,6 +25,11 @@ export interface FakeProviderBehavior extends FakeTurnBehavior {
    * provider with a proxy-style base URL. Off by default, so a proxy that forgot to strip it is caught.
    */
   stripRoutePrefix: boolean;
+  /**
+   * Headers added to every HTTP answer, such as the rate-limit headers a provider sends
+   * (`anthropic-ratelimit-*`, `x-codex-*`); none by default.
+   */
+  extraResponseHeaders: Record<string, string>;
 }
 
 export interface FakeProviderOptions extends Partial<FakeProviderBehavior> {
@@ -84,6 +89,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     toolCallFirst: options.toolCallFirst ?? false,
     websocket: options.websocket ?? 'accept',
     stripRoutePrefix: options.stripRoutePrefix ?? false,
+    extraResponseHeaders: options.extraResponseHeaders ?? {},
   };
   const recorded: RecordedRequest[] = [];
   let sequence = 0;
@@ -109,7 +115,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
           bodyText,
           answer: reply.answer,
         });
-        writeReply(response, reply);
+        writeReply(response, { ...reply, headers: { ...reply.headers, ...behavior.extraResponseHeaders } });
       })
       .catch((error: unknown) => {
         response.destroy(error instanceof Error ? error : new Error(String(error)));

@@ -22,6 +22,14 @@ describe('rangeQuery', () => {
     expect(rangeQuery(params, '24h')).toEqual({ from: from.toISOString(), to: to.toISOString() });
   });
 
+  it('turns yesterday into local midnight to midnight', () => {
+    const now = new Date(2026, 2, 29, 10, 30);
+    expect(rangeQuery(new URLSearchParams('range=yesterday'), '24h', now)).toEqual({
+      from: new Date(2026, 2, 28).toISOString(),
+      to: new Date(2026, 2, 29).toISOString(),
+    });
+  });
+
   it('falls back when the custom range ends before it starts', () => {
     const params = new URLSearchParams({ from: '2026-05-04T09:00', to: '2026-05-03T09:00' });
     expect(rangeQuery(params, '24h')).toEqual({ range: '24h' });

@@ -8,7 +8,11 @@ export interface RangeQuery {
   to?: string;
 }
 
-export const RANGE_PRESETS: { value: RangePreset; label: string }[] = [
+/** `yesterday`: the previous calendar day in the browser's time zone, midnight to midnight. */
+export type RangeChoice = RangePreset | 'yesterday';
+
+export const RANGE_PRESETS: { value: RangeChoice; label: string }[] = [
+  { value: 'yesterday', label: 'Yesterday' },
   { value: '24h', label: '24 h' },
   { value: '7d', label: '7 d' },
   { value: '30d', label: '30 d' },
@@ -16,9 +20,10 @@ export const RANGE_PRESETS: { value: RangePreset; label: string }[] = [
 
 /**
  * Read the range from query parameters: `from` and `to` (values of datetime-local inputs, in the browser's
- * time zone) make a custom range, else `range`, else the default. Returns API parameters in UTC.
+ * time zone) make a custom range, else `range` (a preset, or `yesterday`), else the default. Returns API
+ * parameters in UTC.
  */
-export function rangeQuery(params: URLSearchParams, fallback: RangePreset): RangeQuery {
+export function rangeQuery(params: URLSearchParams, fallback: RangePreset, now = new Date()): RangeQuery {
   const from = params.get('from');
   const to = params.get('to');
   if (from && to) {
@@ -29,6 +34,11 @@ export function rangeQuery(params: URLSearchParams, fallback: RangePreset): Rang
     }
   }
   const range = params.get('range');
+  if (range === 'yesterday') {
+    const today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+    const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+    return { from: yesterday.toISOString(), to: today.toISOString() };
+  }
   return { range: range === '24h' || range === '7d' || range === '30d' ? range : fallback };
 }
 

@@ -7,6 +7,7 @@ import { useCallStream } from '../api/call-stream.js';
 import { ApiError, api, apiUrl, currentWorkspaceId } from '../api/client.js';
 import { useHasCalls } from '../api/queries.js';
 import type { CallList, Device, Facets } from '../api/types.js';
+import { useWorkspace } from '../api/workspace-context.js';
 import { ErrorNotice, Field, NotAvailable, PageHead, StatusBadge } from '../components/common.js';
 import { DataTable } from '../components/data-table.js';
 import { EmptyState } from '../components/empty-state.js';
@@ -23,6 +24,7 @@ type Page = CallList;
 
 export function CallsPage() {
   const hasCalls = useHasCalls();
+  const { workspace } = useWorkspace();
   const [params, update] = useSearchParams();
   const filters = readFilters(params);
   const range = rangeQuery(params, '7d');
@@ -93,6 +95,12 @@ export function CallsPage() {
         <RangePicker fallback="7d" />
       </PageHead>
       <FilterBar filters={filters} range={range} onChange={update} />
+      {workspace.privacy_mode && (
+        <p className="notice" role="status" style={{ margin: '10px 0 0' }}>
+          <strong>Privacy mode is on for this workspace.</strong> New calls are recorded with their tokens, cost and timings but without
+          prompts or answers, so prompt search and the conversation view cannot show them. An owner can turn it off in Settings.
+        </p>
+      )}
       <div className="row" style={{ margin: '10px 0' }}>
         <label className="check">
           <input type="checkbox" checked={live} onChange={(event) => setLive(event.target.checked)} />

@@ -108,7 +108,7 @@ export function SessionDetailPage({ id }: { id: string }) {
                 <button type="button" aria-current={call.id === selectedId ? 'true' : undefined} onClick={() => update({ call: call.id })}>
                   <span className="muted small">+{formatDuration(Date.parse(call.started_at) - start)}</span>
                   <span style={{ minWidth: 0 }}>
-                    <span className="small">
+                    <span className="small timeline-label">
                       #{index + 1} {call.model_answered ?? call.model_requested ?? '–'}
                     </span>
                     <span className="bar-track" aria-hidden="true" style={{ display: 'block', marginTop: 3 }}>

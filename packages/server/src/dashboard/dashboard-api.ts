@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TokenwiseError } from '@tokenwise/core';
+import { priceKeyFor, TokenwiseError } from '@tokenwise/core';
 import type { CallFilter, CallGrouping, Device, SessionSummary, Store, StoredCustomPrice } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import type { Caller, Principals, WorkspaceScope } from '../accounts/principal.js';
@@ -36,6 +36,8 @@ const MAX_BUCKETS = 1000;
 /** Values per facet at most. */
 const FACET_LIMIT = 100;
 const MAX_PRICE_USD_PER_MTOK = 100_000;
+/** Distinct model names a re-price by model looks through; a workspace has far fewer in practice. */
+const MAX_REPRICE_MODELS = 10_000;
 
 interface Context {
   req: IncomingMessage;
@@ -332,12 +334,22 @@ export function createDashboardApi(options: DashboardApiOptions) {
       params.set(name, value);
     }
     const filter: CallFilter = { workspaceId: context.scope.workspace.id, ...parseTimeRange(params, clock()) };
-    if (params.has('model')) filter.models = [params.get('model')!];
+    if (params.has('model')) filter.models = await modelsPricedAs(filter, params.get('model')!);
 
     await priceBook.refresh();
     const repriced = await priceBook.reprice(filter);
     logger.info({ workspace_id: context.scope.workspace.id, repriced }, 'calls re-priced');
     sendJson(context.res, 200, { repriced });
+  }
+
+  /**
+   * The stored model names a price for `model` applies to: the name itself and every dated name of it
+   * (`gpt-5` covers `gpt-5-2025-08-07`), as the price book matches them.
+   */
+  async function modelsPricedAs(filter: CallFilter, model: string): Promise<string[]> {
+    const { models } = await store.callFacets(filter, MAX_REPRICE_MODELS);
+    const names = models.map((facet) => facet.value).filter((name) => name === model || priceKeyFor(name) === model);
+    return names.length > 0 ? names : [model];
   }
 
   /** Serve the request when one of these routes matches; false when none does, so the next handler may. */
