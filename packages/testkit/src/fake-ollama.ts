@@ -6,7 +6,7 @@ import { isRecord, parseJsonBody } from './fake-provider-reply.js';
 
 /** The models the fake Ollama has "pulled"; any other model gets Ollama's 404. */
 export const FAKE_OLLAMA_MODELS = ['llama3.2:3b', 'qwen3:0.6b'] as const;
-/** The answer, streamed one piece per NDJSON line. */
+/** The reply text, streamed one piece per NDJSON line. */
 export const FAKE_OLLAMA_PIECES = ['Hi', ' from', ' the', ' fake', ' Ollama', '.'] as const;
 export const FAKE_OLLAMA_ANSWER = FAKE_OLLAMA_PIECES.join('');
 /** Counts and durations (ns) of the final object, as Ollama reports them. */
@@ -40,11 +40,11 @@ export interface FakeOllama {
 
 /**
  * Start a fake Ollama server on 127.0.0.1 that speaks Ollama's native API: `GET /` ("Ollama is running"),
- * `/api/version`, `/api/tags`, and `/api/chat` and `/api/generate`, which stream NDJSON
- * (`application/x-ndjson`, one object per line, the last with `done: true`, `done_reason` and the counts
- * and nanosecond durations) unless the request sets `"stream": false`. An unknown model gets Ollama's 404
- * `{"error": "..."}`. The OpenAI- and Anthropic-compatible endpoints (`/v1/chat/completions`,
- * `/v1/messages`) answer as the fake provider does. It never forwards anything anywhere.
+ * `/api/version`, `/api/tags`, `/api/chat` and `/api/generate`. The last two stream NDJSON
+ * (`application/x-ndjson`) unless the request sets `"stream": false`. Each line is one object, and the
+ * last one has `done: true`, `done_reason`, the counts and the durations in nanoseconds. An unknown model
+ * gets Ollama's 404 `{"error": "..."}`. The OpenAI- and Anthropic-compatible endpoints
+ * (`/v1/chat/completions`, `/v1/messages`) respond as the fake provider does. It never forwards anything.
  */
 export async function startFakeOllama(options: { port?: number } = {}): Promise<FakeOllama> {
   const recorded: FakeOllamaRequest[] = [];
@@ -71,7 +71,7 @@ export async function startFakeOllama(options: { port?: number } = {}): Promise<
   };
 }
 
-/** Write the answer to one request and return its status. */
+/** Write the response to one request and return its status. */
 function answer(method: string, path: string, bodyText: string, response: ServerResponse): number {
   if ((method === 'GET' || method === 'HEAD') && path === '/') {
     response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
