@@ -48,7 +48,9 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   const { sources } = options;
   const maxModels = options.maxModels ?? 200;
   const register = new Registry();
-  collectDefaultMetrics({ register, prefix: 'tokenwise_' });
+  // The process metrics start an event-loop delay monitor that runs until exit, so only a server that
+  // serves /metrics gets them.
+  if (options.token !== undefined) collectDefaultMetrics({ register, prefix: 'tokenwise_' });
 
   const calls = new Counter({
     name: 'tokenwise_calls_total',
