@@ -1,3 +1,5 @@
+import type { CallBodies, CapturedBody } from './call-record.js';
+
 /**
  * Secret masking for everything Tokenwise stores: credentials inside body text, and credential or
  * account headers. A mask names the kind of secret it replaced, never any of its characters.
@@ -190,6 +192,17 @@ export function redactSecrets(text: string): string {
   }
   parts.push(text.slice(position));
   return parts.join('');
+}
+
+/**
+ * Copy call bodies with the secrets in their text masked, for bodies captured with `redactBodies: false`
+ * whose consumer masks them later (the Node server does so on a worker thread). Headers are copied as
+ * they are, because the capture already removed credential headers and masked the other values.
+ */
+export function redactBodyText(bodies: CallBodies): CallBodies {
+  const mask = (body: CapturedBody | null): CapturedBody | null =>
+    body === null || body.text === null ? body : { ...body, text: redactSecrets(body.text) };
+  return { ...bodies, request: mask(bodies.request), response: mask(bodies.response) };
 }
 
 const CREDENTIAL_HEADERS = new Set([

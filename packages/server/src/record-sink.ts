@@ -1,7 +1,7 @@
-import { type CallBodies, type CallRecord, type RecordSink, TokenwiseError } from '@tokenwise/core';
-import type { CallToStore, ListedCall, Store } from '@tokenwise/storage';
+import { type CallBodies, type CallRecord, TokenwiseError } from '@tokenwise/core';
+import { BodyPacker, type CallToInsert, type ListedCall, type PackedCall, type Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import { comparePositions, type RecordSpool, type SpooledCall, type SpoolPosition } from './record-spool.js';
+import { comparePositions, type RecordSpool, type SpoolEntry, type SpooledCall, type SpoolPosition } from './record-spool.js';
 
 export interface BatchingSinkOptions {
   store: Store;
@@ -38,6 +38,16 @@ export interface BatchingSinkOptions {
   waitingWarningIntervalMs?: number;
   /** Called with the calls each flush actually added, in storage order (the live stream feeds on this). */
   onStored?: (calls: ListedCall[]) => void;
+  /** Masks and compresses the bodies off the event loop; by default the sink starts its own and closes it. */
+  packer?: BodyPacker;
+}
+
+export interface WriteOptions {
+  /**
+   * Mask the secrets in the body text before it is spooled or stored (default true). False keeps the text
+   * as captured, for a workspace that turned redaction off.
+   */
+  redactBodies?: boolean;
 }
 
 export interface SinkStats {
@@ -60,7 +70,12 @@ export interface SinkStats {
   spoolFailures: number;
 }
 
-export interface BatchingRecordSink extends RecordSink {
+export interface BatchingRecordSink {
+  /**
+   * Take one finished call. Cheap and synchronous, because the proxy calls it on the request path: the
+   * bodies are masked and compressed later, in a batch, on the packer's thread. Never throws.
+   */
+  write(record: CallRecord, bodies: CallBodies | null, options?: WriteOptions): void;
   /** Spool and store everything written so far; resolves when the queue is empty or every record left has failed this round. */
   flush(): Promise<void>;
   /** Stop the timers, spool and try to store what is queued, close the spool; later writes are dropped. */
@@ -68,18 +83,27 @@ export interface BatchingRecordSink extends RecordSink {
   stats(): SinkStats;
 }
 
-interface QueuedCall extends CallToStore {
+/** A call as written, before its bodies are packed. */
+interface WrittenCall {
+  record: CallRecord;
+  /** Body text as captured: secrets still in it until packed. */
+  bodies: CallBodies | null;
+  redact: boolean;
+}
+
+type QueuedCall = CallToInsert & {
   attempts: number;
   /** Position of the record's line in the spool; null while the record is in memory only. */
   spooled: Pick<SpooledCall, 'start' | 'end' | 'bytes'> | null;
-}
+};
 
 const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The proxy's record sink on Node. `write` only appends to memory; timers move records on, off the
- * request path. With a spool, each flush interval's records are appended to it and fsynced in one
- * batch, then stored in batches of one transaction each. The store reads from memory while the backlog
+ * request path. Each flush interval's records are packed in one batch on the packer's thread (secrets
+ * masked, bodies compressed), so body text with secrets never leaves memory. With a spool, the packed
+ * records are appended to it and fsynced in one batch, then stored in batches of one transaction each. The store reads from memory while the backlog
  * is small and from the spool once it outgrows `maxQueueBytes`, so a dead store costs disk (up to the
  * spool's bound), not memory. Records in the spool at start (a crash, or a store down at shutdown) are
  * stored first. The store skips ids it already has, so a replay stores each call once.
@@ -92,6 +116,13 @@ const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
  */
 export function createBatchingRecordSink(options: BatchingSinkOptions): BatchingRecordSink {
   const { store, logger, spool } = options;
+  const ownPacker = options.packer === undefined;
+  const packer =
+    options.packer ??
+    new BodyPacker({
+      onThreadFailure: (error) =>
+        logger.error({ err: error }, 'the body packer thread failed; call bodies are now masked and compressed on the main thread'),
+    });
   const flushIntervalMs = options.flushIntervalMs ?? 1000;
   const maxBatchSize = options.maxBatchSize ?? 200;
   const maxQueueSize = options.maxQueueSize ?? 10_000;
@@ -100,8 +131,10 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
   const waitingWarningIntervalMs = options.waitingWarningIntervalMs ?? 60_000;
 
-  /** Records written since the last spool append (spool only). */
-  let pending: CallToStore[] = [];
+  /** Records written since the last pack. */
+  let pending: WrittenCall[] = [];
+  /** Records being packed. */
+  let packing = 0;
   /** Records waiting for the store, oldest first. */
   const queue: QueuedCall[] = [];
   let queueBytes = 0;
@@ -114,13 +147,13 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
 
   const stats = { stored: 0, dropped: 0, storeFailures: 0, lost: 0, spoolFailures: 0 };
   const storeTimer = createTimer(() => void drainNow());
-  // While the store is unavailable its retry timer decides when to try again; a spool append must not cut it short.
-  const spoolTimer = createTimer(async () => {
-    await spoolPending();
+  // While the store is unavailable its retry timer decides when to try again; a pack must not cut it short.
+  const packTimer = createTimer(async () => {
+    await packPending();
     if (unavailableDelayMs === null) await drainNow();
   });
   let waitingWarning: NodeJS.Timeout | null = null;
-  let spoolChain: Promise<void> = Promise.resolve();
+  let packChain: Promise<void> = Promise.resolve();
   let drainChain: Promise<void> = Promise.resolve();
   let closed = false;
   /** Delay before the next try while the store is unavailable, in ms; null while it takes writes. */
@@ -135,7 +168,7 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     storeTimer.schedule(0);
   }
 
-  const waiting = () => pending.length + spooledWaiting + memoryWaiting;
+  const waiting = () => pending.length + packing + spooledWaiting + memoryWaiting;
 
   /** Store one batch; returns the records to try again later, or 'unavailable' when the whole batch must wait. */
   async function storeBatch(batch: QueuedCall[]): Promise<QueuedCall[] | 'unavailable'> {
@@ -247,10 +280,11 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
         'skipped a spool line that is not a call record (cut short by a crash?)',
       );
     }
-    for (const { call, start: lineStart, end, bytes } of result.calls) {
-      queue.push({ ...call, attempts: 0, spooled: { start: lineStart, end, bytes } });
+    const calls = await toCallsToInsert(result.calls.map((spooled) => spooled.call));
+    result.calls.forEach(({ start: lineStart, end, bytes }, index) => {
+      queue.push({ ...calls[index]!, attempts: 0, spooled: { start: lineStart, end, bytes } });
       queueBytes += bytes;
-    }
+    });
 
     const advanced = comparePositions(result.next, start) > 0;
     if (!advanced) {
@@ -312,13 +346,60 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     return drainChain;
   }
 
-  /** Append the records written since the last append to the spool, fsynced, and queue them for the store. */
-  function spoolPending(): Promise<void> {
-    spoolTimer.cancel();
-    spoolChain = spoolChain.then(async () => {
-      if (!spool || pending.length === 0) return;
-      const batch = pending;
+  /** Give spooled records their prompt text again, which the spool leaves out; see `SpooledRecord`. */
+  async function toCallsToInsert(entries: SpoolEntry[]): Promise<CallToInsert[]> {
+    const withBody = entries.filter((entry) => 'bodyRow' in entry && entry.bodyRow !== null);
+    const promptTexts = await packer.derivePromptTexts(
+      withBody.map((entry) => ({
+        apiShape: entry.record.api_shape,
+        requestBody: 'bodyRow' in entry ? (entry.bodyRow?.request_body ?? null) : null,
+      })),
+    );
+    const promptTextOf = new Map(withBody.map((entry, index) => [entry, promptTexts[index] ?? null]));
+    return entries.map((entry): CallToInsert => {
+      if (!('bodyRow' in entry)) return entry;
+      const { record, bodyRow } = entry;
+      return { record, packed: bodyRow === null ? null : { row: bodyRow, promptText: promptTextOf.get(entry) ?? null } };
+    });
+  }
+
+  /** Mask and compress the bodies of written records on the packer's thread. */
+  async function pack(batch: WrittenCall[]): Promise<PackedCall[]> {
+    const withBodies = batch.filter((call) => call.bodies !== null);
+    const packed = await packer.pack(
+      withBodies.map((call) => ({ apiShape: call.record.api_shape, bodies: call.bodies!, redact: call.redact })),
+    );
+    let next = 0;
+    return batch.map((call) => ({ record: call.record, packed: call.bodies === null ? null : packed[next++]! }));
+  }
+
+  /**
+   * Pack the records written since the last pack; then append them to the spool, fsynced, and queue them
+   * for the store, or without a spool, queue them in memory.
+   */
+  function packPending(): Promise<void> {
+    packTimer.cancel();
+    packChain = packChain.then(async () => {
+      if (pending.length === 0) return;
+      const written = pending;
       pending = [];
+      packing = written.length;
+      let batch: PackedCall[];
+      try {
+        batch = await pack(written);
+      } catch (error) {
+        // Text that could not be masked must not be stored, so these records are given up.
+        stats.lost += written.length;
+        logger.error({ err: error, records: written.length }, 'masking and compressing call bodies failed; records lost');
+        return;
+      } finally {
+        packing = 0;
+      }
+
+      if (!spool) {
+        for (const call of batch) enqueueInMemory(call);
+        return;
+      }
       try {
         const { spooled, refused } = await spool.append(batch);
         accept(spooled);
@@ -341,10 +422,10 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
         for (const call of batch) enqueueInMemory(call);
       }
     });
-    return spoolChain;
+    return packChain;
   }
 
-  function accept(spooled: SpooledCall[]): void {
+  function accept(spooled: SpooledCall<PackedCall>[]): void {
     const last = spooled.at(-1);
     if (!last) return;
     appendedEnd = last.end;
@@ -359,7 +440,7 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
     }
   }
 
-  function enqueueInMemory(call: CallToStore): void {
+  function enqueueInMemory(call: CallToInsert): void {
     if (queue.length >= maxQueueSize) {
       drop(call.record, 'the store queue is full');
       return;
@@ -374,41 +455,37 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   }
 
   async function flush(): Promise<void> {
-    await spoolPending();
+    await packPending();
     await drainNow();
   }
 
   return {
-    write(record: CallRecord, bodies: CallBodies | null): void {
-      const call = { record, bodies: bodies === null ? null : withoutCredentialHeaders(bodies) };
+    write(record, bodies, writeOptions = {}): void {
       if (closed) {
         drop(record, 'the sink is closed');
         return;
       }
-
-      if (!spool) {
-        enqueueInMemory(call);
-        // While the store is unavailable the retry timer is already set; a full batch must not cut it short.
-        if (unavailableDelayMs === null) storeTimer.schedule(queue.length >= maxBatchSize ? 0 : flushIntervalMs);
-        return;
-      }
-
       if (pending.length >= maxQueueSize) {
-        drop(record, 'too many records since the last spool append');
+        drop(record, 'too many records since the last flush');
         return;
       }
-      pending.push(call);
-      spoolTimer.schedule(pending.length >= maxBatchSize ? 0 : flushIntervalMs);
+      pending.push({
+        record,
+        bodies: bodies === null ? null : withoutCredentialHeaders(bodies),
+        redact: writeOptions.redactBodies ?? true,
+      });
+      packTimer.schedule(pending.length >= maxBatchSize ? 0 : flushIntervalMs);
     },
     flush,
     async close() {
       closed = true;
-      spoolTimer.cancel();
+      packTimer.cancel();
       storeTimer.cancel();
       stopWaitingWarning();
       await flush();
       storeTimer.cancel();
       stopWaitingWarning();
+      if (ownPacker) await packer.close();
 
       // Records only in memory that failed their attempt in this last flush are lost with the process.
       const inMemory = queue.filter((call) => call.spooled === null).length;

@@ -1,8 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TokenwiseError } from '@tokenwise/core';
-import type { CallToStore } from '@tokenwise/storage';
+import { type CallRecord, TokenwiseError } from '@tokenwise/core';
+import type { BodyRow, CallToStore, PackedCall } from '@tokenwise/storage';
 
 /** A place in the spool: a segment's number and a byte offset in it. */
 export interface SpoolPosition {
@@ -10,18 +10,34 @@ export interface SpoolPosition {
   offset: number;
 }
 
+/**
+ * A call as a spool line keeps it: its record and its packed bodies without the prompt text, which the
+ * reader derives again from the request body (`BodyPacker.derivePromptTexts`). Serializing the prompt
+ * text as JSON would cost the proxy more CPU than the rest of the line.
+ */
+export interface SpooledRecord {
+  record: CallRecord;
+  bodyRow: BodyRow | null;
+}
+
+/**
+ * What a spool line holds: a `SpooledRecord`, or, in lines that an earlier version of Tokenwise wrote,
+ * the call with its bodies as text (masked already: those versions masked secrets in the capture).
+ */
+export type SpoolEntry = SpooledRecord | CallToStore;
+
 /** One call in the spool: its line spans `start` up to `end` (after the newline). */
-export interface SpooledCall {
-  call: CallToStore;
+export interface SpooledCall<Call = SpoolEntry> {
+  call: Call;
   start: SpoolPosition;
   end: SpoolPosition;
   bytes: number;
 }
 
 export interface AppendResult {
-  spooled: SpooledCall[];
+  spooled: SpooledCall<PackedCall>[];
   /** Calls that did not fit under `maxBytes`, in order; nothing of them was written. */
-  refused: CallToStore[];
+  refused: PackedCall[];
 }
 
 export interface ReadResult {
@@ -49,8 +65,11 @@ export interface RecordSpool {
   readonly recoveredCalls: number;
   /** Position of the first byte of the oldest segment, where reading starts. */
   readonly start: SpoolPosition;
-  /** Write the calls as lines at the end and fsync them; the returned positions are durable. */
-  append(calls: readonly CallToStore[]): Promise<AppendResult>;
+  /**
+   * Write the calls as lines at the end and fsync them; the returned positions are durable. Their bodies
+   * are packed, so only masked text reaches the disk (unless the workspace turned redaction off).
+   */
+  append(calls: readonly PackedCall[]): Promise<AppendResult>;
   /** Read up to `maxCalls` whole lines from `from`, never past `limit` (the end of what was appended). */
   read(from: SpoolPosition, limit: SpoolPosition, maxCalls: number): Promise<ReadResult>;
   /** End of everything appended or recovered so far. */
@@ -136,13 +155,13 @@ export async function openRecordSpool(dir: string, options: RecordSpoolOptions =
     return head;
   }
 
-  async function appendNow(calls: readonly CallToStore[]): Promise<AppendResult> {
+  async function appendNow(calls: readonly PackedCall[]): Promise<AppendResult> {
     if (closed) throw new TokenwiseError('store_failed', `the record spool ${dir} is closed`);
     const lines: Buffer[] = [];
-    const refused: CallToStore[] = [];
+    const refused: PackedCall[] = [];
     let batchBytes = 0;
     for (const call of calls) {
-      const line = Buffer.from(`${JSON.stringify({ record: call.record, bodies: call.bodies })}\n`, 'utf8');
+      const line = Buffer.from(`${serializeLine(call)}\n`, 'utf8');
       if (refused.length > 0 || totalBytes + batchBytes + line.length > maxBytes) {
         refused.push(call);
         continue;
@@ -153,7 +172,7 @@ export async function openRecordSpool(dir: string, options: RecordSpoolOptions =
     if (lines.length === 0) return { spooled: [], refused };
 
     const { segment, handle } = await openHead();
-    const spooled: SpooledCall[] = [];
+    const spooled: SpooledCall<PackedCall>[] = [];
     let offset = segment.size;
     lines.forEach((line, index) => {
       spooled.push({
@@ -259,15 +278,48 @@ export async function openRecordSpool(dir: string, options: RecordSpoolOptions =
   };
 }
 
+/** A spool line: the record, and the body columns with each compressed body as base64. */
+interface SpoolLine {
+  record: CallRecord;
+  body_row: (Omit<BodyRow, 'request_body' | 'response_body'> & { request_body: string | null; response_body: string | null }) | null;
+}
+
+function serializeLine({ record, packed }: PackedCall): string {
+  const row = packed?.row ?? null;
+  const line: SpoolLine = {
+    record,
+    body_row:
+      row === null
+        ? null
+        : {
+            ...row,
+            request_body: row.request_body?.toString('base64') ?? null,
+            response_body: row.response_body?.toString('base64') ?? null,
+          },
+  };
+  return JSON.stringify(line);
+}
+
 /** Parse one spooled line; null when it is not a call (cut short, or written by something else). */
-function parseLine(text: string): CallToStore | null {
+function parseLine(text: string): SpoolEntry | null {
   try {
-    const value = JSON.parse(text) as { record?: { id?: unknown }; bodies?: unknown };
-    if (typeof value?.record?.id !== 'string' || value.bodies === undefined) return null;
+    const value = JSON.parse(text) as { record?: { id?: unknown }; bodies?: unknown; body_row?: SpoolLine['body_row'] };
+    if (typeof value?.record?.id !== 'string') return null;
+    if (value.body_row !== undefined) {
+      const row = value.body_row;
+      const bodyRow =
+        row === null ? null : { ...row, request_body: fromBase64(row.request_body), response_body: fromBase64(row.response_body) };
+      return { record: value.record as CallRecord, bodyRow };
+    }
+    if (value.bodies === undefined) return null;
     return value as CallToStore;
   } catch {
     return null;
   }
+}
+
+function fromBase64(text: string | null): Buffer | null {
+  return text === null ? null : Buffer.from(text, 'base64');
 }
 
 interface Line {

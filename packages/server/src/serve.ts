@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, maxHeaderSize, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink, redactRouteToken, TokenwiseError } from '@tokenwise/core';
+import { createRouteRegistry, redactBodyText, redactRouteToken, TokenwiseError } from '@tokenwise/core';
 import { PostgresStore, SqliteStore, type Store } from '@tokenwise/storage';
 import type { DestinationStream, Logger } from 'pino';
 import { createAccountsApp } from './accounts/accounts-app.js';
@@ -20,7 +20,7 @@ import { createOtlpExporter, type OtlpExporterOptions, type OtlpExporterStats } 
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
 import { type OllamaObserver, resolveOllamaObserver, startOllamaObserver } from './ollama-observer.js';
-import { createProxyHandler, isProxyTarget, type ProxyStats } from './proxy/index.js';
+import { createProxyHandler, isProxyTarget, type ProxyRecordSink, type ProxyStats } from './proxy/index.js';
 import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
 import { openRecordSpool, type RecordSpoolOptions } from './record-spool.js';
@@ -147,13 +147,16 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       exporter: () => exporter?.stats() ?? null,
     },
   });
-  const sink: RecordSink = {
-    write(captured: CallRecord, bodies: CallBodies | null) {
+  const sink: ProxyRecordSink = {
+    write(captured, bodies, { redactBodies }) {
       const record = priceBook.apply(captured);
       logCall(logger, record);
-      batchingSink.write(record, bodies);
+      batchingSink.write(record, bodies, { redactBodies });
       metrics.observe(record);
-      exporter?.write(record, bodies);
+      // The body text still holds its secrets here (the batching sink masks them off this thread), so the
+      // exporter gets a masked copy, made on this thread, and only when it puts bodies on its spans.
+      const exportedBodies = bodies !== null && redactBodies && options.otlp?.includeBodies ? redactBodyText(bodies) : bodies;
+      exporter?.write(record, exportedBodies);
     },
   };
 

@@ -7,10 +7,16 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type CallBodies, type CallRecord, createRouteRegistry, type RecordSink } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, createRouteRegistry } from '@tokenwise/core';
 import { collectForSecretScan } from '@tokenwise/testkit';
 import { type Logger, pino } from 'pino';
-import { createProxyHandler, type ProxyHandler, type ProxyOptions, type RouteAuthorization } from '../src/proxy/index.js';
+import {
+  createProxyHandler,
+  type ProxyHandler,
+  type ProxyOptions,
+  type ProxyRecordSink,
+  type RouteAuthorization,
+} from '../src/proxy/index.js';
 
 /** A route token in the format `parseProxyPath` accepts; the harness authorizes only this one. */
 export const TEST_TOKEN = 'tw_test_route_token_0001';
@@ -18,11 +24,13 @@ export const TEST_AUTHORIZATION: RouteAuthorization = { workspaceId: 'ws_test', 
 
 export interface SinkEntry {
   record: CallRecord;
+  /** Body text as captured: the real sink masks secrets in it later. */
   bodies: CallBodies | null;
+  redactBodies: boolean;
 }
 
 /** Keeps every written record; `next()` resolves with the next record written (or one already waiting). */
-export interface MemorySink extends RecordSink {
+export interface MemorySink extends ProxyRecordSink {
   readonly entries: SinkEntry[];
   next(): Promise<SinkEntry>;
 }
@@ -33,8 +41,8 @@ export function createMemorySink(): MemorySink {
   let delivered = 0;
   return {
     entries,
-    write(record, bodies) {
-      const entry = { record, bodies };
+    write(record, bodies, { redactBodies }) {
+      const entry = { record, bodies, redactBodies };
       entries.push(entry);
       const resolve = waiting.shift();
       if (resolve) {

@@ -1,9 +1,12 @@
-import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { TokenwiseError } from '@tokenwise/core';
 import { createBatchingRecordSink, openRecordSpool } from '@tokenwise/server';
-import { type CallToStore, SqliteStore, type StoredCallRef } from '@tokenwise/storage';
+import { type CallToInsert, type CallToStore, type PackedCall, packBodies, SqliteStore, type StoredCallRef } from '@tokenwise/storage';
+import { FAKE_CREDENTIALS, scanForFakeCredentials } from '@tokenwise/testkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogCapture, type LogCapture } from './helpers/log-capture.js';
 import { sampleRecord } from './helpers/sample-record.js';
@@ -14,7 +17,7 @@ class SwitchableStore extends SqliteStore {
   down = false;
   insertAttempts = 0;
 
-  override async insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]> {
+  override async insertCalls(calls: readonly CallToInsert[]): Promise<StoredCallRef[]> {
     this.insertAttempts += 1;
     if (this.down) throw new TokenwiseError('store_unavailable', 'the store is down (simulated)');
     return super.insertCalls(calls);
@@ -31,6 +34,19 @@ function calls(count: number, bodyText = 'hello'): CallToStore[] {
       response_headers: {},
     },
   }));
+}
+
+/** Calls as the sink hands them to the spool: bodies masked and compressed. */
+function packedCalls(count: number, bodyText = 'hello'): PackedCall[] {
+  return calls(count, bodyText).map(({ record, bodies }) => ({
+    record,
+    packed: packBodies({ apiShape: record.api_shape, bodies: bodies!, redact: true }),
+  }));
+}
+
+/** What the spool reads back of a packed call: everything but the prompt text. */
+function asSpooled({ record, packed }: PackedCall) {
+  return { record, bodyRow: packed?.row ?? null };
 }
 
 let dir: string;
@@ -51,12 +67,12 @@ const segmentFiles = async (spoolDir: string) => (await readdir(spoolDir)).filte
 describe('record spool', () => {
   it('reads back what it appended, in order', async () => {
     const spool = await openRecordSpool(join(dir, 'spool'));
-    const written = calls(3);
+    const written = packedCalls(3);
     const { spooled, refused } = await spool.append(written);
 
     expect(refused).toEqual([]);
     const read = await spool.read(spool.start, spool.end(), 10);
-    expect(read.calls.map((entry) => entry.call)).toStrictEqual(written);
+    expect(read.calls.map((entry) => entry.call)).toStrictEqual(written.map(asSpooled));
     expect(read.calls.map((entry) => entry.end)).toEqual(spooled.map((entry) => entry.end));
     expect(read.next).toEqual(spool.end());
     await spool.close();
@@ -64,7 +80,7 @@ describe('record spool', () => {
 
   it('stops reading at the limit and at maxCalls', async () => {
     const spool = await openRecordSpool(join(dir, 'spool'));
-    const { spooled } = await spool.append(calls(5));
+    const { spooled } = await spool.append(packedCalls(5));
 
     const upToThird = await spool.read(spool.start, spooled[2]!.end, 10);
     expect(upToThird.calls).toHaveLength(3);
@@ -77,7 +93,7 @@ describe('record spool', () => {
 
   it('refuses calls beyond maxBytes', async () => {
     const spool = await openRecordSpool(join(dir, 'spool'), { maxBytes: 4096 });
-    const { spooled, refused } = await spool.append(calls(20, 'x'.repeat(300)));
+    const { spooled, refused } = await spool.append(packedCalls(20, 'x'.repeat(300)));
 
     expect(spooled.length).toBeGreaterThan(0);
     expect(refused.length).toBe(20 - spooled.length);
@@ -88,8 +104,8 @@ describe('record spool', () => {
   it('rotates segments and deletes released ones', async () => {
     const spoolDir = join(dir, 'spool');
     const spool = await openRecordSpool(spoolDir, { segmentBytes: 1024 });
-    const first = await spool.append(calls(4, 'y'.repeat(300)));
-    const second = await spool.append(calls(4, 'y'.repeat(300)));
+    const first = await spool.append(packedCalls(4, 'y'.repeat(300)));
+    const second = await spool.append(packedCalls(4, 'y'.repeat(300)));
     expect(second.spooled[0]!.start.segment).toBeGreaterThan(first.spooled[0]!.start.segment);
     expect(await segmentFiles(spoolDir)).toHaveLength(2);
 
@@ -103,15 +119,15 @@ describe('record spool', () => {
   it('recovers the calls an earlier process left', async () => {
     const spoolDir = join(dir, 'spool');
     const earlier = await openRecordSpool(spoolDir);
-    const written = calls(3);
+    const written = packedCalls(3);
     await earlier.append(written);
     await earlier.close();
 
     const later = await openRecordSpool(spoolDir);
     expect(later.recoveredCalls).toBe(3);
     const read = await later.read(later.start, later.end(), 10);
-    expect(read.calls.map((entry) => entry.call)).toStrictEqual(written);
-    const next = await later.append(calls(1));
+    expect(read.calls.map((entry) => entry.call)).toStrictEqual(written.map(asSpooled));
+    const next = await later.append(packedCalls(1));
     expect(next.spooled[0]!.start.segment).toBeGreaterThan(read.calls[0]!.start.segment);
     await later.close();
   });
@@ -119,7 +135,7 @@ describe('record spool', () => {
   it('skips a last line cut short by a crash', async () => {
     const spoolDir = join(dir, 'spool');
     const earlier = await openRecordSpool(spoolDir);
-    await earlier.append(calls(2));
+    await earlier.append(packedCalls(2));
     await earlier.close();
     const [segment] = await segmentFiles(spoolDir);
     await appendFile(join(spoolDir, segment!), '{"record":{"id":"cut-sh');
@@ -136,7 +152,7 @@ describe('record spool', () => {
   it('skips a whole line that is not a call', async () => {
     const spoolDir = join(dir, 'spool');
     const earlier = await openRecordSpool(spoolDir);
-    await earlier.append(calls(1));
+    await earlier.append(packedCalls(1));
     await earlier.close();
     await writeFile(join(spoolDir, 'segment-000000000099.jsonl'), 'not json\n{"record":{}}\n');
 
@@ -149,11 +165,13 @@ describe('record spool', () => {
 
   it('reads a line longer than one read chunk', async () => {
     const spool = await openRecordSpool(join(dir, 'spool'));
-    const [big] = calls(1, 'z'.repeat(3 * 1024 * 1024));
-    await spool.append([big!, ...calls(1)]);
+    // Random text barely compresses, so its line is longer than the 1 MiB first read.
+    const [big] = packedCalls(1, randomBytes(3 * 1024 * 1024).toString('base64'));
+    await spool.append([big!, ...packedCalls(1)]);
     const read = await spool.read(spool.start, spool.end(), 10);
     expect(read.calls).toHaveLength(2);
-    expect(read.calls[0]!.call).toStrictEqual(big);
+    expect(read.calls[0]!.bytes).toBeGreaterThan(2 * 1024 * 1024);
+    expect(read.calls[0]!.call).toStrictEqual(asSpooled(big!));
     await spool.close();
   });
 });
@@ -280,6 +298,87 @@ describe('batching sink with a spool', () => {
     await vi.waitFor(() => expect(sink.stats().spooled + sink.stats().dropped).toBe(40));
     expect(sink.stats().dropped).toBeGreaterThan(0);
     expect(logs.text()).toContain('call records dropped: the record spool is full');
+    await sink.close();
+  });
+
+  /** A Messages request whose prompt carries a fake key, as a coding agent pastes one. */
+  function callWithKeyInPrompt(): CallToStore {
+    const text = JSON.stringify({
+      model: 'claude-sonnet-4-5',
+      messages: [{ role: 'user', content: `why is ${FAKE_CREDENTIALS.keyInPrompt} rejected by the spool service?` }],
+    });
+    return {
+      record: sampleRecord({ workspace_id: 'ws_spool' }),
+      bodies: {
+        request: { text, bytes: text.length, truncated: false, content_type: 'application/json', encoding_error: null },
+        response: null,
+        request_headers: { 'anthropic-version': '2023-06-01' },
+        response_headers: {},
+      },
+    };
+  }
+
+  it('writes only masked body text to the spool', async () => {
+    store.down = true;
+    const sink = createBatchingRecordSink({ store, logger: logger(), spool: await openRecordSpool(spoolDir), flushIntervalMs: 20 });
+    const call = callWithKeyInPrompt();
+    sink.write(call.record, call.bodies);
+    await vi.waitFor(() => expect(sink.stats().spooled).toBe(1));
+
+    expect(await scanForFakeCredentials(spoolDir)).toEqual([]);
+    const [segment] = await segmentFiles(spoolDir);
+    const line = JSON.parse(await readFile(join(spoolDir, segment!), 'utf8')) as { body_row: { request_body: string } };
+    const spooledText = gunzipSync(Buffer.from(line.body_row.request_body, 'base64')).toString('utf8');
+    expect(spooledText).toContain('why is [REDACTED:anthropic-key] rejected');
+
+    store.down = false;
+    await vi.waitFor(async () => expect(await storedIds()).toEqual([call.record.id]));
+    expect((await store.getCall(call.record.id))?.bodies?.request?.text).toBe(spooledText);
+    await sink.close();
+  });
+
+  it('stores the prompt text of records read back from the spool', async () => {
+    store.down = true;
+    // Nothing fits in memory, so the store gets every record from the spool file.
+    const sink = createBatchingRecordSink({
+      store,
+      logger: logger(),
+      spool: await openRecordSpool(spoolDir),
+      flushIntervalMs: 20,
+      maxQueueBytes: 1,
+    });
+    const call = callWithKeyInPrompt();
+    sink.write(call.record, call.bodies);
+    await vi.waitFor(() => expect(sink.stats().spooled).toBe(1));
+
+    store.down = false;
+    await vi.waitFor(async () => expect(await storedIds()).toEqual([call.record.id]));
+    const found = await store.searchCalls({ workspaceId: 'ws_spool', promptText: 'rejected by the spool' }, { limit: 10 });
+    expect(found.calls.map((listed) => listed.record.id)).toEqual([call.record.id]);
+    const masked = await store.searchCalls({ workspaceId: 'ws_spool', promptText: 'redacted:anthropic-key' }, { limit: 10 });
+    expect(masked.calls).toHaveLength(1);
+    await sink.close();
+  });
+
+  it('keeps body text as sent where redaction is off', async () => {
+    const sink = createBatchingRecordSink({ store, logger: logger(), spool: await openRecordSpool(spoolDir), flushIntervalMs: 20 });
+    const [masked, kept] = calls(2, 'DB_PASSWORD=correct-horse-battery-staple');
+    sink.write(masked!.record, masked!.bodies);
+    sink.write(kept!.record, kept!.bodies, { redactBodies: false });
+    await sink.close();
+
+    expect((await store.getCall(masked!.record.id))?.bodies?.request?.text).toBe('DB_PASSWORD=[REDACTED:env-secret]');
+    expect((await store.getCall(kept!.record.id))?.bodies?.request?.text).toBe('DB_PASSWORD=correct-horse-battery-staple');
+  });
+
+  it('stores a line that an earlier version wrote with its bodies as text', async () => {
+    const [earlier] = calls(1, 'stored by an earlier version');
+    await mkdir(spoolDir, { recursive: true });
+    await writeFile(join(spoolDir, 'segment-000000000001.jsonl'), `${JSON.stringify(earlier)}\n`);
+
+    const sink = createBatchingRecordSink({ store, logger: logger(), spool: await openRecordSpool(spoolDir), flushIntervalMs: 20 });
+    await vi.waitFor(async () => expect(await storedIds()).toEqual([earlier!.record.id]));
+    expect((await store.getCall(earlier!.record.id))?.bodies?.request?.text).toBe('stored by an earlier version');
     await sink.close();
   });
 

@@ -1,5 +1,7 @@
-import { extractPromptText } from '@tokenwise/core';
-import type { CallToStore } from './store.js';
+import { type CallRecord, extractPromptText } from '@tokenwise/core';
+import { toBodyRow } from './body-columns.js';
+import type { PackedBodies } from './body-packer.js';
+import type { CallToInsert } from './store.js';
 
 /** A row of `call_prompts`: the lowercased prompt text that `q` searches. */
 export interface PromptRow {
@@ -33,11 +35,22 @@ export const rateLimitColumns = [
 ] as const satisfies readonly (keyof RateLimitRow)[];
 
 /**
+ * The packed bodies of a call: as the caller packed them, or compressed here (on libuv's thread pool)
+ * from bodies given as text, which the caller masked already.
+ */
+export async function packedBodiesOf(call: CallToInsert): Promise<PackedBodies | null> {
+  if ('packed' in call) return call.packed;
+  if (call.bodies === null) return null;
+  const promptText = extractPromptText(call.record.api_shape, call.bodies.request?.text ?? null);
+  return { row: await toBodyRow(call.bodies), promptText: promptText === null ? null : promptText.toLowerCase() };
+}
+
+/**
  * The rows a call adds beside its `calls` row. The prompt text comes from the kept request body, so a call
  * without bodies (privacy mode) has none; the rate-limit headers hold no prompt data and are kept always.
  */
-export function sideRowsOf({ record, bodies }: CallToStore): { prompt: PromptRow | null; rateLimits: RateLimitRow | null } {
-  const promptText = extractPromptText(record.api_shape, bodies?.request?.text ?? null);
+export function sideRowsOf(record: CallRecord, packed: PackedBodies | null): { prompt: PromptRow | null; rateLimits: RateLimitRow | null } {
+  const promptText = packed?.promptText ?? null;
   const rateLimits =
     record.rate_limits === undefined
       ? null
@@ -51,5 +64,5 @@ export function sideRowsOf({ record, bodies }: CallToStore): { prompt: PromptRow
           started_at_ms: Date.parse(record.started_at),
           headers: JSON.stringify(record.rate_limits),
         };
-  return { prompt: promptText === null ? null : { call_id: record.id, text: promptText.toLowerCase() }, rateLimits };
+  return { prompt: promptText === null ? null : { call_id: record.id, text: promptText }, rateLimits };
 }

@@ -1,4 +1,14 @@
 export * from './account-store.js';
+export type { BodyRow } from './body-columns.js';
+export {
+  type BodiesToPack,
+  BodyPacker,
+  type BodyPackerOptions,
+  derivePromptText,
+  type PackedBodies,
+  type PromptToDerive,
+  packBodies,
+} from './body-packer.js';
 export * from './call-queries.js';
 export * from './insight-store.js';
 export * from './migrations.js';

@@ -1,15 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { TokenwiseError } from '@tokenwise/core';
 import pg from 'pg';
-import { type BodyRow, bodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
+import { type BodyRow, bodyColumns, fromBodyRow } from './body-columns.js';
 import { type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
-import { promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
+import { packedBodiesOf, promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
 import { describePostgresFailure } from './postgres-errors.js';
 import { ADVISORY_LOCKS, currentSchema, migratePostgres, readPostgresSchemaVersion } from './postgres-migrations.js';
 import { SqlReportStore } from './sql-report-store.js';
 import { numberPlaceholders, type SqlParam, type SqlRunner } from './sql-runner.js';
-import type { ApiToken, CallToStore, ListCallsQuery, ListedCall, NewRouteToken, RouteToken, Store, StoredCallRef } from './store.js';
+import type {
+  ApiToken,
+  CallToInsert,
+  CallToStore,
+  ListCallsQuery,
+  ListedCall,
+  NewRouteToken,
+  RouteToken,
+  Store,
+  StoredCallRef,
+} from './store.js';
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 export interface PostgresStoreOptions {
@@ -102,25 +112,22 @@ export class PostgresStore extends SqlReportStore implements Store {
    * a batch could commit seq 8 while seq 7 is still open, and a follower paging with `after=8` would
    * never see 7.
    */
-  async insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]> {
+  async insertCalls(calls: readonly CallToInsert[]): Promise<StoredCallRef[]> {
     this.assertOpen();
     if (calls.length === 0) return [];
 
     // Flatten and compress before the transaction, so the lock is held only for the inserts. A call
     // repeated within the batch keeps its first occurrence, as in SQLite.
-    const unique = new Map<string, CallToStore>();
+    const unique = new Map<string, CallToInsert>();
     for (const call of calls) {
       if (!unique.has(call.record.id)) unique.set(call.record.id, call);
     }
     const rows = new Map(
       await Promise.all(
-        [...unique.values()].map(async ({ record, bodies }) => {
-          const row = {
-            call: toCallRow(record),
-            bodies: bodies === null ? null : await toBodyRow(bodies),
-            side: sideRowsOf({ record, bodies }),
-          };
-          return [record.id, row] as const;
+        [...unique.values()].map(async (call) => {
+          const packed = await packedBodiesOf(call);
+          const row = { call: toCallRow(call.record), bodies: packed?.row ?? null, side: sideRowsOf(call.record, packed) };
+          return [call.record.id, row] as const;
         }),
       ),
     );

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import { TokenwiseError } from '@tokenwise/core';
 import Database from 'better-sqlite3';
-import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow, toBodyRow } from './body-columns.js';
+import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow } from './body-columns.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
-import { promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
+import { packedBodiesOf, promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
 import { SqlReportStore } from './sql-report-store.js';
 import { type SqlParam, type SqlRunner, toSqliteParam } from './sql-runner.js';
@@ -12,7 +12,17 @@ import { describeSqliteFailure } from './sqlite-errors.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
 import { openReadOnly, READ_BUSY_TIMEOUT_MS } from './sqlite-read-only.js';
 import { type SqliteValue, SqliteWriter } from './sqlite-writer.js';
-import type { ApiToken, CallToStore, ListCallsQuery, ListedCall, NewRouteToken, RouteToken, Store, StoredCallRef } from './store.js';
+import type {
+  ApiToken,
+  CallToInsert,
+  CallToStore,
+  ListCallsQuery,
+  ListedCall,
+  NewRouteToken,
+  RouteToken,
+  Store,
+  StoredCallRef,
+} from './store.js';
 import { checkSha256, parseCursor, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 export interface SqliteStoreOptions {
@@ -93,17 +103,20 @@ export class SqliteStore extends SqlReportStore implements Store {
     this.writer = new SqliteWriter({ path, busyTimeoutMs });
   }
 
-  async insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]> {
+  async insertCalls(calls: readonly CallToInsert[]): Promise<StoredCallRef[]> {
     this.assertOpen();
     if (calls.length === 0) return [];
 
     // Flatten and compress before the transaction, so the write lock is held only for the inserts.
     const rows = await Promise.all(
-      calls.map(async (call) => ({
-        call: toSqliteRow(toCallRow(call.record), booleanCallColumns),
-        bodies: call.bodies === null ? null : toSqliteRow(await toBodyRow(call.bodies), booleanBodyColumns),
-        side: sideRowsOf(call),
-      })),
+      calls.map(async (call) => {
+        const packed = await packedBodiesOf(call);
+        return {
+          call: toSqliteRow(toCallRow(call.record), booleanCallColumns),
+          bodies: packed === null ? null : toSqliteRow(packed.row, booleanBodyColumns),
+          side: sideRowsOf(call.record, packed),
+        };
+      }),
     );
     this.assertOpen();
 

@@ -1,5 +1,6 @@
 import type { CallBodies, CallRecord } from '@tokenwise/core';
 import type { AccountStore } from './account-store.js';
+import type { PackedBodies } from './body-packer.js';
 import type { CallQueryStore } from './call-queries.js';
 import type { InsightStore } from './insight-store.js';
 import type { ReportStore } from './report-store.js';
@@ -9,6 +10,18 @@ export interface CallToStore {
   record: CallRecord;
   bodies: CallBodies | null;
 }
+
+/**
+ * A finished call whose bodies a `BodyPacker` already masked and compressed; `insertCalls` stores them as
+ * they are. Null `packed` means no bodies, as null `bodies` does.
+ */
+export interface PackedCall {
+  record: CallRecord;
+  packed: PackedBodies | null;
+}
+
+/** What `insertCalls` takes: a call with its bodies as text, or already packed. */
+export type CallToInsert = CallToStore | PackedCall;
 
 /**
  * Position of a call in storage order (the order calls were stored, not the order they started). Opaque
@@ -127,7 +140,7 @@ export interface Store extends AccountStore, CallQueryStore, InsightStore, Repor
    * is already stored is skipped (a re-sent record never doubles). Returns the calls actually added, in
    * storage order.
    */
-  insertCalls(calls: readonly CallToStore[]): Promise<StoredCallRef[]>;
+  insertCalls(calls: readonly CallToInsert[]): Promise<StoredCallRef[]>;
   listCalls(query: ListCallsQuery): Promise<ListedCall[]>;
   /** The record exactly as inserted, with its bodies when they were kept; null for an unknown id. */
   getCall(id: string): Promise<CallToStore | null>;

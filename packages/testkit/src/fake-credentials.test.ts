@@ -57,7 +57,7 @@ describe('fake credentials', () => {
 });
 
 describe('secret scan', () => {
-  it('finds credentials in plain and gzip bytes', async () => {
+  it('finds credentials in plain, gzip and base64 gzip bytes', async () => {
     const root = await mkdtemp(join(tmpdir(), 'tokenwise-scan-'));
     try {
       await writeFile(join(root, 'server.log'), `{"msg":"call","key":"${FAKE_CREDENTIALS.openaiApiKey}"}\n`);
@@ -65,9 +65,17 @@ describe('secret scan', () => {
       await writeFile(join(root, 'tokenwise.db'), Buffer.concat([Buffer.from('SQLite format 3\0'), body, Buffer.alloc(64)]));
       await writeFile(join(root, 'clean.txt'), 'nothing here');
 
+      const spooled = gzipSync(Buffer.from(`{"prompt":"use ${FAKE_CREDENTIALS.googleApiKey}"}`)).toString('base64');
+      await writeFile(join(root, 'segment-000000000001.jsonl'), `{"record":{},"body_row":{"request_body":"${spooled}"}}\n`);
+
       const findings = await scanForFakeCredentials(root);
       expect(findings).toContainEqual({ file: 'server.log', credential: 'openaiApiKey', where: 'plain bytes' });
       expect(findings).toContainEqual({ file: 'tokenwise.db', credential: 'chatgptAccountId', where: 'compressed stream at byte 16' });
+      expect(findings).toContainEqual({
+        file: 'segment-000000000001.jsonl',
+        credential: 'googleApiKey',
+        where: 'base64 compressed stream at byte 41',
+      });
       expect(findings.filter((finding) => finding.file === 'clean.txt')).toEqual([]);
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -14,10 +14,13 @@ export interface SecretFinding {
 /** Files larger than this are scanned in their first part only, in bytes. */
 const MAX_SCANNED_BYTES = 512 * 1024 * 1024;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
+/** The gzip header's first three bytes in base64, as the record spool writes compressed bodies. */
+const BASE64_GZIP_MAGIC = Buffer.from('H4sI');
 
 /**
  * Search every file under `root` for every fake credential: as plain bytes, and inside every gzip stream
- * in the file (the stores keep call bodies gzip-compressed). A compressed stream split over
+ * in the file, raw or base64-encoded (the stores keep call bodies gzip-compressed, and the record spool
+ * writes them in base64). A compressed stream split over
  * SQLite overflow pages is read up to the split only.
  * NOTE: so a credential deep in a long stored body escapes this scan. Logs and spool files are plain
  * text and are read whole.
@@ -30,6 +33,11 @@ export async function scanForFakeCredentials(root: string): Promise<SecretFindin
     for (const credential of credentialsIn(bytes)) findings.push({ file, credential, where: 'plain bytes' });
     for (const { offset, inflated } of compressedStreams(bytes)) {
       for (const credential of credentialsIn(inflated)) findings.push({ file, credential, where: `compressed stream at byte ${offset}` });
+    }
+    for (const { offset, inflated } of base64CompressedStreams(bytes)) {
+      for (const credential of credentialsIn(inflated)) {
+        findings.push({ file, credential, where: `base64 compressed stream at byte ${offset}` });
+      }
     }
   }
   return findings;
@@ -50,6 +58,26 @@ function* compressedStreams(bytes: Buffer): Generator<{ offset: number; inflated
       // Not a gzip stream after all: three bytes that happen to look like its header.
     }
   }
+}
+
+function* base64CompressedStreams(bytes: Buffer): Generator<{ offset: number; inflated: Buffer }> {
+  for (let offset = bytes.indexOf(BASE64_GZIP_MAGIC); offset !== -1; offset = bytes.indexOf(BASE64_GZIP_MAGIC, offset + 1)) {
+    let end = offset;
+    while (end < bytes.length && isBase64Byte(bytes[end]!)) end += 1;
+    const decoded = Buffer.from(bytes.subarray(offset, end).toString('latin1'), 'base64');
+    for (const stream of compressedStreams(decoded)) yield { offset, inflated: stream.inflated };
+  }
+}
+
+function isBase64Byte(byte: number): boolean {
+  return (
+    (byte >= 0x41 && byte <= 0x5a) ||
+    (byte >= 0x61 && byte <= 0x7a) ||
+    (byte >= 0x30 && byte <= 0x39) ||
+    byte === 0x2b ||
+    byte === 0x2f ||
+    byte === 0x3d
+  );
 }
 
 async function listFiles(dir: string): Promise<string[]> {

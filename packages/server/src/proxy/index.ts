@@ -1,3 +1,3 @@
 export { createProxyHandler } from './proxy-handler.js';
-export type { ProxyHandler, ProxyOptions, ProxyStats, RouteAuthorization } from './proxy-options.js';
+export type { ProxyHandler, ProxyOptions, ProxyRecordSink, ProxyStats, RouteAuthorization } from './proxy-options.js';
 export { isProxyTarget } from './resolve-target.js';

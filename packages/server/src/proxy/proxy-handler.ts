@@ -72,7 +72,9 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
 
   const captureOptions = (authorization: RouteAuthorization): CaptureOptions => ({
     keepBodies: authorization.keepBodies,
-    redactBodies: authorization.redactBodies ?? true,
+    // The capture keeps the body text as sent. The sink masks the secrets in it later, in a batch on a
+    // worker thread, because scanning a large body here would stall every stream this process serves.
+    redactBodies: false,
     bodyCapBytes,
     decoders: NODE_DECODERS,
   });
@@ -81,7 +83,7 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     if (!result) return;
     if (result.warnings && result.warnings.length > 0) faults.degraded({ route, callId: result.record.id }, result.warnings);
     try {
-      sink.write(result.record, authorization.keepBodies ? result.bodies : null);
+      sink.write(result.record, authorization.keepBodies ? result.bodies : null, { redactBodies: authorization.redactBodies ?? true });
     } catch (error) {
       faults.report('sink_failed', error, { route, step: 'write' });
     }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RecordSink, RouteRegistry } from '@tokenwise/core';
+import type { CallBodies, CallRecord, RouteRegistry } from '@tokenwise/core';
 import type { Logger } from 'pino';
 
 /** The grant of a valid route token: the workspace and device its calls are recorded under. */
@@ -13,13 +13,23 @@ export interface RouteAuthorization {
   redactBodies?: boolean;
 }
 
+/** Where the proxy hands each finished call. */
+export interface ProxyRecordSink {
+  /**
+   * Take one call. The body text is as captured, with secrets in it: the sink masks them before the text
+   * is spooled, stored or exported, unless `redactBodies` is false (the workspace turned redaction off).
+   * Credential headers are already removed. Must not block; a throw is caught and counted.
+   */
+  write(record: CallRecord, bodies: CallBodies | null, options: { redactBodies: boolean }): void;
+}
+
 export interface ProxyOptions {
   /** The upstream of each route, from `createRouteRegistry(overrides)`. */
   registry: RouteRegistry;
   /** Looks up a route token; null for an unknown or revoked one. */
   authorize(token: string): RouteAuthorization | null | Promise<RouteAuthorization | null>;
-  /** Receives one record per call; `write` must not block, and a throw is caught and counted. */
-  sink: RecordSink;
+  /** Receives one record per call. */
+  sink: ProxyRecordSink;
   logger: Logger;
   /** Largest decoded body the capture keeps per direction, in bytes; default 4 MiB. */
   bodyCapBytes?: number;
