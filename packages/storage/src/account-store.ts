@@ -119,6 +119,8 @@ export interface WorkspaceChanges {
   redactBodies?: boolean;
   /** Days a call's bodies are kept; null keeps them until the call is deleted. */
   bodyRetentionDays?: number | null;
+  /** True refuses calls while blocking budgets cannot be checked (fail-closed). */
+  budgetsFailClosed?: boolean;
 }
 
 export interface DeviceChanges {

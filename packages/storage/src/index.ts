@@ -1,4 +1,5 @@
 export * from './account-store.js';
+export * from './budget-store.js';
 export type { BodyRow } from './body-columns.js';
 export {
   type BodiesToPack,

@@ -13,6 +13,7 @@ import { readSqliteSchemaVersion, sqliteMigrations } from './sqlite-migrations.j
 /** One table as the copy moves it: rows are read in rowid order and inserted unless their key exists. */
 interface TableSpec {
   name: string;
+  /** The key column, or for a table with a composite key an expression that joins its columns into one text. */
   key: string;
   columns: readonly string[];
   booleans: readonly string[];
@@ -25,8 +26,8 @@ const TABLES: readonly TableSpec[] = [
   {
     name: 'workspaces',
     key: 'id',
-    columns: ['id', 'name', 'keep_bodies', 'body_retention_days', 'created_at', 'redact_bodies'],
-    booleans: ['keep_bodies', 'redact_bodies'],
+    columns: ['id', 'name', 'keep_bodies', 'body_retention_days', 'created_at', 'redact_bodies', 'budgets_fail_closed'],
+    booleans: ['keep_bodies', 'redact_bodies', 'budgets_fail_closed'],
     pageSize: 500,
   },
   {
@@ -263,6 +264,66 @@ const TABLES: readonly TableSpec[] = [
       'cache_write_1h_mtok',
       'created_at',
       'created_by',
+    ],
+    booleans: [],
+    pageSize: 500,
+  },
+  {
+    name: 'budgets',
+    key: 'id',
+    columns: [
+      'id',
+      'workspace_id',
+      'name',
+      'scope',
+      'scope_id',
+      'cost_kind',
+      'period',
+      'amount_usd',
+      'alert_threshold',
+      'action',
+      'webhook_url',
+      'email_to',
+      'created_at',
+      'created_by',
+      'updated_at',
+    ],
+    booleans: [],
+    pageSize: 500,
+  },
+  // The counters of the source's calls, which the copy inserts without going through `insertCalls`.
+  // NOTE: a day the target already counts keeps the target's counter, so copying into a database that
+  // took calls of the same days meanwhile leaves those days' budget spend short of the copied calls.
+  {
+    name: 'budget_spend',
+    key: "workspace_id || '|' || scope || '|' || scope_id || '|' || cost_kind || '|' || day_ms",
+    columns: ['workspace_id', 'scope', 'scope_id', 'cost_kind', 'day_ms', 'usd', 'max_call_usd'],
+    booleans: [],
+    pageSize: 500,
+  },
+  {
+    name: 'budget_alerts',
+    key: 'id',
+    columns: [
+      'id',
+      'workspace_id',
+      'budget_id',
+      'budget_name',
+      'period_start_ms',
+      'level',
+      'spent_usd',
+      'amount_usd',
+      'message',
+      'created_at',
+      'email_to',
+      'webhook_state',
+      'webhook_attempts',
+      'webhook_next_at_ms',
+      'webhook_error',
+      'email_state',
+      'email_attempts',
+      'email_next_at_ms',
+      'email_error',
     ],
     booleans: [],
     pageSize: 500,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TokenwiseError } from '@tokenwise/core';
 import pg from 'pg';
 import { type BodyRow, bodyColumns, fromBodyRow } from './body-columns.js';
+import { spendUpsertSql } from './budget-spend-sql.js';
 import { type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
 import { packedBodiesOf, promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
@@ -44,6 +45,8 @@ const CALLS_PER_STATEMENT = 500;
 const BODIES_PER_STATEMENT = 20;
 /** Prompt rows per INSERT statement; each carries up to 32 Ki characters of text. */
 const PROMPTS_PER_STATEMENT = 100;
+/** Adds the cost of the calls whose ids are `$1` to the budget spend counters. */
+const ADD_SPEND_SQL = spendUpsertSql('1', 'c.id = ANY($1)');
 
 /**
  * The team store: PostgreSQL through a `pg` connection pool, with the same tables and the same behaviour
@@ -173,6 +176,8 @@ export class PostgresStore extends SqlReportStore implements Store {
           chunk.flatMap((row) => rateLimitColumns.map((column) => toPgValue(row[column]))),
         );
       }
+
+      if (stored.length > 0) await client.query(ADD_SPEND_SQL, [stored.map(({ id }) => id)]);
 
       return stored.sort((a, b) => a.seq - b.seq).map(({ id, seq }) => ({ id, cursor: String(seq) }));
     }).catch((error: unknown) => {

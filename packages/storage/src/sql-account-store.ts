@@ -18,6 +18,8 @@ import type {
   User,
   WorkspaceChanges,
 } from './account-store.js';
+import type { BudgetStore } from './budget-store.js';
+import { SqlBudgetStore } from './sql-budget-store.js';
 import { readBoolean, type SqlParam, type SqlRunner, type SqlStep } from './sql-runner.js';
 import type { ApiToken, Device, NewApiToken, Workspace } from './store.js';
 import { checkSha256, type TokenRow, toApiToken } from './store-rows.js';
@@ -34,6 +36,10 @@ export abstract class SqlAccountStore implements AccountStore {
   /** The runner of this store; it fails with `store_failed` once the store is closed. */
   protected abstract sql(): SqlRunner;
   protected abstract now(): string;
+  readonly budgets: BudgetStore = new SqlBudgetStore(
+    () => this.sql(),
+    () => this.now(),
+  );
 
   async createWorkspace(input: { name: string; keepBodies?: boolean; bodyRetentionDays?: number | null }): Promise<Workspace> {
     const workspace: Workspace = {
@@ -42,6 +48,7 @@ export abstract class SqlAccountStore implements AccountStore {
       keepBodies: input.keepBodies ?? true,
       redactBodies: true,
       bodyRetentionDays: checkRetention(input.bodyRetentionDays ?? null),
+      budgetsFailClosed: false,
       createdAt: this.now(),
     };
     await this.sql().run(...insertWorkspace(workspace));
@@ -76,6 +83,10 @@ export abstract class SqlAccountStore implements AccountStore {
     if (changes.bodyRetentionDays !== undefined) {
       assignments.push('body_retention_days = ?');
       params.push(checkRetention(changes.bodyRetentionDays));
+    }
+    if (changes.budgetsFailClosed !== undefined) {
+      assignments.push('budgets_fail_closed = ?');
+      params.push(changes.budgetsFailClosed);
     }
     if (assignments.length > 0) await this.sql().run(`UPDATE workspaces SET ${assignments.join(', ')} WHERE id = ?`, [...params, id]);
     return this.getWorkspace(id);
@@ -137,6 +148,8 @@ export abstract class SqlAccountStore implements AccountStore {
     steps.push(
       { sql: 'DELETE FROM route_tokens WHERE device_id = ?', params: [id] },
       { sql: 'UPDATE device_codes SET device_id = NULL WHERE device_id = ?', params: [id] },
+      ...budgetDeletes("scope = 'device' AND scope_id = ?", [id]),
+      { sql: "DELETE FROM budget_spend WHERE scope = 'device' AND scope_id = ?", params: [id] },
       { sql: 'DELETE FROM devices WHERE id = ?', params: [id], requireChange: true },
     );
     return (await this.sql().transaction(steps)) !== null;
@@ -233,6 +246,8 @@ export abstract class SqlAccountStore implements AccountStore {
       { sql: 'DELETE FROM memberships WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM api_tokens WHERE user_id = ?', params: [userId] },
       { sql: 'DELETE FROM password_resets WHERE user_id = ?', params: [userId] },
+      ...budgetDeletes("scope = 'user' AND scope_id = ?", [userId]),
+      { sql: "DELETE FROM budget_spend WHERE scope = 'user' AND scope_id = ?", params: [userId] },
       { sql: 'UPDATE password_resets SET created_by = NULL WHERE created_by = ?', params: [userId] },
       { sql: 'UPDATE devices SET user_id = NULL WHERE user_id = ?', params: [userId] },
       { sql: 'UPDATE device_codes SET user_id = NULL WHERE user_id = ?', params: [userId] },
@@ -398,6 +413,7 @@ export abstract class SqlAccountStore implements AccountStore {
         keepBodies: true,
         redactBodies: true,
         bodyRetentionDays: checkRetention(input.newWorkspace.bodyRetentionDays),
+        budgetsFailClosed: false,
         createdAt: now,
       };
       membership = { id: randomUUID(), workspaceId: workspace.id, userId: input.userId, role: 'owner', createdAt: now };
@@ -641,6 +657,15 @@ function callChildrenDeletes(where: string, params: SqlParam[]): SqlStep[] {
   }));
 }
 
+/** Deletes of the budgets matching `where` (a condition on `budgets`) with their leases and alerts. */
+function budgetDeletes(where: string, params: SqlParam[]): SqlStep[] {
+  return [
+    { sql: `DELETE FROM budget_leases WHERE budget_id IN (SELECT id FROM budgets WHERE ${where})`, params },
+    { sql: `DELETE FROM budget_alerts WHERE budget_id IN (SELECT id FROM budgets WHERE ${where})`, params },
+    { sql: `DELETE FROM budgets WHERE ${where}`, params },
+  ];
+}
+
 function statement([sql, params]: [string, SqlParam[]]): SqlStep {
   return { sql, params };
 }
@@ -675,6 +700,8 @@ function deleteWorkspaceSteps(id: string): SqlStep[] {
     ...callChildrenDeletes('workspace_id = ?', [id]),
     { sql: 'DELETE FROM calls WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM custom_prices WHERE workspace_id = ?', params: [id] },
+    ...budgetDeletes('workspace_id = ?', [id]),
+    { sql: 'DELETE FROM budget_spend WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM route_tokens WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM api_tokens WHERE workspace_id = ?', params: [id] },
     { sql: 'DELETE FROM device_codes WHERE workspace_id = ?', params: [id] },
@@ -693,7 +720,7 @@ function deleteWorkspaceSteps(id: string): SqlStep[] {
   ];
 }
 
-const WORKSPACE_COLUMNS = 'id, name, keep_bodies, redact_bodies, body_retention_days, created_at';
+const WORKSPACE_COLUMNS = 'id, name, keep_bodies, redact_bodies, body_retention_days, budgets_fail_closed, created_at';
 const DEVICE_COLUMNS = 'id, workspace_id, name, os, user_id, created_at, last_seen_at, privacy_mode, revoked_at';
 const USER_COLUMNS = 'id, email, name, password_hash, created_at, password_changed_at';
 const MEMBERSHIP_COLUMNS = 'id, workspace_id, user_id, role, created_at';
@@ -729,6 +756,7 @@ function toWorkspace(row: Row): Workspace {
     keepBodies: readBoolean(row.keep_bodies),
     redactBodies: readBoolean(row.redact_bodies),
     bodyRetentionDays: optionalNumber(row.body_retention_days),
+    budgetsFailClosed: readBoolean(row.budgets_fail_closed),
     createdAt: text(row.created_at),
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TokenwiseError } from '@tokenwise/core';
+import { oneCallSpendStep } from './budget-spend-sql.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY } from './call-columns.js';
 import type {
   BucketLatency,
@@ -302,21 +303,28 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
   async updateCallCosts(updates: readonly CallCostUpdate[]): Promise<number> {
     let changed = 0;
     for (let start = 0; start < updates.length; start += COST_UPDATES_PER_TRANSACTION) {
-      const steps: SqlStep[] = updates.slice(start, start + COST_UPDATES_PER_TRANSACTION).map(({ id, cost }) => ({
-        sql: `UPDATE calls SET cost_usd = ?, cost_basis = ?, cost_price_key = ?, cost_breakdown = ?, price_data_version = ?, price_source = ?
-              WHERE id = ?`,
-        params: [
-          cost.usd,
-          cost.basis,
-          cost.price_key,
-          JSON.stringify(cost.breakdown),
-          cost.price_data_version,
-          cost.price_source ?? null,
-          id,
-        ],
-      }));
+      // Each call's old cost leaves the budget spend counters and its new cost enters them, in the same
+      // transaction as the update.
+      const steps: SqlStep[] = updates.slice(start, start + COST_UPDATES_PER_TRANSACTION).flatMap(({ id, cost }) => [
+        oneCallSpendStep(id, -1),
+        {
+          sql: `UPDATE calls SET cost_usd = ?, cost_basis = ?, cost_price_key = ?, cost_breakdown = ?, price_data_version = ?, price_source = ?
+                WHERE id = ?`,
+          params: [
+            cost.usd,
+            cost.basis,
+            cost.price_key,
+            JSON.stringify(cost.breakdown),
+            cost.price_data_version,
+            cost.price_source ?? null,
+            id,
+          ],
+        },
+        oneCallSpendStep(id, 1),
+      ]);
       const changes = await this.sql().transaction(steps);
-      changed += (changes ?? []).reduce((sum, count) => sum + count, 0);
+      // Every third step, from the second on, is an UPDATE of calls.
+      changed += (changes ?? []).filter((_, index) => index % 3 === 1).reduce((sum, count) => sum + count, 0);
     }
     return changed;
   }

@@ -281,6 +281,100 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
     `,
   },
+  // Budgets and their alerts. `budget_spend` holds spend counters per workspace, device and person, per
+  // UTC day and cost kind, which the store adds to in the transaction that stores a call; proxy processes
+  // read them instead of summing calls. `budget_leases` holds the share of a blocking budget each proxy
+  // process may spend without asking the store, so processes sharing a database cannot all spend the
+  // same headroom.
+  {
+    version: 4,
+    name: 'budgets and alerts',
+    sql: `
+      ALTER TABLE workspaces ADD COLUMN budgets_fail_closed INTEGER NOT NULL DEFAULT 0 CHECK (budgets_fail_closed IN (0, 1));
+
+      CREATE TABLE budgets (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('workspace', 'device', 'user')),
+        -- The device or user id; '' for a workspace budget, so it can be part of keys.
+        scope_id TEXT NOT NULL,
+        cost_kind TEXT NOT NULL CHECK (cost_kind IN ('api', 'api_equivalent')),
+        period TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+        amount_usd REAL NOT NULL,
+        alert_threshold REAL,
+        action TEXT NOT NULL CHECK (action IN ('alert', 'block')),
+        webhook_url TEXT,
+        -- A JSON array of addresses.
+        email_to TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX budgets_by_workspace ON budgets (workspace_id, created_at);
+
+      CREATE TABLE budget_spend (
+        workspace_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        scope_id TEXT NOT NULL,
+        cost_kind TEXT NOT NULL,
+        -- Start of the UTC day, in ms since the epoch.
+        day_ms INTEGER NOT NULL,
+        usd REAL NOT NULL,
+        max_call_usd REAL NOT NULL,
+        PRIMARY KEY (workspace_id, scope, scope_id, cost_kind, day_ms)
+      );
+
+      CREATE TABLE budget_leases (
+        budget_id TEXT NOT NULL,
+        period_start_ms INTEGER NOT NULL,
+        holder_id TEXT NOT NULL,
+        reserved_usd REAL NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (budget_id, period_start_ms, holder_id)
+      );
+      CREATE INDEX budget_leases_by_holder ON budget_leases (holder_id);
+
+      CREATE TABLE budget_alerts (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        budget_id TEXT NOT NULL,
+        budget_name TEXT NOT NULL,
+        period_start_ms INTEGER NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('threshold', 'limit')),
+        spent_usd REAL NOT NULL,
+        amount_usd REAL NOT NULL,
+        message TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        email_to TEXT NOT NULL,
+        webhook_state TEXT NOT NULL CHECK (webhook_state IN ('none', 'pending', 'sent', 'failed')),
+        webhook_attempts INTEGER NOT NULL,
+        webhook_next_at_ms INTEGER,
+        webhook_error TEXT,
+        email_state TEXT NOT NULL CHECK (email_state IN ('none', 'pending', 'sent', 'failed')),
+        email_attempts INTEGER NOT NULL,
+        email_next_at_ms INTEGER,
+        email_error TEXT,
+        UNIQUE (budget_id, period_start_ms, level)
+      );
+      CREATE INDEX budget_alerts_by_workspace ON budget_alerts (workspace_id, created_at);
+
+      -- Counters for the calls stored before this version, so budgets count them from the start.
+      INSERT INTO budget_spend (workspace_id, scope, scope_id, cost_kind, day_ms, usd, max_call_usd)
+        SELECT workspace_id, scope, scope_id, cost_kind, day_ms, SUM(usd), MAX(usd) FROM (
+          SELECT c.workspace_id AS workspace_id, 'workspace' AS scope, '' AS scope_id, CASE WHEN c.cost_basis = 'api_equivalent' THEN 'api_equivalent' ELSE 'api' END AS cost_kind,
+            c.started_at_ms - (c.started_at_ms % 86400000) AS day_ms, c.cost_usd AS usd
+          FROM calls c WHERE c.workspace_id IS NOT NULL AND c.cost_usd > 0 AND c.cost_basis IN ('exact', 'partial', 'api_equivalent')
+          UNION ALL
+          SELECT c.workspace_id, 'device', c.device_id, CASE WHEN c.cost_basis = 'api_equivalent' THEN 'api_equivalent' ELSE 'api' END, c.started_at_ms - (c.started_at_ms % 86400000), c.cost_usd
+          FROM calls c WHERE c.workspace_id IS NOT NULL AND c.cost_usd > 0 AND c.cost_basis IN ('exact', 'partial', 'api_equivalent') AND c.device_id IS NOT NULL
+          UNION ALL
+          SELECT c.workspace_id, 'user', d.user_id, CASE WHEN c.cost_basis = 'api_equivalent' THEN 'api_equivalent' ELSE 'api' END, c.started_at_ms - (c.started_at_ms % 86400000), c.cost_usd
+          FROM calls c JOIN devices d ON d.id = c.device_id WHERE c.workspace_id IS NOT NULL AND c.cost_usd > 0 AND c.cost_basis IN ('exact', 'partial', 'api_equivalent') AND d.user_id IS NOT NULL
+        ) AS charges
+        GROUP BY workspace_id, scope, scope_id, cost_kind, day_ms;
+    `,
+  },
   // Insights: prompt groups (one per tool and template opening) and their versions (one per fingerprint of
   // the normalized system prompt and tool definitions), the group and version of each call, the flags of
   // the call scorers, the insights raised from them and each workspace's thresholds. The insights job

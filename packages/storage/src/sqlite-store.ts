@@ -3,6 +3,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { TokenwiseError } from '@tokenwise/core';
 import Database from 'better-sqlite3';
 import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow } from './body-columns.js';
+import { spendUpsertSql } from './budget-spend-sql.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
 import { packedBodiesOf, promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
@@ -122,13 +123,14 @@ export class SqliteStore extends SqlReportStore implements Store {
 
     const { inserted } = await this.writes().insertRows(
       INSERT_CALL_SQL,
-      [INSERT_BODIES_SQL, INSERT_PROMPT_SQL, INSERT_RATE_LIMITS_SQL],
+      [INSERT_BODIES_SQL, INSERT_PROMPT_SQL, INSERT_RATE_LIMITS_SQL, ADD_SPEND_SQL],
       rows.map((row) => ({
         primary: row.call,
         dependents: [
           row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies },
           row.side.prompt as SqliteRow | null,
           row.side.rateLimits as SqliteRow | null,
+          { call_id: row.call.id ?? null },
         ],
       })),
     );
@@ -365,6 +367,9 @@ const INSERT_PROMPT_SQL = `INSERT INTO call_prompts (${promptColumns.join(', ')}
   ON CONFLICT (call_id) DO NOTHING`;
 const INSERT_RATE_LIMITS_SQL = `INSERT INTO call_rate_limits (${rateLimitColumns.join(', ')}) VALUES (${rateLimitColumns.map((column) => `@${column}`).join(', ')})
   ON CONFLICT (call_id) DO NOTHING`;
+
+/** Adds a new call's cost to the budget spend counters; it runs after the call's row is inserted. */
+const ADD_SPEND_SQL = spendUpsertSql('1', 'c.id = @call_id');
 
 /** better-sqlite3 binds no booleans, so they travel as 0 and 1. */
 function toSqliteRow<Row extends object>(row: Row, booleanColumns: readonly (keyof Row)[]): SqliteRow {

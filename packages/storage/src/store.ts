@@ -1,5 +1,6 @@
 import type { CallBodies, CallRecord } from '@tokenwise/core';
 import type { AccountStore } from './account-store.js';
+import type { BudgetStore } from './budget-store.js';
 import type { PackedBodies } from './body-packer.js';
 import type { CallQueryStore } from './call-queries.js';
 import type { InsightStore } from './insight-store.js';
@@ -66,6 +67,8 @@ export interface Workspace {
   redactBodies: boolean;
   /** Days a call's bodies are kept before the retention job deletes them; null keeps them. */
   bodyRetentionDays: number | null;
+  /** True makes the proxy refuse calls (503) while blocking budgets cannot be checked; false lets them through. */
+  budgetsFailClosed: boolean;
   createdAt: string;
 }
 
@@ -146,6 +149,9 @@ export interface Store extends AccountStore, CallQueryStore, InsightStore, Repor
   getCall(id: string): Promise<CallToStore | null>;
   /** Cursor of the call stored last, null when no call is stored; a follower starts from it to see only new calls. */
   latestCursor(): Promise<CallCursor | null>;
+
+  /** Budgets, their spend counters and alerts (see `BudgetStore`). */
+  readonly budgets: BudgetStore;
 
   createWorkspace(input: { name: string; keepBodies?: boolean; bodyRetentionDays?: number | null }): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;

@@ -2,6 +2,7 @@ import type { CallRecord } from '@tokenwise/core';
 import { newestVersion, PostgresStore, sqliteMigrations } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountContract } from './account-contract.js';
+import { describeBudgetContract } from './budget-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
 import { describeInsightContract } from './insight-contract.js';
 import { describeReportContract } from './report-contract.js';
@@ -21,6 +22,7 @@ async function createPostgresStore() {
 describeWithPostgres('PostgresStore', () => {
   describeStoreContract('PostgresStore', createPostgresStore);
   describeAccountContract('PostgresStore', createPostgresStore);
+  describeBudgetContract('PostgresStore', createPostgresStore);
   describeCallQueryContract('PostgresStore', createPostgresStore);
   describeInsightContract('PostgresStore', createPostgresStore);
   describeReportContract('PostgresStore', createPostgresStore);
@@ -54,6 +56,10 @@ describeWithPostgres('PostgresStore', () => {
       );
       expect(tables.map((row) => row.table_name)).toEqual([
         'api_tokens',
+        'budget_alerts',
+        'budget_leases',
+        'budget_spend',
+        'budgets',
         'call_bodies',
         'call_insights',
         'call_prompts',

@@ -7,6 +7,7 @@ import { migrateSqlite, newestVersion, SqliteStore, sqliteMigrations } from '@to
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeAccountContract } from './account-contract.js';
+import { describeBudgetContract } from './budget-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
 import { describeInsightContract } from './insight-contract.js';
 import { describeReportContract } from './report-contract.js';
@@ -23,6 +24,7 @@ async function createSqliteStore() {
 
 describeStoreContract('SqliteStore', createSqliteStore);
 describeAccountContract('SqliteStore', createSqliteStore);
+describeBudgetContract('SqliteStore', createSqliteStore);
 describeCallQueryContract('SqliteStore', createSqliteStore);
 describeInsightContract('SqliteStore', createSqliteStore);
 describeReportContract('SqliteStore', createSqliteStore);
