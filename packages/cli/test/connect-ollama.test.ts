@@ -49,6 +49,10 @@ describe('connect ollama', () => {
     );
     // The shell profiles stay as they were: Ollama's clients keep their address.
     expect(Object.keys(await home.tree())).toEqual(['.ollama/id_ed25519.pub']);
+
+    const status = await home.tokenwise(['status'], { env });
+    expect(status.stdout).toContain('Ollama (local models): installed, connected\n');
+    expect(status.stdout).toContain('the Tokenwise observer there forwards to Ollama on http://127.0.0.1:11435');
   });
 
   it('undoes everything on disconnect', async () => {
@@ -56,6 +60,7 @@ describe('connect ollama', () => {
 
     const result = await home.tokenwise(['disconnect', '--yes'], { env });
     expect(result.code, result.stdout).toBe(0);
+    expect((await home.tokenwise(['status'], { env })).stdout).toContain('Ollama (local models): installed, not connected\n');
     await expect(readFile(join(local.dataDir, OLLAMA_OBSERVER_FILE))).rejects.toThrow(/ENOENT/);
     expect(await readdir(systemdDir)).toEqual(['ollama.service']);
     expect(await readFile(join(systemdDir, 'ollama.service'), 'utf8')).toBe(UNIT);

@@ -12,6 +12,8 @@ export interface MachineContext {
   home: string;
   env: NodeJS.ProcessEnv;
   platform: NodeJS.Platform;
+  /** The data directory of this connect run; a server on this machine reads its settings files there. */
+  dataDir?: string;
 }
 
 /** The machine and the connection a target plans for. */
@@ -25,7 +27,6 @@ export interface ConnectContext extends MachineContext {
    * one: for tools whose calls come from elsewhere on the internet (Cursor's servers) rather than this machine.
    */
   publicRouteUrl?(route: string): string;
-  /** The data directory of this connect run; a server on this machine reads its settings files there. */
   dataDir: string;
 }
 
@@ -74,6 +75,8 @@ export interface TargetPlan {
 export interface TrafficReport {
   /** Base URLs in effect, each with where the value comes from. */
   destinations: Array<{ url: string; source: string }>;
+  /** Set by a target whose traffic reaches Tokenwise without a route URL (Ollama's clients, through the observer). */
+  throughTokenwise?: boolean;
 }
 
 /**

@@ -41,7 +41,7 @@ export async function statusCommand(args: string[], io: ConnectIo): Promise<numb
   const state = await readState(dataDir);
   const server = await lastCallsByTool(state, dataDir, io.env);
   const platform = process.platform;
-  const context = { home: homeOf(io.env, platform), env: io.env, platform };
+  const context = { home: homeOf(io.env, platform), env: io.env, platform, dataDir };
 
   // The server's replies and the tools' config files are not ours: their text is escaped before it reaches the terminal.
   const problem = server.problem === null ? null : escapeForTerminal(server.problem);
@@ -52,7 +52,8 @@ export async function statusCommand(args: string[], io: ConnectIo): Promise<numb
     const traffic = await target.traffic(context);
     // The route token identifies the server's routes whichever origin the tool uses (a public URL, say).
     const ours = state ? `/r/${state.token.value}/` : null;
-    const throughTokenwise = ours !== null && traffic.destinations.some((destination) => destination.url.includes(ours));
+    const throughTokenwise =
+      traffic.throughTokenwise ?? (ours !== null && traffic.destinations.some((destination) => destination.url.includes(ours)));
     const connected = state?.targets[target.id] !== undefined && throughTokenwise;
     const lastCall = server.lastCalls?.[target.id] ?? null;
     tools.push({

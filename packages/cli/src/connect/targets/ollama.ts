@@ -71,10 +71,13 @@ export const ollama: Target = {
 
   async traffic(context) {
     const clients = context.env.OLLAMA_HOST || `127.0.0.1:${OLLAMA_DEFAULT_PORT}`;
+    const url = clients.includes('://') ? clients : `http://${clients}`;
+    const source = context.env.OLLAMA_HOST ? 'OLLAMA_HOST' : 'default';
+    const observer = context.dataDir ? await readObserverFile(context.dataDir) : null;
+    if (!observer || !sameAddress(observer.listen, clients)) return { destinations: [{ url, source }], throughTokenwise: false };
     return {
-      destinations: [
-        { url: clients.includes('://') ? clients : `http://${clients}`, source: context.env.OLLAMA_HOST ? 'OLLAMA_HOST' : 'default' },
-      ],
+      destinations: [{ url, source: `${source}; the Tokenwise observer there forwards to Ollama on ${observer.upstream}` }],
+      throughTokenwise: true,
     };
   },
 };
@@ -130,9 +133,21 @@ async function canCreate(path: string): Promise<boolean> {
 async function readObserverFile(dataDir: string): Promise<OllamaObserverFile | null> {
   try {
     const parsed = JSON.parse(await readFile(join(dataDir, OLLAMA_OBSERVER_FILE), 'utf8')) as Partial<OllamaObserverFile>;
-    return typeof parsed.upstream === 'string' && URL.canParse(parsed.upstream) ? (parsed as OllamaObserverFile) : null;
+    const valid = typeof parsed.listen === 'string' && typeof parsed.upstream === 'string' && URL.canParse(parsed.upstream);
+    return valid ? (parsed as OllamaObserverFile) : null;
   } catch {
     return null;
+  }
+}
+
+/** True when two OLLAMA_HOST-style addresses name the same host and port. */
+function sameAddress(left: string, right: string): boolean {
+  try {
+    const a = parseOllamaListen(left, 'listen');
+    const b = parseOllamaListen(right, 'OLLAMA_HOST');
+    return a.host === b.host && a.port === b.port;
+  } catch {
+    return false;
   }
 }
 
