@@ -77,7 +77,7 @@ describe('Ollama observer', () => {
     expect(call!.workspace_id).not.toBeNull();
   });
 
-  it('records /api/generate and the OpenAI-compatible endpoint', async () => {
+  it('records /api/generate and the compatible endpoints', async () => {
     const started = await startWithObserver();
     running = started.running;
 
@@ -93,14 +93,24 @@ describe('Ollama observer', () => {
     });
     expect(compatible.status).toBe(200);
     await compatible.text();
+    const anthropic = await fetch(`${started.observer}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'ollama', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'qwen3:0.6b', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(anthropic.status).toBe(200);
+    await anthropic.text();
 
-    await vi.waitFor(async () => expect(await storedCalls(running!)).toHaveLength(2));
+    await vi.waitFor(async () => expect(await storedCalls(running!)).toHaveLength(3));
     const calls = await storedCalls(running);
     const generated = calls.find((call) => call.api_shape === 'ollama.generate')!;
     expect(generated).toMatchObject({ stream_requested: false, streaming: false, status: 'success', cost: { usd: 0, basis: 'none' } });
     expect(generated.usage.output_tokens).toBe(FAKE_OLLAMA_STATS.eval_count);
     const chat = calls.find((call) => call.api_shape === 'openai.chat_completions')!;
     expect(chat).toMatchObject({ route: 'ollama', status: 'success', cost: { usd: 0, basis: 'none' } });
+    const messages = calls.find((call) => call.api_shape === 'anthropic.messages')!;
+    expect(messages).toMatchObject({ route: 'ollama', provider: 'ollama', status: 'success', cost: { usd: 0, basis: 'none' } });
+    expect(messages.usage.output_tokens).toBeGreaterThan(0);
   });
 
   it('passes model listings through unrecorded', async () => {
