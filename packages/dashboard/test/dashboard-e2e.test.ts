@@ -126,6 +126,10 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     expect(await statValue('Subscription, API-equivalent')).toBe(formatUsdLikeTheDashboard(equivalent));
     await shootAll('overview');
 
+    await page.getByRole('button', { name: 'Cache read', exact: true }).click();
+    await page.getByRole('heading', { name: 'Cache read tokens by tool' }).waitFor();
+    expect(new URL(page.url()).searchParams.get('metric')).toBe('cache_read');
+
     await page.getByLabel('Stack by').selectOption('model');
     await page.getByRole('heading', { name: 'By model', exact: true }).waitFor();
     await page.getByRole('link', { name: 'gpt-5-2025-08-07' }).first().waitFor();

@@ -73,7 +73,8 @@ function UPlotChart({ buckets, series, format, label, height = 220, kind }: Base
             width: kind === 'lines' ? 2 : 0,
             fill: kind === 'stacked-bars' ? item.color : undefined,
             paths: kind === 'stacked-bars' ? bars : undefined,
-            points: { show: false },
+            // A bucket between two empty ones has no line to draw, so lines mark each value with a point.
+            points: { show: kind === 'lines', size: 6, fill: item.color },
             spanGaps: false,
           }),
         ),

@@ -3,7 +3,7 @@ import { useMemo } from 'react';
 import { Link } from 'wouter';
 import { api, currentWorkspaceId } from '../api/client.js';
 import { useHasCalls } from '../api/queries.js';
-import type { GroupBy, Overview } from '../api/types.js';
+import type { GroupBy, Overview, OverviewSeries } from '../api/types.js';
 import { LineChart, StackedBarChart } from '../components/chart.js';
 import { ErrorNotice, Field, PageHead, QueryView, Stat } from '../components/common.js';
 import { EmptyState } from '../components/empty-state.js';
@@ -20,13 +20,24 @@ const GROUPS: { value: GroupBy; label: string }[] = [
   { value: 'provider', label: 'Provider' },
 ];
 
-type Metric = 'cost' | 'calls' | 'tokens';
+/** What the main chart stacks: cost, calls, or one kind of token. */
+const METRICS = [
+  { value: 'cost', label: 'Cost', title: 'Cost (API spend and API-equivalent)' },
+  { value: 'calls', label: 'Calls', title: 'Calls' },
+  { value: 'tokens', label: 'Tokens', title: 'Tokens (input and output)' },
+  { value: 'input', label: 'Input', title: 'Input tokens (with cache reads and writes)' },
+  { value: 'cache_read', label: 'Cache read', title: 'Cache read tokens' },
+  { value: 'cache_write', label: 'Cache write', title: 'Cache write tokens' },
+  { value: 'output', label: 'Output', title: 'Output tokens' },
+] as const;
+
+type Metric = (typeof METRICS)[number]['value'];
 
 export function OverviewPage() {
   const hasCalls = useHasCalls();
   const [params, update] = useSearchParams();
   const groupBy = (GROUPS.find((group) => group.value === params.get('group'))?.value ?? 'tool') as GroupBy;
-  const metric = (['cost', 'calls', 'tokens'].includes(params.get('metric') ?? '') ? params.get('metric') : 'cost') as Metric;
+  const metric = METRICS.find((item) => item.value === params.get('metric'))?.value ?? 'cost';
   const range = rangeQuery(params, '24h');
 
   const overview = useQuery({
@@ -72,15 +83,10 @@ export function OverviewPage() {
 
 function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metric; onMetric: (metric: Metric) => void }) {
   const { totals } = data;
-  const stacked = useMemo(() => {
-    if (metric === 'calls') return data.series.map((series) => ({ label: series.label, values: series.calls }));
-    if (metric === 'tokens')
-      return data.series.map((series) => ({
-        label: series.label,
-        values: series.input_tokens.map((input, index) => input + (series.output_tokens[index] ?? 0)),
-      }));
-    return data.series.map((series) => ({ label: series.label, values: series.cost_usd }));
-  }, [data, metric]);
+  const stacked = useMemo(
+    () => data.series.map((series) => ({ label: series.label, values: metricValues(series, metric) })),
+    [data, metric],
+  );
   const latency = useMemo(
     () => [
       { label: 'p50', values: data.latency.p50_ms },
@@ -89,6 +95,7 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
     [data],
   );
   const formatMetric = metric === 'cost' ? formatUsd : metric === 'calls' ? formatCount : formatTokens;
+  const title = METRICS.find((item) => item.value === metric)!.title;
 
   return (
     <div className="stack">
@@ -127,13 +134,12 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
       <section className="panel" aria-labelledby="chart-title">
         <div className="row" style={{ justifyContent: 'space-between', marginBottom: 8 }}>
           <h2 id="chart-title" style={{ margin: 0 }}>
-            {metric === 'cost' ? 'Cost (API spend and API-equivalent)' : metric === 'calls' ? 'Calls' : 'Tokens (input and output)'} by{' '}
-            {data.group_by}
+            {title} by {data.group_by}
           </h2>
           <fieldset className="segmented" aria-label="Chart metric" style={{ padding: 0, margin: 0 }}>
-            {(['cost', 'calls', 'tokens'] as const).map((value) => (
-              <button key={value} type="button" aria-pressed={metric === value} onClick={() => onMetric(value)}>
-                {value[0]!.toUpperCase() + value.slice(1)}
+            {METRICS.map((item) => (
+              <button key={item.value} type="button" aria-pressed={metric === item.value} onClick={() => onMetric(item.value)}>
+                {item.label}
               </button>
             ))}
           </fieldset>
@@ -289,6 +295,25 @@ function GroupTable({ data }: { data: Overview }) {
       </table>
     </div>
   );
+}
+
+function metricValues(series: OverviewSeries, metric: Metric): number[] {
+  switch (metric) {
+    case 'cost':
+      return series.cost_usd;
+    case 'calls':
+      return series.calls;
+    case 'tokens':
+      return series.input_tokens.map((input, index) => input + (series.output_tokens[index] ?? 0));
+    case 'input':
+      return series.input_tokens;
+    case 'cache_read':
+      return series.cache_read_tokens;
+    case 'cache_write':
+      return series.cache_write_tokens;
+    case 'output':
+      return series.output_tokens;
+  }
 }
 
 function sum(values: number[]): number {
