@@ -32,7 +32,7 @@ interface ExportRequest {
 
 /**
  * A minimal OTLP/HTTP receiver on 127.0.0.1: it accepts `POST /v1/traces` with `application/json`, keeps
- * each decoded ExportTraceServiceRequest, and answers with the statuses queued in `failNext` first.
+ * each decoded ExportTraceServiceRequest, and responds with the statuses queued in `failNext` first.
  */
 async function startReceiver() {
   const requests: { path: string; headers: Record<string, string | string[] | undefined>; body: ExportRequest }[] = [];

@@ -21,7 +21,7 @@ export interface OtlpExporterOptions {
   flushIntervalMs?: number;
   /** Time one export request may take, in ms. */
   timeoutMs?: number;
-  /** Tries per batch when the collector is unreachable or answers 429, 502, 503 or 504. */
+  /** Tries per batch when the collector is unreachable or responds 429, 502, 503 or 504. */
   maxAttempts?: number;
   /** Time between two warnings about failed exports, in ms. */
   warningIntervalMs?: number;
@@ -198,7 +198,7 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
       closing = true;
       if (timer !== null) clearTimeout(timer);
       timer = null;
-      // A collector that accepts connections but never answers must not hold the shutdown for long.
+      // A collector that accepts connections but never responds must not hold the shutdown for long.
       await Promise.race([this.flush(), delay(timeoutMs)]);
       closed = true;
       // A batch still under way is counted as exported or failed when its request ends.
@@ -214,7 +214,7 @@ type PostResult =
   | { ok: true; rejected: number; message: string | null }
   | { ok: false; status: number | null; retryable: boolean; retryAfterMs: number | null; message: string };
 
-/** The ExportTraceServiceRequest holding one batch, under the resource `service.name = tokenwise`. */
+/** Build the ExportTraceServiceRequest of one batch, under the resource `service.name = tokenwise`. */
 function exportRequest(spans: OtlpSpan[]) {
   return {
     resourceSpans: [
@@ -250,7 +250,7 @@ function retryAfterMs(value: string | null): number | null {
   return Number(value) * 1000;
 }
 
-/** The collector URL for logs, without credentials or query, which may carry a key. */
+/** Return the collector URL for logs, without credentials or query, which may carry a key. */
 export function redactUrl(value: string): string {
   const url = new URL(value);
   return `${url.protocol}//${url.host}${url.pathname}`;
