@@ -584,6 +584,9 @@ async function shootAll(name: string): Promise<void> {
       await page.waitForTimeout(150);
       await page.screenshot({ path: join(screenshotDir, `${name}-${scheme}-${size}.png`), fullPage: true });
     }
+    // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+    const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(pageWidth, `${name} at ${size} width`).toBeLessThanOrEqual(viewport.width);
   }
   await page.setViewportSize(VIEWPORTS.desktop);
   await page.emulateMedia({ colorScheme: 'light' });

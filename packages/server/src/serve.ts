@@ -14,6 +14,8 @@ import { createConnectScriptsHandler } from './connect-scripts.js';
 import { createDashboardApi, isDashboardPath } from './dashboard/dashboard-api.js';
 import { createPriceBook } from './dashboard/price-book.js';
 import { loadDashboardFiles } from './dashboard-files.js';
+import { createInsightsApp } from './insights/insights-app.js';
+import type { InsightsRunResult } from './insights/insights-job.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { createServerMetrics } from './export/metrics.js';
 import { createOtlpExporter, type OtlpExporterOptions, type OtlpExporterStats } from './export/otlp-exporter.js';
@@ -51,6 +53,8 @@ export interface ServeOptions extends ServeConfig {
   connectBundlePath?: string;
   /** Time between two runs of the retention job, in ms; default one hour. */
   retentionIntervalMs?: number;
+  /** Time between two runs of the insights job (prompt groups, versions, call scores), in ms; default one minute. */
+  insightsIntervalMs?: number;
   /** The dashboard's production build (index.html and assets/); without one, `/` shows the plain HTML home page. */
   dashboardDir?: string;
 }
@@ -72,6 +76,8 @@ export interface RunningServer {
   setupUrl: string | null;
   /** Run the retention job now (tests; the server runs it every `retentionIntervalMs`). */
   runRetention(): Promise<void>;
+  /** Run the insights job now, after a run in progress (tests; the server runs it every `insightsIntervalMs`). */
+  runInsights(): Promise<InsightsRunResult>;
   /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
   revokeRouteToken(tokenId: string): Promise<boolean>;
   stats(): { proxy: ProxyStats; sink: SinkStats; export: OtlpExporterStats | null; suppressedLogLines: Record<string, number> };
@@ -177,6 +183,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     retentionIntervalMs: options.retentionIntervalMs,
     dashboard,
   });
+  const insightsApp = createInsightsApp({
+    store,
+    principals: accountsApp.principals,
+    logger,
+    runJobs: role !== 'proxy',
+    intervalMs: options.insightsIntervalMs,
+  });
   const dashboardApi = createDashboardApi({
     store,
     principals: accountsApp.principals,
@@ -189,8 +202,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     principals: accountsApp.principals,
     moreEndpoints: async (req, res, url, caller) => {
       if (await dashboardApi(req, res, url, caller)) return true;
+      if (await insightsApp.handle(req, res, url, caller)) return true;
       if (await accountsApp.moreEndpoints(req, res, url, caller)) return true;
-      if (!isDashboardPath(url.pathname)) return false;
+      if (!isDashboardPath(url.pathname) && !insightsApp.matchesPath(url.pathname)) return false;
       sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
       return true;
     },
@@ -273,6 +287,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     priceBook.close();
     await proxy.close();
     await follower?.close();
+    await insightsApp.close();
     await accountsApp.close();
     return closeOnFailure(error);
   });
@@ -328,6 +343,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await exporter?.close();
     priceBook.close();
     await follower?.close();
+    await insightsApp.close();
     await accountsApp.close();
     await store.close();
     await removeServerInfo(paths, process.pid);
@@ -349,6 +365,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     database,
     setupUrl,
     runRetention: () => accountsApp.runRetention(),
+    runInsights: () => insightsApp.runOnce(),
     revokeRouteToken: (tokenId) => authorizer.revoke(tokenId),
     stats: () => ({
       proxy: proxy.stats(),

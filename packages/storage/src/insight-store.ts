@@ -113,7 +113,7 @@ export interface PromptGroup {
 export interface PromptSums extends CallSums {
   /** Calls with a cost in `apiUsd` or `apiEquivalentUsd`. */
   pricedCalls: number;
-  /** Calls that report input tokens; the token sums cover these. */
+  /** Billable calls that report input tokens, the divisor of tokens per call. */
   tokenCalls: number;
   /** Cache-read and input tokens over the calls that report both, for the cache hit ratio. */
   cacheRatioReadTokens: number;
@@ -239,7 +239,12 @@ export interface InsightStore {
     beforeMs: number;
   }): Promise<string | null>;
   /** The newest call of a session and prompt group before `beforeMs` that asked for tool calls. */
-  findPreviousToolCall(query: { workspaceId: string; sessionId: string; groupId: string; beforeMs: number }): Promise<string | null>;
+  findPreviousToolCall(query: {
+    workspaceId: string;
+    sessionId: string;
+    groupId: string;
+    beforeMs: number;
+  }): Promise<{ callId: string; startedAtMs: number } | null>;
 
   listPromptGroups(query: { workspaceId: string; from?: Date; to?: Date; tools?: readonly string[] }): Promise<PromptGroupSummary[]>;
   getPromptGroup(workspaceId: string, groupId: string): Promise<PromptGroup | null>;
@@ -258,6 +263,11 @@ export interface InsightStore {
   scoreSummary(query: ScoreSummaryQuery): Promise<ScoreSummary>;
 
   upsertInsights(insights: readonly InsightInput[]): Promise<void>;
+  /**
+   * Make `insights` the insights of one group: upsert them and delete the group's other insights, which no
+   * longer hold (a metric that moved back under the threshold), in one transaction.
+   */
+  replaceGroupInsights(workspaceId: string, groupId: string, insights: readonly InsightInput[]): Promise<void>;
   listInsights(query: { workspaceId: string; from?: Date; groupId?: string; limit: number }): Promise<StoredInsight[]>;
 
   getInsightSettings(workspaceId: string): Promise<InsightSettings>;

@@ -37,7 +37,8 @@ const CURSOR_SETTING = 'insights.cursor';
 
 /**
  * Sums of `calls c` for prompt groups and versions, read back by `readPromptSums`. Costs count like the
- * dashboard's: API spend (`exact`, `partial`) apart from subscription traffic priced at API rates.
+ * dashboard's: API spend (`exact`, `partial`) apart from subscription traffic priced at API rates. Per-call
+ * token counts divide by the billable calls only, because a rejected request reports zero tokens.
  */
 const PROMPT_SUMS = `COUNT(*) AS calls,
   SUM(CASE WHEN c.status = 'error' THEN 1 ELSE 0 END) AS errors,
@@ -48,7 +49,7 @@ const PROMPT_SUMS = `COUNT(*) AS calls,
   SUM(c.cache_read_tokens) AS cache_read_tokens,
   SUM(c.cache_write_tokens) AS cache_write_tokens,
   SUM(c.output_tokens) AS output_tokens,
-  SUM(CASE WHEN c.input_tokens IS NOT NULL THEN 1 ELSE 0 END) AS token_calls,
+  SUM(CASE WHEN c.input_tokens IS NOT NULL AND c.billable = TRUE THEN 1 ELSE 0 END) AS token_calls,
   SUM(CASE WHEN c.input_tokens IS NOT NULL AND c.cache_read_tokens IS NOT NULL THEN c.cache_read_tokens END) AS ratio_read,
   SUM(CASE WHEN c.input_tokens IS NOT NULL AND c.cache_read_tokens IS NOT NULL THEN c.input_tokens END) AS ratio_input,
   SUM(CASE WHEN c.status = 'success' THEN c.total_ms END) AS latency_sum,
@@ -209,14 +210,19 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
     return row ? String(row.call_id) : null;
   }
 
-  async findPreviousToolCall(query: { workspaceId: string; sessionId: string; groupId: string; beforeMs: number }): Promise<string | null> {
+  async findPreviousToolCall(query: {
+    workspaceId: string;
+    sessionId: string;
+    groupId: string;
+    beforeMs: number;
+  }): Promise<{ callId: string; startedAtMs: number } | null> {
     const [row] = await this.sql().all<Row>(
-      `SELECT ci.call_id FROM call_insights ci JOIN calls c ON c.id = ci.call_id
+      `SELECT ci.call_id, ci.started_at_ms FROM call_insights ci JOIN calls c ON c.id = ci.call_id
        WHERE ci.workspace_id = ? AND ci.session_id = ? AND ci.group_id = ? AND ci.started_at_ms < ? AND c.tool_calls > 0
        ORDER BY ci.started_at_ms DESC, ci.call_id DESC LIMIT 1`,
       [query.workspaceId, query.sessionId, query.groupId, query.beforeMs],
     );
-    return row ? String(row.call_id) : null;
+    return row ? { callId: String(row.call_id), startedAtMs: Number(row.started_at_ms) } : null;
   }
 
   async listPromptGroups(query: { workspaceId: string; from?: Date; to?: Date; tools?: readonly string[] }): Promise<PromptGroupSummary[]> {
@@ -389,10 +395,10 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?`,
       [...range, query.limit],
     );
-    const keyFailed = await this.sql().all<Row>(
-      `SELECT ${key} AS key, s.scorer, COUNT(*) AS failed FROM ${failedFrom} GROUP BY 1, 2`,
-      [...range, false],
-    );
+    const keyFailed = await this.sql().all<Row>(`SELECT ${key} AS key, s.scorer, COUNT(*) AS failed FROM ${failedFrom} GROUP BY 1, 2`, [
+      ...range,
+      false,
+    ]);
     const bucketRows = await this.sql().all<Row>(
       `SELECT ${bucket} AS bucket, ${callCounts} FROM call_insights ci WHERE ${callWhere} GROUP BY 1`,
       [...bucketParams, ...range],
@@ -419,27 +425,16 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
 
   async upsertInsights(insights: readonly InsightInput[]): Promise<void> {
     if (insights.length === 0) return;
-    const now = this.now();
-    await this.sql().transaction(
-      insights.map((insight) => ({
-        sql: `INSERT INTO insights (id, workspace_id, kind, group_id, version_id, observed_at_ms, created_at, updated_at, summary, details)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-              ON CONFLICT (id) DO UPDATE SET observed_at_ms = excluded.observed_at_ms, summary = excluded.summary,
-                details = excluded.details, updated_at = excluded.updated_at`,
-        params: [
-          insight.id,
-          insight.workspaceId,
-          insight.kind,
-          insight.groupId,
-          insight.versionId,
-          insight.observedAtMs,
-          now,
-          now,
-          insight.summary,
-          insight.details,
-        ],
-      })),
-    );
+    await this.sql().transaction(insights.map((insight) => upsertInsightStep(insight, this.now())));
+  }
+
+  async replaceGroupInsights(workspaceId: string, groupId: string, insights: readonly InsightInput[]): Promise<void> {
+    const keep = insights.map((insight) => insight.id);
+    const others = keep.length === 0 ? '' : ` AND id NOT IN (${placeholders(keep)})`;
+    await this.sql().transaction([
+      { sql: `DELETE FROM insights WHERE workspace_id = ? AND group_id = ?${others}`, params: [workspaceId, groupId, ...keep] },
+      ...insights.map((insight) => upsertInsightStep(insight, this.now())),
+    ]);
   }
 
   async listInsights(query: { workspaceId: string; from?: Date; groupId?: string; limit: number }): Promise<StoredInsight[]> {
@@ -512,6 +507,27 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
       [],
     );
   }
+}
+
+function upsertInsightStep(insight: InsightInput, now: string): SqlStep {
+  return {
+    sql: `INSERT INTO insights (id, workspace_id, kind, group_id, version_id, observed_at_ms, created_at, updated_at, summary, details)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (id) DO UPDATE SET observed_at_ms = excluded.observed_at_ms, summary = excluded.summary,
+            details = excluded.details, updated_at = excluded.updated_at`,
+    params: [
+      insight.id,
+      insight.workspaceId,
+      insight.kind,
+      insight.groupId,
+      insight.versionId,
+      insight.observedAtMs,
+      now,
+      now,
+      insight.summary,
+      insight.details,
+    ],
+  };
 }
 
 function toListedCall(row: Row): ListedCall {

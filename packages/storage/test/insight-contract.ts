@@ -224,7 +224,7 @@ export function describeInsightContract(name: string, createStore: () => Promise
       expect(repeated).toBe(before[1]!.id);
       expect(otherDevice).toBeNull();
       // fullRecord asks for tool calls, so the newest earlier call of the session is the one.
-      expect(toolCall).toBe(before[1]!.id);
+      expect(toolCall).toEqual({ callId: before[1]!.id, startedAtMs: Date.parse(before[1]!.started_at) });
     });
 
     it('summarizes scores by tool with a daily trend', async () => {
@@ -354,6 +354,13 @@ export function describeInsightContract(name: string, createStore: () => Promise
         ['i-1', 'new version', { n: 1 }],
       ]);
       expect(recent.map((insight) => insight.id)).toEqual(['i-2']);
+
+      await store.replaceGroupInsights('ws-a', GROUP.id, [
+        { ...base, id: 'i-1', kind: 'version_change', observedAtMs: T0 + DAY, summary: 'kept' },
+      ]);
+      expect((await store.listInsights({ workspaceId: 'ws-a', limit: 10 })).map((insight) => [insight.id, insight.summary])).toEqual([
+        ['i-1', 'kept'],
+      ]);
       expect(await store.listInsights({ workspaceId: 'ws-b', limit: 10 })).toEqual([]);
     });
 

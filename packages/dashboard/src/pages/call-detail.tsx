@@ -74,8 +74,10 @@ export async function loadDetail(id: string, signal: AbortSignal): Promise<CallD
 }
 
 const NO_BODY_REASONS: Record<string, string> = {
-  privacy_mode: 'The workspace is in privacy mode, so its bodies are not stored.',
-  device_privacy_mode: 'The device is in privacy mode, so its bodies are not stored.',
+  privacy_mode:
+    'The workspace is in privacy mode, so its bodies are not stored. Tokens, cost and timings are recorded as usual; an owner can turn privacy mode off in Settings for the calls that follow.',
+  device_privacy_mode:
+    'The device is in privacy mode, so its bodies are not stored. Tokens, cost and timings are recorded as usual; its owner can turn privacy mode off on the Devices page.',
   deleted_by_retention: 'The bodies were deleted after the retention period.',
   not_captured: 'No bodies were stored for this call (privacy mode, or deleted by retention).',
 };

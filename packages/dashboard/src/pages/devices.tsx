@@ -11,7 +11,12 @@ import { useOptimisticFlag } from '../lib/use-optimistic-flag.js';
 export function DevicesPage() {
   const { workspace, me } = useWorkspace();
   const queryClient = useQueryClient();
-  const devices = useQuery({ queryKey: ['devices', currentWorkspaceId()], queryFn: () => api<{ devices: Device[] }>('/devices') });
+  // The call list caches the devices for their names; here the counts and last-seen times must be fresh.
+  const devices = useQuery({
+    queryKey: ['devices', currentWorkspaceId()],
+    queryFn: () => api<{ devices: Device[] }>('/devices'),
+    staleTime: 0,
+  });
   const members = useQuery({ queryKey: ['members', currentWorkspaceId()], queryFn: () => api<{ members: Member[] }>('/members') });
   const people = new Map((members.data?.members ?? []).map((member) => [member.user_id, member.name]));
 

@@ -83,7 +83,7 @@ export function SessionDetailPage({ id }: { id: string }) {
         <Stat label="Models" value={<span style={{ fontSize: 14 }}>{summary.models.join(', ') || '–'}</span>} />
       </section>
 
-      <div className="grid" style={{ gridTemplateColumns: 'minmax(260px, 340px) minmax(0, 1fr)', alignItems: 'start' }}>
+      <div className="grid session-layout">
         <section className="panel" aria-labelledby="timeline-title" style={{ maxHeight: '75vh', overflow: 'auto' }}>
           <div className="row" style={{ justifyContent: 'space-between' }}>
             <h2 id="timeline-title" style={{ margin: 0 }}>
