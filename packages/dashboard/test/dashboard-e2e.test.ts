@@ -387,7 +387,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     const me = (await (await ownerApi('/api/v1/me')).json()) as { workspaces: { name: string; privacy_mode: boolean }[] };
     expect(me.workspaces.find((workspace) => workspace.name === 'local')!.privacy_mode).toBe(true);
 
-    // A call made now keeps no body; the pages say why instead of showing an empty conversation.
+    // A call made now keeps no body, and the pages explain why instead of showing an empty conversation.
     const call = await recordCall(() => claudeCall(serve.routeToken, 'A private prompt', 'private-session-0001'));
     await page.goto(`${serve.url}/calls/${call.id}`);
     await page.getByText('The workspace is in privacy mode, so its bodies are not stored.').waitFor();
@@ -408,7 +408,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
   });
 });
 
-/** Sent with every fake answer, as Anthropic sends them to a Claude subscription. */
+/** Rate-limit headers of every fake response, as Anthropic sends them to a Claude subscription. */
 const RATE_LIMIT_HEADERS = {
   'anthropic-ratelimit-unified-status': 'allowed',
   'anthropic-ratelimit-unified-5h-utilization': '0.25',
@@ -530,7 +530,7 @@ async function download(link: Locator): Promise<string> {
   return response.text();
 }
 
-/** A date as a datetime-local input takes it, in the browser's (and this process's) time zone. */
+/** Format a date as a datetime-local input takes it, in the browser's (and this process's) time zone. */
 function localInput(date: Date): string {
   const pad = (value: number) => String(value).padStart(2, '0');
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;

@@ -26,7 +26,7 @@ export interface FakeProviderBehavior extends FakeTurnBehavior {
    */
   stripRoutePrefix: boolean;
   /**
-   * Headers added to every HTTP answer, such as the rate-limit headers a provider sends
+   * Headers added to every HTTP response, such as the rate-limit headers a provider sends
    * (`anthropic-ratelimit-*`, `x-codex-*`); none by default.
    */
   extraResponseHeaders: Record<string, string>;
@@ -87,6 +87,7 @@ const CODE_ASSIST_CALL = /^\/v1internal:([A-Za-z]+)$/;
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const behavior: FakeProviderBehavior = {
     toolCallFirst: options.toolCallFirst ?? false,
+    ...(options.answerText === undefined ? {} : { answerText: options.answerText }),
     websocket: options.websocket ?? 'accept',
     stripRoutePrefix: options.stripRoutePrefix ?? false,
     extraResponseHeaders: options.extraResponseHeaders ?? {},

@@ -111,7 +111,7 @@ export function DevicesPage() {
   );
 }
 
-/** A device's privacy-mode switch; with the workspace in privacy mode it shows on and cannot change. */
+/** Render a device's privacy-mode switch. With the workspace in privacy mode it shows on and is disabled. */
 function DevicePrivacy({
   device,
   workspacePrivacy,

@@ -20,7 +20,7 @@ const GROUPS: { value: GroupBy; label: string }[] = [
   { value: 'provider', label: 'Provider' },
 ];
 
-/** What the main chart stacks: cost, calls, or one kind of token. */
+/** The metrics the main chart can stack: cost, calls, or one kind of token. */
 const METRICS = [
   { value: 'cost', label: 'Cost', title: 'Cost (API spend and API-equivalent)' },
   { value: 'calls', label: 'Calls', title: 'Calls' },
