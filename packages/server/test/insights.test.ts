@@ -52,7 +52,12 @@ interface PromptVersionSpec {
   extraTools: string[];
 }
 
-const V1: PromptVersionSpec = { toolVersion: '2.1.197', instructions: OLD_INSTRUCTIONS, bashDescription: 'Run a shell command.', extraTools: [] };
+const V1: PromptVersionSpec = {
+  toolVersion: '2.1.197',
+  instructions: OLD_INSTRUCTIONS,
+  bashDescription: 'Run a shell command.',
+  extraTools: [],
+};
 const V2: PromptVersionSpec = {
   toolVersion: '2.1.198',
   instructions: NEW_INSTRUCTIONS,
@@ -95,7 +100,11 @@ function claudeCodeBody(version: PromptVersionSpec, machine: (typeof MACHINES)[n
         cache_control: { type: 'ephemeral', ttl: '1h' },
       },
     ],
-    tools: [tool('Bash', version.bashDescription), tool('Read', 'Read a file.'), ...version.extraTools.map((name) => tool(name, `Use ${name}.`))],
+    tools: [
+      tool('Bash', version.bashDescription),
+      tool('Read', 'Read a file.'),
+      ...version.extraTools.map((name) => tool(name, `Use ${name}.`)),
+    ],
     ...(messages === undefined ? {} : { messages }),
   };
 }
@@ -176,7 +185,9 @@ beforeAll(async () => {
   expect(await send(laptop, V1, repeated, 'session-retry')).toBe(200);
 
   provider.configure({ toolCallFirst: true });
-  expect(await send(laptop, V1, claudeCodeBody({ ...V1, extraTools: [] }, MACHINES[1], userMessage('run the tests')), 'session-tool')).toBe(200);
+  expect(await send(laptop, V1, claudeCodeBody({ ...V1, extraTools: [] }, MACHINES[1], userMessage('run the tests')), 'session-tool')).toBe(
+    200,
+  );
   provider.configure({ toolCallFirst: false });
   await waitForCalls(7);
   const followUp = [
@@ -301,7 +312,10 @@ describe('prompt versions', () => {
   });
 
   it('raises a version change and an error-rate shift', async () => {
-    const { body } = await api<{ insights: { kind: string; summary: string; details: Record<string, unknown> }[] }>(ada, '/api/v1/insights');
+    const { body } = await api<{ insights: { kind: string; summary: string; details: Record<string, unknown> }[] }>(
+      ada,
+      '/api/v1/insights',
+    );
     const kinds = body.insights.map((insight) => [insight.kind, insight.details.metric ?? null]);
 
     expect(kinds).toContainEqual(['version_change', null]);
@@ -339,10 +353,10 @@ describe('call scores', () => {
   });
 
   it('sums the failures per prompt group', async () => {
-    const { body } = await api<{ totals: { calls: number; body_calls: number; failed: Record<string, number> }; groups: { key: string; label: string }[] }>(
-      ada,
-      '/api/v1/insights/scores?group_by=group',
-    );
+    const { body } = await api<{
+      totals: { calls: number; body_calls: number; failed: Record<string, number> };
+      groups: { key: string; label: string }[];
+    }>(ada, '/api/v1/insights/scores?group_by=group');
 
     expect(body.totals.calls).toBe(17);
     expect(body.totals.body_calls).toBe(15);
