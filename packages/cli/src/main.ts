@@ -6,6 +6,7 @@ import { callsCommand } from './commands/calls.js';
 import { dbCommand } from './commands/db.js';
 import { devCommand } from './commands/dev.js';
 import { devicesCommand } from './commands/devices.js';
+import { insightsCommand } from './commands/insights.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
@@ -25,6 +26,7 @@ Commands:
   serve           start the recording proxy and the API (default port 4747)
   calls           list recorded calls
   tail            follow calls live
+  insights        preview the insights email (insights preview)
   token           create, list or revoke route tokens
   devices         list or revoke paired devices
   users           reset an account's password from the server's shell
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   serve: serveCommand,
   calls: callsCommand,
   tail: tailCommand,
+  insights: insightsCommand,
   token: tokenCommand,
   devices: devicesCommand,
   users: usersCommand,

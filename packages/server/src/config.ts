@@ -3,7 +3,10 @@ import { describePostgresUrl } from '@tokenwise/storage';
 import type { Level } from 'pino';
 import { defaultDataDir } from './data-dir.js';
 import { type OtlpConfig, parseMetricsToken, parseOtlpEndpoint, parseOtlpHeaders, parseSwitch } from './export/export-config.js';
+import { resolveJudgeApiKey } from './judge/judge-key.js';
 import { LOG_LEVELS } from './log.js';
+import { resolveMailConfig } from './mail/mail-config.js';
+import type { MailConfig } from './mail/mailer.js';
 import { type OllamaListen, parseOllamaListen } from './ollama-observer.js';
 import { SERVER_ROLES, type ServerRole } from './server-role.js';
 import { MIN_INGEST_SECRET_LENGTH } from './worker-api.js';
@@ -26,6 +29,9 @@ export interface ServeFlags {
   otlpBodies?: boolean;
   metricsToken?: string;
   ollamaListen?: string;
+  smtpUrl?: string;
+  mailFrom?: string;
+  judgeApiKeyFile?: string;
 }
 
 export interface ServeConfig {
@@ -60,6 +66,10 @@ export interface ServeConfig {
   metricsToken?: string;
   /** Run the Ollama observer on this address; undefined reads `ollama-observer.json` in the data directory, if any. */
   ollamaListen?: OllamaListen;
+  /** The SMTP server and sender of the server's emails (`--smtp-url`, `--mail-from`); undefined sends none. */
+  mail?: MailConfig;
+  /** The LLM judge's provider key, from `TOKENWISE_JUDGE_API_KEY` or `--judge-api-key-file`; never stored or logged. */
+  judgeApiKey?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -90,6 +100,9 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
   const metricsToken = pick(flags.metricsToken, '--metrics-token', env.TOKENWISE_METRICS_TOKEN, 'TOKENWISE_METRICS_TOKEN');
   const ollamaListen = pick(flags.ollamaListen, '--ollama-listen', env.TOKENWISE_OLLAMA_LISTEN, 'TOKENWISE_OLLAMA_LISTEN');
   const otlp = resolveOtlp(flags, env);
+  const parsedPublicUrl = publicUrl ? parsePublicUrl(publicUrl.value, publicUrl.source) : undefined;
+  const mail = resolveMailConfig(flags, env, parsedPublicUrl);
+  const judgeApiKey = resolveJudgeApiKey(flags, env);
 
   return {
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
@@ -102,10 +115,12 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     ...(role && { role: parseRole(role.value, role.source) }),
     ...(tokenCache && { tokenCacheMs: parseTokenCacheSeconds(tokenCache.value, tokenCache.source) * 1000 }),
     ...(ingestSecret && { ingestSecret: parseIngestSecret(ingestSecret.value, ingestSecret.source) }),
-    ...(publicUrl && { publicUrl: parsePublicUrl(publicUrl.value, publicUrl.source) }),
+    ...(parsedPublicUrl && { publicUrl: parsedPublicUrl }),
     ...(otlp && { otlp }),
     ...(metricsToken && { metricsToken: parseMetricsToken(metricsToken.value, metricsToken.source) }),
     ...(ollamaListen && { ollamaListen: parseOllamaListen(ollamaListen.value, ollamaListen.source) }),
+    ...(mail && { mail }),
+    ...(judgeApiKey && { judgeApiKey }),
   };
 }
 

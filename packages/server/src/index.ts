@@ -3,6 +3,8 @@ export { describeDevice } from './accounts/workspace-api.js';
 export * from './config.js';
 export * from './connect-instructions.js';
 export * from './data-dir.js';
+export { previewInsightsEmail } from './insights-email/insights-email-api.js';
+export { parsePeriodKind, type ReportPeriodKind } from './insights-email/report-period.js';
 export * from './local-setup.js';
 export * from './log.js';
 export { OLLAMA_DEFAULT_PORT, OLLAMA_OBSERVER_FILE, type OllamaObserverFile, parseOllamaListen } from './ollama-observer.js';

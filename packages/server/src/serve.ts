@@ -26,6 +26,7 @@ import { createProxyHandler, isProxyTarget, type ProxyRecordSink, type ProxyStat
 import { createReadinessCheck } from './readiness.js';
 import { type BatchingSinkOptions, createBatchingRecordSink, type SinkStats } from './record-sink.js';
 import { openRecordSpool, type RecordSpoolOptions } from './record-spool.js';
+import { createReportsApp } from './reports-app.js';
 import { createRouteAuthorizer } from './route-authorizer.js';
 import { createRouteTokenSelfHandler } from './route-token-self.js';
 import { roleServes, wrongRoleBody } from './server-role.js';
@@ -55,6 +56,11 @@ export interface ServeOptions extends ServeConfig {
   retentionIntervalMs?: number;
   /** Time between two runs of the insights job (prompt groups, versions, call scores), in ms; default one minute. */
   insightsIntervalMs?: number;
+  /** Time between two runs of the insights email job and of the LLM judge job, in ms; defaults 5 and 1 minutes. */
+  insightsEmailIntervalMs?: number;
+  judgeIntervalMs?: number;
+  /** Wall clock of the insights email (its periods) and the LLM judge; tests pass a fixed one. */
+  reportClock?: () => Date;
   /** The dashboard's production build (index.html and assets/); without one, `/` shows the plain HTML home page. */
   dashboardDir?: string;
 }
@@ -76,6 +82,9 @@ export interface RunningServer {
   setupUrl: string | null;
   /** Run the retention job now (tests; the server runs it every `retentionIntervalMs`). */
   runRetention(): Promise<void>;
+  /** Run the insights email job and the LLM judge job now (tests; the server runs them at their intervals). */
+  runInsightsEmails(): Promise<void>;
+  runJudge(): Promise<void>;
   /** Run the insights job now, after a run in progress (tests; the server runs it every `insightsIntervalMs`). */
   runInsights(): Promise<InsightsRunResult>;
   /** Revoke a route token and evict it from the token cache, so the proxy refuses it at once. */
@@ -190,6 +199,22 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     runJobs: role !== 'proxy',
     intervalMs: options.insightsIntervalMs,
   });
+  // The server's own address is known once it listens; the reports' jobs run only after that.
+  let listeningUrl: string | null = null;
+  const reportsApp = createReportsApp({
+    store,
+    principals: accountsApp.principals,
+    logger,
+    mail: options.mail,
+    judgeApiKey: options.judgeApiKey,
+    publicUrl: options.publicUrl,
+    ownProxyUrl: () => (role === 'app' ? null : listeningUrl),
+    serverUrl: () => listeningUrl ?? options.publicUrl ?? `http://${options.host}:${options.port}`,
+    runJobs: role !== 'proxy',
+    insightsEmailIntervalMs: options.insightsEmailIntervalMs,
+    judgeIntervalMs: options.judgeIntervalMs,
+    clock: options.reportClock,
+  });
   const dashboardApi = createDashboardApi({
     store,
     principals: accountsApp.principals,
@@ -202,6 +227,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     principals: accountsApp.principals,
     moreEndpoints: async (req, res, url, caller) => {
       if (await dashboardApi(req, res, url, caller)) return true;
+      if (await reportsApp.endpoints(req, res, url, caller)) return true;
       if (await insightsApp.handle(req, res, url, caller)) return true;
       if (await accountsApp.moreEndpoints(req, res, url, caller)) return true;
       if (!isDashboardPath(url.pathname) && !insightsApp.matchesPath(url.pathname)) return false;
@@ -289,11 +315,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await follower?.close();
     await insightsApp.close();
     await accountsApp.close();
+    await reportsApp.close();
     return closeOnFailure(error);
   });
 
   const address = server.address() as AddressInfo;
   const url = `http://${hostForUrl(options.host, address)}:${address.port}`;
+  listeningUrl = url;
   let ollamaObserver: OllamaObserver | null = null;
   if (ollamaSetup && role === 'app') {
     logger.warn({ role }, 'the Ollama observer needs the proxy, so a --role app server does not run it');
@@ -323,6 +351,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   async function shutDown(): Promise<void> {
     const graceMs = options.shutdownGraceMs ?? 10_000;
     logger.info({ live_requests: proxy.stats().liveRequests }, 'server stopping');
+    // The judge sends its requests through this server's proxy, so its job stops while the proxy still serves.
+    await reportsApp.close();
 
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     api.closeStreams();
@@ -365,6 +395,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     database,
     setupUrl,
     runRetention: () => accountsApp.runRetention(),
+    runInsightsEmails: () => reportsApp.runInsightsEmails(),
+    runJudge: () => reportsApp.runJudge(),
     runInsights: () => insightsApp.runOnce(),
     revokeRouteToken: (tokenId) => authorizer.revoke(tokenId),
     stats: () => ({

@@ -40,12 +40,12 @@ export function answerAnthropicMessages(bodyText: string, behavior: FakeTurnBeha
   const headers = { 'request-id': requestId };
 
   if (body.stream !== true) {
-    return jsonReply(200, headers, completeMessage(messageId, useTool), answer);
+    return jsonReply(200, headers, completeMessage(messageId, useTool, behavior.answerText ?? FAKE_ANSWER_TEXT), answer);
   }
   return {
     status: 200,
     headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...headers },
-    chunks: streamEvents(messageId, useTool),
+    chunks: streamEvents(messageId, useTool, behavior.answerText ?? FAKE_ANSWER_TEXT),
     answer,
   };
 }
@@ -108,20 +108,20 @@ function toolUseBlock() {
   return { type: 'tool_use', id: fakeId('toolu_fake', 24), name: SHELL_TOOL, input: { command: FAKE_TOOL_COMMAND } };
 }
 
-function completeMessage(messageId: string, useTool: boolean) {
+function completeMessage(messageId: string, useTool: boolean, text: string) {
   return {
     id: messageId,
     type: 'message',
     role: 'assistant',
     model: FAKE_MODELS.anthropic,
-    content: useTool ? [toolUseBlock()] : [{ type: 'text', text: FAKE_ANSWER_TEXT }],
+    content: useTool ? [toolUseBlock()] : [{ type: 'text', text }],
     stop_reason: useTool ? 'tool_use' : 'end_turn',
     stop_sequence: null,
     usage: usage(FAKE_USAGE.anthropic.output_tokens),
   };
 }
 
-function streamEvents(messageId: string, useTool: boolean): string[] {
+function streamEvents(messageId: string, useTool: boolean, text: string): string[] {
   const wire = FAKE_USAGE.anthropic;
   const events = [
     namedSseEvent('message_start', {
@@ -159,7 +159,7 @@ function streamEvents(messageId: string, useTool: boolean): string[] {
       }),
     );
   } else {
-    const [first, second] = splitText(FAKE_ANSWER_TEXT);
+    const [first, second] = splitText(text);
     events.push(
       namedSseEvent('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
       namedSseEvent('ping', { type: 'ping' }),

@@ -166,6 +166,7 @@ function metadataAnswer(endpoint: string): FakeAnswer {
  */
 function answerContent(request: Record<string, unknown>, behavior: FakeTurnBehavior): { kind: FakeAnswer['kind']; parts: GeminiPart[] } {
   const config = isRecord(request.generationConfig) ? request.generationConfig : {};
+  if (behavior.answerText !== undefined) return { kind: 'text', parts: [{ text: behavior.answerText }] };
   if (config.responseMimeType === 'application/json') {
     const schema = config.responseJsonSchema ?? config.responseSchema;
     return { kind: 'text', parts: [{ text: JSON.stringify(sampleFromSchema(schema)) }] };

@@ -62,7 +62,7 @@ export function answerChatCompletions(bodyText: string, behavior: FakeTurnBehavi
   if (!stream) {
     const message = useTool
       ? { role: 'assistant', content: null, tool_calls: [toolCall], refusal: null, annotations: [] }
-      : { role: 'assistant', content: FAKE_ANSWER_TEXT, refusal: null, annotations: [] };
+      : { role: 'assistant', content: behavior.answerText ?? FAKE_ANSWER_TEXT, refusal: null, annotations: [] };
     return jsonReply(
       200,
       headers,
@@ -109,7 +109,7 @@ export function answerChatCompletions(bodyText: string, behavior: FakeTurnBehavi
       chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: second } }] }, logprobs: null, finish_reason: null }]),
     );
   } else {
-    for (const piece of splitText(FAKE_ANSWER_TEXT)) {
+    for (const piece of splitText(behavior.answerText ?? FAKE_ANSWER_TEXT)) {
       chunks.push(chunk([{ index: 0, delta: { content: piece }, logprobs: null, finish_reason: null }]));
     }
   }
@@ -302,15 +302,16 @@ function responsesEvents(
   } else if (!prewarm) {
     const itemId = fakeId('msg_fake', 48);
     const emptyPart = { type: 'output_text', annotations: [], logprobs: [], text: '' };
-    const part = { ...emptyPart, text: FAKE_ANSWER_TEXT };
+    const text = behavior.answerText ?? FAKE_ANSWER_TEXT;
+    const part = { ...emptyPart, text };
     const item = { id: itemId, type: 'message', status: 'in_progress', content: [] as unknown[], role: 'assistant' };
     const done = { ...item, status: 'completed', content: [part] };
     const position = { item_id: itemId, output_index: 0, content_index: 0 };
     events.push(
       event('response.output_item.added', { output_index: 0, item }),
       event('response.content_part.added', { ...position, part: emptyPart }),
-      ...splitText(FAKE_ANSWER_TEXT).map((delta) => event('response.output_text.delta', { ...position, delta, logprobs: [] })),
-      event('response.output_text.done', { ...position, text: FAKE_ANSWER_TEXT, logprobs: [] }),
+      ...splitText(text).map((delta) => event('response.output_text.delta', { ...position, delta, logprobs: [] })),
+      event('response.output_text.done', { ...position, text, logprobs: [] }),
       event('response.content_part.done', { ...position, part }),
       event('response.output_item.done', { output_index: 0, item: done }),
     );

@@ -29,6 +29,11 @@ export interface FakeReply {
 export interface FakeTurnBehavior {
   /** Answer the first call of a turn (no tool result in the request yet) with a shell tool call. */
   toolCallFirst: boolean;
+  /**
+   * Text of every text answer instead of `FAKE_ANSWER_TEXT`, in every API family (Gemini's JSON mode
+   * included), for clients that parse the answer, such as an LLM judge expecting a JSON verdict.
+   */
+  answerText?: string;
 }
 
 export function fakeId(prefix: string, hexLength = 24): string {

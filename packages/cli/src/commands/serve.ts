@@ -63,6 +63,16 @@ Options:
                           the real Ollama, moved to --upstream ollama=URL
                           (default: the settings "tokenwise connect" wrote)
                                                                          TOKENWISE_OLLAMA_LISTEN
+  --smtp-url URL          send the insights email (weekly unless a workspace or person
+                          changes it) through this SMTP server: smtp://[user:password@]host[:port]
+                          or smtps://… for TLS from the start. Prefer the variable when
+                          the URL has a password                         TOKENWISE_SMTP_URL
+  --mail-from ADDRESS     the sender of those emails, e.g. "Tokenwise <tokenwise@example.com>"
+                          (default: tokenwise@ the --public-url host)    TOKENWISE_MAIL_FROM
+  --judge-api-key-file FILE
+                          file holding the provider API key the LLM judge sends, for
+                          workspaces that turn the judge on; or put the key itself in
+                          TOKENWISE_JUDGE_API_KEY                        TOKENWISE_JUDGE_API_KEY_FILE
   -h, --help              show this help
 
 Stop it with Ctrl-C (SIGINT), SIGTERM or by closing its terminal (SIGHUP): it
@@ -93,6 +103,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         'otlp-bodies': { type: 'boolean' },
         'metrics-token': { type: 'string' },
         'ollama-listen': { type: 'string' },
+        'smtp-url': { type: 'string' },
+        'mail-from': { type: 'string' },
+        'judge-api-key-file': { type: 'string' },
       },
     }),
   ).values;
@@ -119,6 +132,9 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       otlpBodies: flags['otlp-bodies'],
       metricsToken: flags['metrics-token'],
       ollamaListen: flags['ollama-listen'],
+      smtpUrl: flags['smtp-url'],
+      mailFrom: flags['mail-from'],
+      judgeApiKeyFile: flags['judge-api-key-file'],
     },
     io.env,
   );

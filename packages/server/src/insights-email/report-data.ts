@@ -1,0 +1,278 @@
+import { type CallFilter, type CallGrouping, JUDGE_TOOL, type Overview, type Store, type Workspace } from '@tokenwise/storage';
+import { OTHER_KEY, type OverviewGrouping, overviewResponse, roundUsd } from '../dashboard/overview-response.js';
+import { DAY_MS, periodLengthMs, type ReportPeriod } from './report-period.js';
+import { findSpendAnomalies, HISTORY_DAYS, type SpendAnomaly } from './spend-anomalies.js';
+
+/** Rows per breakdown (tool, model, person) at most; the rest are added up in one `Other` row, as on the dashboard. */
+export const BREAKDOWN_ROWS = 8;
+/** Sessions and judged calls listed at most. */
+export const TOP_SESSIONS = 5;
+export const LOWEST_SCORES = 5;
+
+export interface ReportFigures {
+  calls: number;
+  /** API spend plus the API-equivalent cost of subscription traffic, in USD, as the dashboard's `cost_usd`. */
+  costUsd: number;
+}
+
+export interface ReportTotals extends ReportFigures {
+  apiUsd: number;
+  apiEquivalentUsd: number;
+  errors: number;
+  refusals: number;
+  sessions: number;
+  /** Calls whose cost is unknown: no price for the model, or no usage reported. */
+  unpricedCalls: number;
+}
+
+/** One line of a breakdown: a tool, model or person, this period and the one before. */
+export interface ReportRow {
+  /** The dashboard's series key (`__none__`, `__other__` included). */
+  key: string;
+  label: string;
+  current: ReportFigures;
+  previous: ReportFigures;
+}
+
+export interface ReportSession {
+  sessionId: string;
+  tool: string | null;
+  calls: number;
+  errors: number;
+  costUsd: number;
+  firstCallAt: string;
+  lastCallAt: string;
+}
+
+export interface ReportOutcome {
+  tool: string;
+  calls: number;
+  errors: number;
+  refusals: number;
+  previousCalls: number;
+  previousErrors: number;
+  previousRefusals: number;
+}
+
+export interface ReportJudgedCall {
+  callId: string;
+  callStartedAt: string;
+  score: number;
+  /** Null in privacy mode and once the call's bodies expired. */
+  reason: string | null;
+}
+
+export interface ReportJudge {
+  enabled: boolean;
+  model: string;
+  passScore: number;
+  scored: number;
+  failing: number;
+  failedJudgings: number;
+  averageScore: number | null;
+  /** The judge's own calls in the period and what they cost. */
+  calls: number;
+  costUsd: number;
+  /** The lowest scores below the pass score, lowest first. */
+  lowest: ReportJudgedCall[];
+}
+
+/** Everything one insights email states, read from the store with the dashboard's own queries. */
+export interface InsightsReport {
+  workspace: { id: string; name: string; privacyMode: boolean };
+  period: { kind: ReportPeriod['kind']; from: string; to: string; previousFrom: string };
+  totals: { current: ReportTotals; previous: ReportTotals };
+  byTool: ReportRow[];
+  byModel: ReportRow[];
+  byPerson: ReportRow[];
+  topSessions: ReportSession[];
+  outcomes: ReportOutcome[];
+  anomalies: SpendAnomaly[];
+  /** Null while the workspace has never turned the judge on. */
+  judge: ReportJudge | null;
+}
+
+/** Read the figures of one workspace for one period and the period before it. */
+export async function buildInsightsReport(store: Store, workspace: Workspace, period: ReportPeriod): Promise<InsightsReport> {
+  const current: CallFilter & { from: Date; to: Date } = { workspaceId: workspace.id, from: period.from, to: period.to };
+  const previous: CallFilter & { from: Date; to: Date } = { workspaceId: workspace.id, from: period.previousFrom, to: period.from };
+  const bucketMs = periodLengthMs(period.kind);
+  const devices = await store.listDevices(workspace.id);
+  const people = new Map((await store.listMembers(workspace.id)).map((member) => [member.userId, member.user.name || member.user.email]));
+
+  const overviews = new Map<string, Overview>();
+  const overviewOf = async (filter: CallFilter & { from: Date; to: Date }, groupBy: CallGrouping): Promise<Overview> => {
+    const cacheKey = `${filter.from.getTime()}:${groupBy}`;
+    const cached = overviews.get(cacheKey);
+    if (cached) return cached;
+    const result = await store.overview({ filter, bucketMs, groupBy, top: TOP_SESSIONS });
+    overviews.set(cacheKey, result);
+    return result;
+  };
+
+  const breakdown = async (groupBy: OverviewGrouping): Promise<ReportRow[]> => {
+    const storeGrouping: CallGrouping = groupBy === 'person' ? 'device' : groupBy;
+    const seriesOf = async (filter: CallFilter & { from: Date; to: Date }, seriesLimit: number) =>
+      overviewResponse(await overviewOf(filter, storeGrouping), {
+        from: filter.from,
+        to: filter.to,
+        bucket: period.kind,
+        bucketMs,
+        bucketCount: 1,
+        groupBy,
+        seriesLimit,
+        devices,
+        people,
+      }).series.map((series) => ({ key: series.key, label: series.label, calls: series.calls[0] ?? 0, costUsd: series.cost_usd[0] ?? 0 }));
+    const now = await seriesOf(current, BREAKDOWN_ROWS);
+    const before = await seriesOf(previous, Number.MAX_SAFE_INTEGER);
+    const beforeByKey = new Map(before.map((row) => [row.key, row]));
+    const listed = new Set(now.map((row) => row.key));
+
+    return now.map((row) => {
+      let previousFigures: ReportFigures;
+      if (row.key === OTHER_KEY) {
+        const rest = before.filter((entry) => !listed.has(entry.key));
+        previousFigures = {
+          calls: rest.reduce((sum, entry) => sum + entry.calls, 0),
+          costUsd: roundUsd(rest.reduce((sum, entry) => sum + entry.costUsd, 0)),
+        };
+      } else {
+        const entry = beforeByKey.get(row.key);
+        previousFigures = { calls: entry?.calls ?? 0, costUsd: entry?.costUsd ?? 0 };
+      }
+      return { key: row.key, label: row.label, current: { calls: row.calls, costUsd: row.costUsd }, previous: previousFigures };
+    });
+  };
+
+  const byTool = await breakdown('tool');
+  const byModel = await breakdown('model');
+  const byPerson = await breakdown('person');
+
+  const currentOutcomes = await store.callOutcomesByTool(current);
+  const previousOutcomes = new Map((await store.callOutcomesByTool(previous)).map((entry) => [entry.tool, entry]));
+  const outcomes: ReportOutcome[] = currentOutcomes.map((entry) => {
+    const before = previousOutcomes.get(entry.tool);
+    return {
+      tool: entry.tool,
+      calls: entry.calls,
+      errors: entry.errors,
+      refusals: entry.refusals,
+      previousCalls: before?.calls ?? 0,
+      previousErrors: before?.errors ?? 0,
+      previousRefusals: before?.refusals ?? 0,
+    };
+  });
+  const refusalsOf = (list: { refusals: number }[]) => list.reduce((sum, entry) => sum + entry.refusals, 0);
+
+  const currentOverview = await overviewOf(current, 'tool');
+  const previousOverview = await overviewOf(previous, 'tool');
+
+  return {
+    workspace: { id: workspace.id, name: workspace.name, privacyMode: !workspace.keepBodies },
+    period: {
+      kind: period.kind,
+      from: period.from.toISOString(),
+      to: period.to.toISOString(),
+      previousFrom: period.previousFrom.toISOString(),
+    },
+    totals: {
+      current: totalsOf(currentOverview, refusalsOf(currentOutcomes)),
+      previous: totalsOf(previousOverview, refusalsOf([...previousOutcomes.values()])),
+    },
+    byTool,
+    byModel,
+    byPerson,
+    topSessions: currentOverview.topSessions.map((session) => ({
+      sessionId: session.sessionId,
+      tool: session.tools[0] ?? null,
+      calls: session.sums.calls,
+      errors: session.sums.errors,
+      costUsd: roundUsd(session.sums.apiUsd + session.sums.apiEquivalentUsd),
+      firstCallAt: session.firstCallAt,
+      lastCallAt: session.lastCallAt,
+    })),
+    outcomes,
+    anomalies: await spendAnomalies(store, workspace.id, period),
+    judge: await judgeFigures(store, workspace, current),
+  };
+}
+
+/** True when neither period has a call, so there is nothing to send. */
+export function isEmptyReport(report: InsightsReport): boolean {
+  return report.totals.current.calls === 0 && report.totals.previous.calls === 0;
+}
+
+function totalsOf(overview: Overview, refusals: number): ReportTotals {
+  const totals = overview.totals;
+  return {
+    calls: totals.calls,
+    costUsd: roundUsd(totals.apiUsd + totals.apiEquivalentUsd),
+    apiUsd: totals.apiUsd,
+    apiEquivalentUsd: totals.apiEquivalentUsd,
+    errors: totals.errors,
+    refusals,
+    sessions: totals.sessions,
+    unpricedCalls: totals.unpricedCalls + totals.unknownCostCalls,
+  };
+}
+
+/** Daily spend of the period and the `HISTORY_DAYS` before it, checked for days far above the usual. */
+async function spendAnomalies(store: Store, workspaceId: string, period: ReportPeriod): Promise<SpendAnomaly[]> {
+  const from = new Date(period.from.getTime() - HISTORY_DAYS * DAY_MS);
+  const overview = await store.overview({ filter: { workspaceId, from, to: period.to }, bucketMs: DAY_MS, groupBy: 'tool', top: 1 });
+  const days = new Map<number, { costUsd: number; calls: number }>();
+  for (const group of overview.groups) {
+    const day = days.get(group.bucket) ?? { costUsd: 0, calls: 0 };
+    day.costUsd = roundUsd(day.costUsd + group.apiUsd + group.apiEquivalentUsd);
+    day.calls += group.calls;
+    days.set(group.bucket, day);
+  }
+  const daily = [...days.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([bucket, day]) => ({ day: new Date(from.getTime() + bucket * DAY_MS), ...day }));
+  return findSpendAnomalies(daily, period.from, period.to);
+}
+
+async function judgeFigures(
+  store: Store,
+  workspace: Workspace,
+  current: CallFilter & { from: Date; to: Date },
+): Promise<ReportJudge | null> {
+  const settings = await store.getJudgeSettings(workspace.id);
+  if (!settings) return null;
+  const summary = await store.judgeScoreSummary({
+    workspaceId: workspace.id,
+    from: current.from,
+    to: current.to,
+    passScore: settings.passScore,
+  });
+  const lowest = await store.listJudgeScores({
+    workspaceId: workspace.id,
+    from: current.from,
+    to: current.to,
+    below: settings.passScore,
+    order: 'lowest',
+    limit: LOWEST_SCORES,
+  });
+  const own = await store.overview({
+    filter: { ...current, tools: [JUDGE_TOOL] },
+    bucketMs: current.to.getTime() - current.from.getTime(),
+    groupBy: 'tool',
+    top: 1,
+  });
+  return {
+    enabled: settings.enabled,
+    model: settings.model,
+    passScore: settings.passScore,
+    ...summary,
+    calls: own.totals.calls,
+    costUsd: roundUsd(own.totals.apiUsd + own.totals.apiEquivalentUsd),
+    lowest: lowest.map((score) => ({
+      callId: score.callId,
+      callStartedAt: score.callStartedAt,
+      score: score.score ?? 0,
+      reason: workspace.keepBodies ? score.reason : null,
+    })),
+  };
+}
