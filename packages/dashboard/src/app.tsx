@@ -10,6 +10,8 @@ import { CallDetailPage } from './pages/call-detail.js';
 import { CallsPage } from './pages/calls.js';
 import { DevicesPage } from './pages/devices.js';
 import { OverviewPage } from './pages/overview.js';
+import { PromptGroupPage } from './pages/prompt-group.js';
+import { PromptsPage } from './pages/prompts.js';
 import { SessionDetailPage } from './pages/session-detail.js';
 import { SessionsPage } from './pages/sessions.js';
 import { SettingsPage } from './pages/settings.js';
@@ -18,6 +20,7 @@ const NAV = [
   { href: '/', label: 'Overview' },
   { href: '/calls', label: 'Calls' },
   { href: '/sessions', label: 'Sessions' },
+  { href: '/prompts', label: 'Prompts' },
   { href: '/devices', label: 'Devices' },
   { href: '/settings', label: 'Settings' },
 ];
@@ -85,6 +88,8 @@ function Shell() {
           <Route path="/calls/:id">{(params) => <CallDetailPage id={params.id} />}</Route>
           <Route path="/sessions" component={SessionsPage} />
           <Route path="/sessions/:id">{(params) => <SessionDetailPage id={params.id} />}</Route>
+          <Route path="/prompts" component={PromptsPage} />
+          <Route path="/prompts/:id">{(params) => <PromptGroupPage id={params.id} />}</Route>
           <Route path="/devices" component={DevicesPage} />
           <Route path="/settings" component={SettingsPage} />
           <Route>

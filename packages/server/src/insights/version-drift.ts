@@ -104,7 +104,7 @@ function introducedBy(version: PromptVersionSummary): string {
 }
 
 function versionChangeSummary(name: string, version: PromptVersionSummary, diff: DiffSummary | null): string {
-  const head = `New prompt version of ${name}${introducedBy(version)}`;
+  const head = `New prompt version of "${name}"${introducedBy(version)}`;
   if (diff === null) return `${head} (its text is no longer kept)`;
   const parts = [`${diff.instruction_lines_added} instruction lines added, ${diff.instruction_lines_removed} removed`];
   if (diff.tools_added.length > 0) parts.push(`tools added: ${diff.tools_added.join(', ')}`);
@@ -116,7 +116,7 @@ function versionChangeSummary(name: string, version: PromptVersionSummary, diff:
 function metricShiftSummary(name: string, version: PromptVersionSummary, shift: MetricShift): string {
   const direction = shift.after > shift.before ? 'rose' : 'fell';
   const by = shift.change_pct === null ? '' : ` ${Math.abs(shift.change_pct)}%`;
-  return `${capitalize(shift.label)} of ${name} ${direction}${by} (${formatMetric(shift.metric, shift.before)} to ${formatMetric(shift.metric, shift.after)}) after the prompt changed${introducedBy(version)}`;
+  return `${capitalize(shift.label)} of "${name}" ${direction}${by} (${formatMetric(shift.metric, shift.before)} to ${formatMetric(shift.metric, shift.after)}) after the prompt changed${introducedBy(version)}`;
 }
 
 export function formatMetric(metric: keyof PromptMetrics, value: number): string {
