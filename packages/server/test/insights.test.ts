@@ -252,12 +252,22 @@ describe('prompt groups', () => {
     expect(bucket!.note).toContain('not kept');
   });
 
-  it('answers another workspace with 404 and an empty list', async () => {
-    const detail = await bob.browser.api('GET', `/api/v1/prompts/${group.id}`);
-    const list = await api<{ groups: unknown[] }>(bob, '/api/v1/prompts');
+  it('answers another workspace with 404 and empty lists', async () => {
+    const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
+    const callId = (await groupCalls())[0]!.id;
 
-    expect(detail.status).toBe(404);
-    expect(list.body.groups).toEqual([]);
+    for (const path of [
+      `/api/v1/prompts/${group.id}`,
+      `/api/v1/prompts/${group.id}/calls`,
+      `/api/v1/prompts/${group.id}/versions/${detail.versions[1]!.id}/diff`,
+    ]) {
+      expect((await bob.browser.api('GET', path)).status, path).toBe(404);
+    }
+    expect((await api<{ groups: unknown[] }>(bob, '/api/v1/prompts')).body.groups).toEqual([]);
+    expect((await api<{ insights: unknown[] }>(bob, '/api/v1/insights')).body.insights).toEqual([]);
+    expect(
+      (await api<{ calls: { scored: boolean; scores: unknown[] }[] }>(bob, `/api/v1/insights/calls?ids=${callId}`)).body.calls,
+    ).toEqual([{ call_id: callId, scored: false, prompt_group_id: null, prompt_version_id: null, scores: [] }]);
   });
 });
 
@@ -386,7 +396,7 @@ describe('insights job', () => {
     expect(await api(ada, `/api/v1/prompts/${group.id}`)).toEqual(before);
   });
 
-  it('lets an owner change the thresholds, with the value in errors', async () => {
+  it('lets only owners change the thresholds', async () => {
     const changed = await api<{ settings: Record<string, unknown> }>(ada, '/api/v1/insights/settings', {
       method: 'PATCH',
       body: { latency_target_ms: 5000 },
@@ -396,7 +406,11 @@ describe('insights job', () => {
       body: { metric_shift_pct: -3 },
     });
 
+    const carol = await invitePerson(ada, 'carol@example.com', 'Carol', { role: 'member' });
+    const byMember = await carol.browser.api('PATCH', '/api/v1/insights/settings', { latency_target_ms: 1 });
+
     expect(changed.body.settings).toMatchObject({ latency_target_ms: 5000, metric_shift_pct: 25 });
+    expect(byMember.status).toBe(403);
     expect(invalid.status).toBe(400);
     expect(invalid.body.error.message).toContain('invalid metric_shift_pct -3');
   });
