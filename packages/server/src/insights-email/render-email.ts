@@ -1,4 +1,5 @@
-import type { InsightsReport, ReportRow, ReportTotals } from './report-data.js';
+import { formatMetric } from '../insights/version-drift.js';
+import type { InsightsReport, ReportPromptChange, ReportRow, ReportTotals } from './report-data.js';
 
 export interface RenderedEmail {
   subject: string;
@@ -11,6 +12,7 @@ export interface ReportLinks {
   overview: string;
   errors: string;
   settings: string;
+  prompts(groupId: string): string;
   session(sessionId: string): string;
   call(callId: string): string;
 }
@@ -22,6 +24,7 @@ export function reportLinks(baseUrl: string, report: InsightsReport): ReportLink
     overview: `${base}/?${range}`,
     errors: `${base}/calls?${new URLSearchParams({ status: 'error', from: report.period.from, to: report.period.to })}`,
     settings: `${base}/settings#insights-email`,
+    prompts: (groupId) => `${base}/prompts/${encodeURIComponent(groupId)}`,
     session: (sessionId) => `${base}/sessions/${encodeURIComponent(sessionId)}`,
     call: (callId) => `${base}/calls/${encodeURIComponent(callId)}`,
   };
@@ -103,6 +106,8 @@ function buildSections(report: InsightsReport, links: ReportLinks): Section[] {
     });
   }
 
+  sections.push(promptSection(report, links));
+
   if (report.outcomes.length > 0) {
     sections.push({
       heading: 'Errors and refusals by tool',
@@ -125,6 +130,8 @@ function buildSections(report: InsightsReport, links: ReportLinks): Section[] {
       },
     });
   }
+
+  sections.push(checksSection(report));
 
   sections.push({
     heading: 'Unusual days',
@@ -171,6 +178,83 @@ function buildSections(report: InsightsReport, links: ReportLinks): Section[] {
   return sections;
 }
 
+function promptSection(report: InsightsReport, links: ReportLinks): Section {
+  if (report.promptChanges.length === 0) {
+    return { heading: 'New prompt versions and drifts', lines: [{ text: 'No prompt changed in this period.' }] };
+  }
+  return {
+    heading: 'New prompt versions and drifts',
+    lines: report.promptChanges.map((change) => ({ text: describePromptChange(change), link: links.prompts(change.groupId) })),
+  };
+}
+
+/** One line per change; in privacy mode the prompt's own first line is left out and the tool stands for it. */
+function describePromptChange(change: ReportPromptChange): string {
+  const name = change.groupName ?? `${change.tool} prompt`;
+  const versions = change.toolVersion ? ` (${change.previousToolVersion ?? '?'} to ${change.toolVersion})` : '';
+  if (change.kind === 'metric_shift' && change.metric) {
+    const before = change.costPerCallBefore;
+    const by =
+      change.metric.changePct === null
+        ? 'changed'
+        : `${change.metric.changePct > 0 ? 'rose' : 'fell'} ${Math.abs(change.metric.changePct)}%`;
+    const cost =
+      change.metric.label === 'cost per call' && before !== null && change.costPerCallAfter !== null
+        ? ` (${formatMetric('cost_per_call_usd', before)} to ${formatMetric('cost_per_call_usd', change.costPerCallAfter)})`
+        : '';
+    return `Drift: ${change.metric.label} of ${name} ${by}${cost} after the prompt changed${versions}.`;
+  }
+  const cost =
+    change.costPerCallBefore !== null && change.costPerCallAfter !== null
+      ? `cost per call ${formatMetric('cost_per_call_usd', change.costPerCallBefore)} to ${formatMetric('cost_per_call_usd', change.costPerCallAfter)} (${formatChange(change.costPerCallAfter, change.costPerCallBefore)})`
+      : 'cost per call not known yet';
+  const diff = change.diff
+    ? `; ${change.diff.linesAdded} instruction lines added, ${change.diff.linesRemoved} removed${
+        change.diff.toolsAdded.length > 0 ? `, tools added: ${change.diff.toolsAdded.join(', ')}` : ''
+      }${change.diff.toolsRemoved.length > 0 ? `, tools removed: ${change.diff.toolsRemoved.join(', ')}` : ''}`
+    : '';
+  return `New prompt version of ${name}${versions}, first seen ${formatTime(change.observedAt)}: ${cost}, ${formatCount(change.callsAfter)} calls since${diff}.`;
+}
+
+const CHECK_LABELS: Record<string, string> = {
+  provider_error: 'Provider errors',
+  refusal: 'Refusals',
+  max_tokens: 'Answers cut at max tokens',
+  stream_cut: 'Cut streams',
+  tool_error: 'Failed tool calls',
+  retry: 'Repeated requests',
+  slow: 'Slow calls',
+};
+
+/** The deterministic checks of the insights job that read the request body count only calls that kept it. */
+const BODY_CHECKS = new Set(['tool_error', 'retry']);
+
+function checksSection(report: InsightsReport): Section {
+  const { current, previous } = report.checks;
+  const ids = Object.keys(CHECK_LABELS).filter((id) => (current.failed[id] ?? 0) > 0 || (previous.failed[id] ?? 0) > 0);
+  const base = (checks: InsightsReport['checks']['current'], id: string) => (BODY_CHECKS.has(id) ? checks.bodyCalls : checks.calls);
+  if (ids.length === 0) {
+    return { heading: 'Failed checks', lines: [{ text: `No check failed on the ${formatCount(current.calls)} calls checked.` }] };
+  }
+  return {
+    heading: 'Failed checks',
+    lines: [{ text: `${formatCount(current.calls)} calls checked (before: ${formatCount(previous.calls)}).` }],
+    table: {
+      columns: ['Check', 'Failed', 'Rate', 'Before', 'Rate before'],
+      numeric: [false, true, true, true, true],
+      rows: ids.map((id) => ({
+        cells: [
+          CHECK_LABELS[id]!,
+          formatCount(current.failed[id] ?? 0),
+          formatRate(current.failed[id] ?? 0, base(current, id)),
+          formatCount(previous.failed[id] ?? 0),
+          formatRate(previous.failed[id] ?? 0, base(previous, id)),
+        ],
+      })),
+    },
+  };
+}
+
 function costNotes(totals: ReportTotals): Section['lines'] {
   const notes: Section['lines'] = [];
   if (totals.apiEquivalentUsd > 0) {
@@ -202,7 +286,10 @@ function renderText(title: string, report: InsightsReport, sections: Section[], 
   const out: string[] = [title, periodLine(report), ''];
   for (const section of sections) {
     out.push(section.heading, '-'.repeat(section.heading.length));
-    for (const line of section.lines) out.push(line.link ? `${line.text}: ${line.link}` : line.text);
+    for (const line of section.lines) {
+      out.push(line.text);
+      if (line.link) out.push(`  ${line.link}`);
+    }
     if (section.table) out.push(...textTable(section.table));
     out.push('');
   }

@@ -8,6 +8,8 @@ export const BREAKDOWN_ROWS = 8;
 /** Sessions and judged calls listed at most. */
 export const TOP_SESSIONS = 5;
 export const LOWEST_SCORES = 5;
+/** Prompt changes (new versions and metric shifts) listed at most. */
+export const PROMPT_CHANGES = 20;
 
 export interface ReportFigures {
   calls: number;
@@ -77,6 +79,36 @@ export interface ReportJudge {
   lowest: ReportJudgedCall[];
 }
 
+/** A new prompt version, or a metric that shifted with one, found by the insights job in the period. */
+export interface ReportPromptChange {
+  kind: 'version_change' | 'metric_shift';
+  groupId: string;
+  versionId: string | null;
+  observedAt: string;
+  tool: string;
+  /** The prompt template's name, which quotes its first line; null in privacy mode. */
+  groupName: string | null;
+  toolVersion: string | null;
+  previousToolVersion: string | null;
+  /** Cost per priced call of the version before and of the new one, in USD; null where no call was priced. */
+  costPerCallBefore: number | null;
+  costPerCallAfter: number | null;
+  callsBefore: number;
+  callsAfter: number;
+  /** What changed in the text, for `version_change`; null once the text is no longer kept. */
+  diff: { linesAdded: number; linesRemoved: number; toolsAdded: string[]; toolsRemoved: string[]; toolsChanged: string[] } | null;
+  /** For `metric_shift`: the metric's label and its relative change in percent. */
+  metric: { label: string; changePct: number | null } | null;
+}
+
+/** The deterministic checks' failures of a period (provider errors, refusals, cut answers, retries, …). */
+export interface ReportChecks {
+  /** Calls the insights job has checked, and those of them with a kept request body. */
+  calls: number;
+  bodyCalls: number;
+  failed: Record<string, number>;
+}
+
 /** Everything one insights email states, read from the store with the dashboard's own queries. */
 export interface InsightsReport {
   workspace: { id: string; name: string; privacyMode: boolean };
@@ -88,6 +120,9 @@ export interface InsightsReport {
   topSessions: ReportSession[];
   outcomes: ReportOutcome[];
   anomalies: SpendAnomaly[];
+  /** Newest first. */
+  promptChanges: ReportPromptChange[];
+  checks: { current: ReportChecks; previous: ReportChecks };
   /** Null while the workspace has never turned the judge on. */
   judge: ReportJudge | null;
 }
@@ -194,8 +229,82 @@ export async function buildInsightsReport(store: Store, workspace: Workspace, pe
     })),
     outcomes,
     anomalies: await spendAnomalies(store, workspace.id, period),
+    promptChanges: await promptChanges(store, workspace, period),
+    checks: {
+      current: await checksOf(store, workspace.id, current, bucketMs),
+      previous: await checksOf(store, workspace.id, previous, bucketMs),
+    },
     judge: await judgeFigures(store, workspace, current),
   };
+}
+
+/** The insights the insights job raised for prompt versions first seen in the period. */
+async function promptChanges(store: Store, workspace: Workspace, period: ReportPeriod): Promise<ReportPromptChange[]> {
+  const insights = await store.listInsights({ workspaceId: workspace.id, from: period.from, limit: PROMPT_CHANGES });
+  return insights
+    .filter((insight) => Date.parse(insight.observedAt) < period.to.getTime())
+    .map((insight) => {
+      const details = insight.details;
+      const before = metricsOf(details.before);
+      const after = metricsOf(details.after);
+      const diff = isObject(details.diff) ? details.diff : null;
+      return {
+        kind: insight.kind,
+        groupId: insight.groupId,
+        versionId: insight.versionId,
+        observedAt: insight.observedAt,
+        tool: textOf(details.tool) ?? 'unknown',
+        groupName: workspace.keepBodies ? textOf(details.group_name) : null,
+        toolVersion: textOf(details.tool_version),
+        previousToolVersion: textOf(details.previous_tool_version),
+        costPerCallBefore: before.costPerCall,
+        costPerCallAfter: after.costPerCall,
+        callsBefore: before.calls,
+        callsAfter: after.calls,
+        diff:
+          diff === null
+            ? null
+            : {
+                linesAdded: Number(diff.instruction_lines_added ?? 0),
+                linesRemoved: Number(diff.instruction_lines_removed ?? 0),
+                toolsAdded: stringsOf(diff.tools_added),
+                toolsRemoved: stringsOf(diff.tools_removed),
+                toolsChanged: stringsOf(diff.tools_changed),
+              },
+        metric:
+          insight.kind === 'metric_shift'
+            ? {
+                label: textOf(details.label) ?? String(details.metric),
+                changePct: typeof details.change_pct === 'number' ? details.change_pct : null,
+              }
+            : null,
+      };
+    });
+}
+
+async function checksOf(store: Store, workspaceId: string, range: { from: Date; to: Date }, bucketMs: number): Promise<ReportChecks> {
+  const summary = await store.scoreSummary({ workspaceId, from: range.from, to: range.to, groupBy: 'tool', bucketMs, limit: 1 });
+  return { calls: summary.totals.calls, bodyCalls: summary.totals.bodyCalls, failed: { ...summary.totals.failed } };
+}
+
+function metricsOf(value: unknown): { calls: number; costPerCall: number | null } {
+  if (!isObject(value)) return { calls: 0, costPerCall: null };
+  return {
+    calls: typeof value.calls === 'number' ? value.calls : 0,
+    costPerCall: typeof value.cost_per_call_usd === 'number' ? value.cost_per_call_usd : null,
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function textOf(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((entry): entry is string => typeof entry === 'string') : [];
 }
 
 /** True when neither period has a call, so there is nothing to send. */
