@@ -65,7 +65,7 @@ const V2: PromptVersionSpec = {
   extraTools: ['WebFetch'],
 };
 
-/** A Messages body as Claude Code 2.1 builds it: billing line, identity, instructions with the per-call environment. */
+/** Build a Messages body as Claude Code 2.1 does: billing line, identity, instructions with the per-call environment. */
 function claudeCodeBody(version: PromptVersionSpec, machine: (typeof MACHINES)[number], messages: unknown[] | undefined) {
   const tool = (name: string, description: string) => ({
     name,

@@ -48,7 +48,7 @@ export interface PromptVersionInput {
   toolCount: number;
 }
 
-/** What the insights job found about one call. */
+/** The insights job's findings about one call. */
 export interface CallInsightInput {
   callId: string;
   workspaceId: string;

@@ -593,7 +593,9 @@ function readCounts(row: Row): Omit<ScoreCounts, 'failed'> {
 function groupFailures(rows: Row[], column: 'key' | 'bucket' | null): Map<string, Record<string, number>> {
   const result = new Map<string, Record<string, number>>();
   for (const row of rows) {
-    const key = column === null ? '' : column === 'bucket' ? String(Number(row.bucket)) : String(row.key ?? '');
+    let key = '';
+    if (column === 'bucket') key = String(Number(row.bucket));
+    else if (column === 'key') key = String(row.key ?? '');
     const failed = result.get(key) ?? {};
     failed[String(row.scorer)] = Number(row.failed);
     result.set(key, failed);

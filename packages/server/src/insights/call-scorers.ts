@@ -5,7 +5,7 @@ import type { CallRecord } from '@tokenwise/core';
  * every check it could be given.
  *
  * - `provider_error`: the call ended in an error (HTTP status of 400 or more, an in-band error event, or no
- *   answer from the provider).
+ *   response from the provider).
  * - `refusal`: the model refused or a content filter stopped it.
  * - `max_tokens`: the answer was cut at the request's output token limit.
  * - `stream_cut`: the response stream ended without its final event, or the client aborted it.
@@ -32,7 +32,7 @@ export interface ScoreFlag {
   scorer: ScorerId;
   /** A number the check compared, where it has one (latency in ms). */
   value: number | null;
-  /** Why the call was flagged, as JSON for the API. */
+  /** The reason for the flag, as JSON for the API. */
   detail: Record<string, unknown>;
 }
 

@@ -14,7 +14,7 @@ import { RETRY_WINDOW_MS, type ScoreFlag, scoreRecord } from './call-scorers.js'
 import { extractPromptParts, extractReturnedToolResults, isObject, isPromptShape } from './prompt-parts.js';
 import { promptTemplate, sha256 } from './prompt-template.js';
 
-/** The ids of a group, derived from what defines it, so every run of the job and every process names it alike. */
+/** Derive a group's id from what defines it, so every run of the job and every process names it alike. */
 export function promptGroupId(workspaceId: string, tool: string, kind: PromptGroupKind, templateKey: string | null): string {
   return `pg_${sha256(`${workspaceId}\n${tool}\n${kind}\n${templateKey ?? ''}`).slice(0, 24)}`;
 }
@@ -23,7 +23,7 @@ export function promptVersionId(groupId: string, fingerprint: string): string {
   return `pv_${sha256(`${groupId}\n${fingerprint}`).slice(0, 24)}`;
 }
 
-/** What one call contributes to a batch, kept so later calls of the batch can find it. */
+/** One call's contribution to a batch, kept so later calls of the batch can find it. */
 interface AnalyzedCall {
   record: CallRecord;
   startedAtMs: number;
@@ -173,7 +173,7 @@ function readPrompt(record: CallRecord, source: InsightSourceCall): ReadPrompt {
   return { kind: 'template', template: promptTemplate(record.tool, parts, [record.model_requested, record.model_answered]), body };
 }
 
-/** The newest earlier call of the same device that sent the same body within `RETRY_WINDOW_MS`. */
+/** Find the newest earlier call of the same device that sent the same body within `RETRY_WINDOW_MS`. */
 async function findRetried(store: Store, analyzed: readonly AnalyzedCall[], row: CallInsightInput): Promise<string | null> {
   const fromMs = row.startedAtMs - RETRY_WINDOW_MS;
   for (let index = analyzed.length - 1; index >= 0; index -= 1) {
@@ -198,7 +198,7 @@ async function findRetried(store: Store, analyzed: readonly AnalyzedCall[], row:
 }
 
 /**
- * The call that asked for the tool calls whose results `row` returns: the newest earlier call of the same
+ * Find the call that requested the tool calls whose results `row` returns: the newest earlier call of the same
  * session and prompt group with tool calls. The group keeps a subagent's calls, which have their own
  * system prompt, apart from the main conversation's.
  */

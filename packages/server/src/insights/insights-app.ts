@@ -15,7 +15,7 @@ export interface InsightsAppOptions {
   intervalMs?: number;
 }
 
-/** The insights job and its API routes, wired together for `serve`. */
+/** Wire the insights job and its API routes together for `serve`. */
 export function createInsightsApp(options: InsightsAppOptions) {
   const logger = options.logger.child({ component: 'insights' });
   const job = options.runJobs ? startInsightsJob({ store: options.store, logger, intervalMs: options.intervalMs }) : null;

@@ -24,7 +24,7 @@ export interface InsightsJob {
 }
 
 /**
- * The background job that derives prompt groups, versions, call scores and insights from stored calls. It
+ * Start the background job that derives prompt groups, versions, call scores and insights from stored calls. It
  * reads the calls stored after its cursor, in storage order, and stores each batch's results together with
  * the new cursor in one transaction, so a crash repeats at most one batch, which changes nothing. Runs hold
  * the store lock `insights`, so app processes sharing one PostgreSQL database take turns. It never runs on

@@ -33,7 +33,7 @@ export interface TimeRange {
   to?: Date;
 }
 
-/** The prompt groups of a workspace with a call in the range, the most expensive first. */
+/** Describe the prompt groups of a workspace with a call in the range, the most expensive first. */
 export async function describePromptGroups(store: Store, workspace: Workspace, range: TimeRange & { tools?: readonly string[] }) {
   const summaries = await store.listPromptGroups({ workspaceId: workspace.id, ...range });
   const people = await peopleOfDevices(store, workspace.id);
@@ -41,7 +41,7 @@ export async function describePromptGroups(store: Store, workspace: Workspace, r
   return { groups, privacy: await describePrivacy(store, workspace), status: await describeJobStatus(store) };
 }
 
-/** One group with its versions (oldest first, each with its metrics and what changed from the one before) and its insights. */
+/** Describe one group with its versions (oldest first, each with its metrics and what changed from the one before) and its insights. */
 export async function describePromptGroup(store: Store, workspace: Workspace, groupId: string) {
   const group = await store.getPromptGroup(workspace.id, groupId);
   if (!group) return null;
@@ -129,7 +129,7 @@ export async function describeVersionDiff(store: Store, workspaceId: string, gro
   };
 }
 
-/** The calls of a group (or of one version), newest first, each with its scores. */
+/** List the calls of a group (or of one version), newest first, each with its scores. */
 export async function describeGroupCalls(
   store: Store,
   workspaceId: string,
@@ -200,7 +200,7 @@ export async function describeScoreSummary(
   };
 }
 
-/** The insights of a workspace, newest first. */
+/** List the insights of a workspace, newest first. */
 export async function describeInsights(store: Store, workspaceId: string, query: { from?: Date; limit: number }) {
   const insights = await store.listInsights({ workspaceId, ...query });
   return { insights: insights.map(describeInsight), status: await describeJobStatus(store) };
@@ -220,13 +220,13 @@ export function describeInsight(insight: StoredInsight) {
   };
 }
 
-/** How far the insights job has got: the API shows results up to `processed_through`. */
+/** Report how far the insights job has read: the API shows results up to `processed_through`. */
 export async function describeJobStatus(store: Store) {
   const [processed, latest] = await Promise.all([store.insightCursor(), store.latestCursor()]);
   return { processed_through: processed, up_to_date: latest === null || (processed !== null && Number(processed) >= Number(latest)) };
 }
 
-/** Which calls of the workspace keep no prompt, and why. */
+/** Describe which calls of the workspace keep no prompt, and why. */
 async function describePrivacy(store: Store, workspace: Workspace) {
   const devices = await store.listDevices(workspace.id);
   const privateDevices = devices.filter((device) => device.privacyMode).length;

@@ -26,7 +26,7 @@ export interface ChangedTool {
   diff: TextDiff;
 }
 
-/** What changed from one version of a template to another. */
+/** The changes from one version of a template to another. */
 export interface VersionDiff {
   instructions: TextDiff;
   tools: {

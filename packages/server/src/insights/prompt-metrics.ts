@@ -61,8 +61,9 @@ export interface MetricShift {
 }
 
 /**
- * Compare two versions' metrics: a per-call metric shifts when it changes by `thresholdPct` percent or
- * more; a ratio when it also moves by `MIN_RATIO_SHIFT` or more. Both sides need `MIN_CALLS_FOR_SHIFT` calls.
+ * Compare two versions' metrics. A per-call metric shifts when it changes by `thresholdPct` percent or
+ * more, and a ratio only when it also moves by `MIN_RATIO_SHIFT` or more. Both sides need
+ * `MIN_CALLS_FOR_SHIFT` calls.
  */
 export function metricShifts(before: PromptMetrics, after: PromptMetrics, thresholdPct: number): MetricShift[] {
   if (before.calls < MIN_CALLS_FOR_SHIFT || after.calls < MIN_CALLS_FOR_SHIFT) return [];

@@ -14,7 +14,7 @@ export interface PromptParts {
   tools: OfferedTool[];
 }
 
-/** The tool results a request sends back, from the end of its conversation (the answer to the previous call's tool calls). */
+/** The tool results at the end of a request's conversation, which return the previous call's tool calls. */
 export interface ReturnedToolResults {
   /** Number of tool results at the end of the conversation. */
   count: number;
@@ -90,9 +90,8 @@ function openAiTools(tools: unknown): OfferedTool[] {
   for (const tool of tools.filter(isObject)) {
     // Chat Completions nests the function; the Responses API and built-in tools (`web_search`) do not.
     const fn = isObject(tool.function) ? tool.function : null;
-    const name =
-      typeof fn?.name === 'string' ? fn.name : typeof tool.name === 'string' ? tool.name : typeof tool.type === 'string' ? tool.type : null;
-    if (name !== null) offered.push({ name, definition: tool });
+    const name = [fn?.name, tool.name, tool.type].find((candidate): candidate is string => typeof candidate === 'string');
+    if (name !== undefined) offered.push({ name, definition: tool });
   }
   return offered;
 }

@@ -43,7 +43,7 @@ export function promptTemplate(tool: string, parts: PromptParts, models: readonl
   const tools = parts.tools
     .filter((offered) => !MCP_TOOL.test(offered.name))
     .map((offered) => normalizeTool(offered, context))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.definition < b.definition ? -1 : 1));
+    .sort(compareTools);
   const opening = openingOf(system);
 
   const fingerprint = sha256(`${system}\n\u0000tools\n${tools.map((offered) => `${offered.name}\u0000${offered.definition}`).join('\n')}`);
@@ -149,11 +149,18 @@ function canonical(value: unknown, context: NormalizeContext): unknown {
   return sorted;
 }
 
+/** Order tools by name, then by definition, with code-unit comparison so every runtime sorts alike. */
+function compareTools(a: NormalizedTool, b: NormalizedTool): number {
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  if (a.definition === b.definition) return 0;
+  return a.definition < b.definition ? -1 : 1;
+}
+
 export function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** A readable name for a group: the tool and the opening of its template. */
+/** Name a group readably: the tool and the opening of its template. */
 export function templateName(tool: string, opening: string): string {
   return opening === '' ? `${tool}: no system prompt` : `${tool}: ${opening}`;
 }

@@ -13,7 +13,7 @@ export interface DiffSummary {
   tools_changed: string[];
 }
 
-/** The diff of two stored versions; null when either text was pruned with its bodies. */
+/** Diff two stored versions; null when either text was pruned with its bodies. */
 export function diffStoredVersions(before: PromptVersion, after: PromptVersion): VersionDiff | null {
   if (before.systemText === null || before.toolsJson === null || after.systemText === null || after.toolsJson === null) return null;
   return diffVersions(
