@@ -246,7 +246,14 @@ export interface InsightStore {
     beforeMs: number;
   }): Promise<{ callId: string; startedAtMs: number } | null>;
 
-  listPromptGroups(query: { workspaceId: string; from?: Date; to?: Date; tools?: readonly string[] }): Promise<PromptGroupSummary[]>;
+  /** The groups with a call in the range (all of them by default), each summed over those calls; `groupId` lists one. */
+  listPromptGroups(query: {
+    workspaceId: string;
+    from?: Date;
+    to?: Date;
+    tools?: readonly string[];
+    groupId?: string;
+  }): Promise<PromptGroupSummary[]>;
   getPromptGroup(workspaceId: string, groupId: string): Promise<PromptGroup | null>;
   /** The versions of a group, oldest first, each with the sums of all its calls. */
   listPromptVersions(workspaceId: string, groupId: string): Promise<PromptVersionSummary[]>;

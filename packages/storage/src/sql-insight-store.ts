@@ -225,7 +225,13 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
     return row ? { callId: String(row.call_id), startedAtMs: Number(row.started_at_ms) } : null;
   }
 
-  async listPromptGroups(query: { workspaceId: string; from?: Date; to?: Date; tools?: readonly string[] }): Promise<PromptGroupSummary[]> {
+  async listPromptGroups(query: {
+    workspaceId: string;
+    from?: Date;
+    to?: Date;
+    tools?: readonly string[];
+    groupId?: string;
+  }): Promise<PromptGroupSummary[]> {
     const conditions = ['ci.workspace_id = ?', 'ci.group_id IS NOT NULL'];
     const params: SqlParam[] = [query.workspaceId];
     if (query.from) {
@@ -235,6 +241,10 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
     if (query.to) {
       conditions.push('ci.started_at_ms < ?');
       params.push(query.to.getTime());
+    }
+    if (query.groupId !== undefined) {
+      conditions.push('ci.group_id = ?');
+      params.push(query.groupId);
     }
     if (query.tools !== undefined) {
       if (query.tools.length === 0) return [];

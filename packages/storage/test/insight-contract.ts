@@ -180,6 +180,7 @@ export function describeInsightContract(name: string, createStore: () => Promise
       expect(summary!.versions).toBe(1);
       expect(await store.listPromptGroups({ workspaceId: 'ws-b' })).toEqual([]);
       expect(await store.listPromptGroups({ workspaceId: 'ws-a', tools: ['codex'] })).toEqual([]);
+      expect(await store.listPromptGroups({ workspaceId: 'ws-a', groupId: 'pg-other' })).toEqual([]);
     });
 
     it('pages the calls of a group and of a version', async () => {

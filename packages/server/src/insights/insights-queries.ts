@@ -45,7 +45,7 @@ export async function describePromptGroups(store: Store, workspace: Workspace, r
 export async function describePromptGroup(store: Store, workspace: Workspace, groupId: string) {
   const group = await store.getPromptGroup(workspace.id, groupId);
   if (!group) return null;
-  const [summary] = (await store.listPromptGroups({ workspaceId: workspace.id })).filter((entry) => entry.group.id === groupId);
+  const [summary] = await store.listPromptGroups({ workspaceId: workspace.id, groupId });
   const people = await peopleOfDevices(store, workspace.id);
   const versions = await store.listPromptVersions(workspace.id, groupId);
 
