@@ -1,62 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CallRecord } from '@tokenwise/core';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { postgresMigrations } from '../../storage/src/postgres-migrations.js';
 import { createTestSchema, describeWithPostgres, type TestSchema } from '../../storage/test/postgres-test-database.js';
-import { cliEnv, runCli, TOKENWISE_BIN } from './helpers/cli-process.js';
+import { runCli, type ServeRoleProcess, startServeRole } from './helpers/cli-process.js';
 
 /** Route tokens are cached this long in each proxy; revocation must reach every proxy within it. */
 const TOKEN_CACHE_SECONDS = 2;
 /** Margin over the cache time for a slow or busy machine; the bound itself is what the test checks. */
 const MARGIN_MS = 10_000;
-
-interface ServeProcess {
-  child: ChildProcess;
-  url: string;
-  dataDir: string;
-  output(): string;
-  stop(): Promise<number | null>;
-}
-
-/** Start `tokenwise serve <args>` with a data directory of its own and wait until it listens. */
-async function startServeProcess(args: string[]): Promise<ServeProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tokenwise-several-'));
-  const child = spawn(process.execPath, [TOKENWISE_BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
-    env: cliEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => (output += text));
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => (output += text));
-  const exited = once(child, 'exit');
-
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const match = /Tokenwise is listening on (\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    };
-    child.stderr!.on('data', check);
-    exited.then(() => reject(new Error(`serve ${args.join(' ')} exited before listening:\n${output}`)));
-  });
-
-  return {
-    child,
-    url,
-    dataDir,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const [code] = (await exited) as [number | null];
-      await rm(dataDir, { recursive: true, force: true });
-      return code;
-    },
-  };
-}
 
 async function callAnthropic(proxyUrl: string, routeToken: string): Promise<Response> {
   const response = await fetch(`${proxyUrl}/r/${routeToken}/anthropic/v1/messages`, {
@@ -71,8 +23,8 @@ async function callAnthropic(proxyUrl: string, routeToken: string): Promise<Resp
 describeWithPostgres('three proxy processes and one app on PostgreSQL', () => {
   let upstream: FakeProvider;
   let schema: TestSchema;
-  let proxies: ServeProcess[];
-  let app: ServeProcess;
+  let proxies: ServeRoleProcess[];
+  let app: ServeRoleProcess;
   let apiToken: string;
 
   beforeAll(async () => {
@@ -88,10 +40,10 @@ describeWithPostgres('three proxy processes and one app on PostgreSQL', () => {
     const common = ['--database-url', schema.url, '--upstream', `anthropic=${upstream.url}`];
     // All four start at once on an empty schema: migrations and first-start setup must cope.
     [app, ...proxies] = await Promise.all([
-      startServeProcess([...common, '--role', 'app']),
-      ...[1, 2, 3].map(() => startServeProcess([...common, '--role', 'proxy', '--token-cache-seconds', String(TOKEN_CACHE_SECONDS)])),
+      startServeRole([...common, '--role', 'app']),
+      ...[1, 2, 3].map(() => startServeRole([...common, '--role', 'proxy', '--token-cache-seconds', String(TOKEN_CACHE_SECONDS)])),
     ]);
-    apiToken = (JSON.parse(await readFile(join(app.dataDir, 'server.json'), 'utf8')) as { api_token: string }).api_token;
+    apiToken = await app.apiToken();
   });
 
   afterEach(async () => {

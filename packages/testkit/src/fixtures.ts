@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { builtinRoutes } from '@tokenwise/core';
+import { decompress as zstdDecompress } from 'fzstd';
 
 /**
  * Loading of the llm-wire fixture corpora kept in this package. `llm-wire` is a byte-exact copy of the
@@ -158,6 +160,34 @@ export function loadWireFixture(dir: string): WireFixture {
     route,
     routeRest,
   };
+}
+
+/** Decode the request body's content coding, as a proxy that keeps bodies does; null when there is no body. */
+export function decodedRequestBody(fixture: WireFixture): Uint8Array | null {
+  if (fixture.requestBody === null) return null;
+  return decodeContent(fixture.requestBody, fixture.request.request_content_encoding, fixture.dir);
+}
+
+/** Decode the response body's content coding. */
+export function decodedResponseBody(fixture: WireFixture): Uint8Array {
+  return decodeContent(fixture.responseBody, fixture.responseMeta.content_encoding, fixture.dir);
+}
+
+function decodeContent(bytes: Uint8Array, coding: string | undefined, dir: string): Uint8Array {
+  switch (coding ?? 'identity') {
+    case 'identity':
+      return bytes;
+    case 'gzip':
+      return new Uint8Array(gunzipSync(bytes));
+    case 'deflate':
+      return new Uint8Array(inflateSync(bytes));
+    case 'br':
+      return new Uint8Array(brotliDecompressSync(bytes));
+    case 'zstd':
+      return zstdDecompress(bytes);
+    default:
+      throw new Error(`fixture ${dir} uses content coding "${coding}", which the testkit cannot decode: add it to decodeContent`);
+  }
 }
 
 function requestBodyOf(request: WireFixtureRequest): Uint8Array | null {

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collectForSecretScan } from '@tokenwise/testkit';
 
@@ -72,6 +75,57 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
       await output.closed;
       // The server's log and banner go to the suite's closing secret scan.
       collectForSecretScan('serve-output', output.stdout() + output.stderr());
+      return code;
+    },
+  };
+}
+
+export interface ServeRoleProcess {
+  child: ChildProcess;
+  /** The URL it printed as listening on. */
+  url: string;
+  /** Its own data directory, deleted by `stop`. */
+  dataDir: string;
+  /** Everything it printed on stdout and stderr. */
+  output(): string;
+  /** The owner API token it wrote to `server.json` (a server that serves the API writes one). */
+  apiToken(): Promise<string>;
+  /** Send SIGTERM, wait for the exit code and delete the data directory. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Start `tokenwise serve <args>` with a data directory of its own and wait until it listens. Unlike
+ * `startServe` it waits for the listening line only, which every `--role` prints.
+ */
+export async function startServeRole(args: string[]): Promise<ServeRoleProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tokenwise-serve-role-'));
+  const child = spawn(process.execPath, [TOKENWISE_BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
+    env: cliEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = collectOutput(child);
+  const exited = once(child, 'exit');
+  const printed = output.waitForStderr(/Tokenwise is listening on (\S+)/, exited).catch(async (error: unknown) => {
+    await rm(dataDir, { recursive: true, force: true });
+    throw new Error(`serve ${args.join(' ')} exited before listening`, { cause: error });
+  });
+  const url = /Tokenwise is listening on (\S+)/.exec(await printed)![1]!;
+
+  return {
+    child,
+    url,
+    dataDir,
+    output: () => output.stdout() + output.stderr(),
+    async apiToken() {
+      return (JSON.parse(await readFile(join(dataDir, 'server.json'), 'utf8')) as { api_token: string }).api_token;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      await output.closed;
+      collectForSecretScan('serve-output', output.stdout() + output.stderr());
+      await rm(dataDir, { recursive: true, force: true });
       return code;
     },
   };
