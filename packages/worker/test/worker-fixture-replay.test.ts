@@ -1,7 +1,9 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { type CallRecord, createRouteRegistry } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, createRouteRegistry } from '@tokenwise/core';
 import {
   clientAbortBytes,
+  expectRecordBodies,
+  expectRecordCaller,
   expectRecordFields,
   expectRecordTimings,
   loadAllWireFixtures,
@@ -12,6 +14,8 @@ import {
   type WireFixture,
 } from '@tokenwise/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { replayAll, replayInvariantRecord, replayThroughMemorySink } from '../../server/test/helpers/fixture-replay-checks.js';
+import { DEFAULT_WORKER_BODY_CAP_BYTES } from '../src/worker-config.js';
 import { type ClientResponse, sendRequest, sortedHeaderPairs } from './helpers/http-client.js';
 import { INGEST_SECRET, type IngestServer, startIngestServer } from './helpers/ingest-server.js';
 import { describeWithWorkerd, type RunningWorker, startWorker } from './helpers/workerd.js';
@@ -19,9 +23,10 @@ import { describeWithWorkerd, type RunningWorker, startWorker } from './helpers/
 /**
  * Every llm-wire case of both corpora, replayed from the fake upstream through the Worker in workerd,
  * with a real `tokenwise serve` receiving the records through `/api/v1/ingest`. The cases run one after
- * another through one Worker, and each record is read back from the server's API, so the whole path
- * (capture in workerd, batch, ingest, store) is under test. The checks are those of the Node proxy's
- * replay, except where the Workers runtime itself differs, as noted at each check.
+ * another through one Worker, and each record and its kept bodies are read back from the server's API
+ * (`GET /api/v1/calls/{id}`), so the whole path (capture in workerd, batch, ingest, store) is under test.
+ * The checks are those of the Node proxy's replay, except where the Workers runtime itself differs, as
+ * noted at each check.
  */
 
 /** Fields each hop sets for itself. */
@@ -38,12 +43,21 @@ interface Exchange {
   response: ClientResponse;
   upstreamRequest: ReplayedRequest;
   record: CallRecord;
+  bodies: CallBodies | null;
+}
+
+/** The route token every case is sent with, as `POST /api/v1/route-tokens` returned it. */
+interface CaseToken {
+  token: string;
+  workspace_id: string;
+  device_id: string;
 }
 
 /**
  * NOTE: a client that hangs up while the upstream sends nothing is not noticed by the Worker under
- * workerd 1.20260426: the upstream request stays open until the upstream ends it, and the call's record
- * is not sent. The Node proxy records such a call as `aborted`. Those cases are left out here.
+ * workerd 1.20260426 through Miniflare, not even with the `enable_request_signal` compatibility flag: the
+ * upstream request stays open until the upstream ends it, and the call's record is not sent. The Node
+ * proxy records such a call as `aborted`. Those cases are left out here.
  */
 function isClientAbort(fixture: WireFixture): boolean {
   return clientAbortBytes(fixture) !== undefined;
@@ -53,13 +67,17 @@ const fixtures = loadAllWireFixtures().filter((fixture) => !isClientAbort(fixtur
 const exchanges = new Map<WireFixture, Exchange | Error>();
 
 describeWithWorkerd('llm-wire replay through the Worker', () => {
+  const capturedOf = replayAll(fixtures, replayThroughMemorySink);
   let server: IngestServer;
   let upstream: ReplayUpstream;
   let worker: RunningWorker;
   let current: WireFixture | undefined;
+  let caseToken: CaseToken;
 
   beforeAll(async () => {
     server = await startIngestServer();
+    const created = await server.api('/api/v1/route-tokens', { method: 'POST', body: JSON.stringify({ name: 'llm-wire replay' }) });
+    caseToken = (await created.json()) as CaseToken;
     upstream = await startReplayUpstream({ fixture: () => current, timeScale: REPLAY_TIME_SCALE });
     // Every route the corpus uses goes to the replay upstream, keeping the route's base path.
     const bindings: Record<string, string> = { TOKENWISE_SERVER_URL: server.server.url, TOKENWISE_INGEST_SECRET: INGEST_SECRET };
@@ -90,7 +108,7 @@ describeWithWorkerd('llm-wire replay through the Worker', () => {
     const requestsBefore = upstream.requests().length;
     const response = await sendRequest(worker.url, {
       method: fixture.request.method,
-      path: `/r/${server.server.routeToken}/${fixture.route}${fixture.routeRest}`,
+      path: `/r/${caseToken.token}/${fixture.route}${fixture.routeRest}`,
       headers: fixture.request.headers,
       body: fixture.requestBody,
     });
@@ -98,7 +116,8 @@ describeWithWorkerd('llm-wire replay through the Worker', () => {
     await upstream.settled();
     const upstreamRequest = upstream.requests()[requestsBefore];
     if (!upstreamRequest) throw new Error(`the request for ${fixture.name} never reached the upstream`);
-    return { response, upstreamRequest, record: stored[before]! };
+    const { call, bodies } = await server.call(stored[before]!.id);
+    return { response, upstreamRequest, record: call, bodies };
   }
 
   function exchangeOf(fixture: WireFixture): Exchange {
@@ -162,12 +181,7 @@ describeWithWorkerd('llm-wire replay through the Worker', () => {
     });
 
     it(`${name}: records the call under the route token`, () => {
-      const { record } = exchangeOf(fixture);
-      expect(record.route).toBe(fixture.route);
-      expect(record.workspace_id).not.toBeNull();
-      expect(record.method).toBe(fixture.request.method);
-      expect(record.request_bytes).toBe(fixture.requestBody?.length ?? 0);
-      expect(record.response_bytes).toBe(fixture.responseBody.length);
+      expectRecordCaller(exchangeOf(fixture).record, fixture, { workspaceId: caseToken.workspace_id, deviceId: caseToken.device_id });
     });
 
     it(`${name}: records every field of expected.json`, () => {
@@ -176,6 +190,21 @@ describeWithWorkerd('llm-wire replay through the Worker', () => {
 
     it(`${name}: records timings on the replay clock`, () => {
       expectRecordTimings(exchangeOf(fixture).record, fixture);
+    });
+
+    it(`${name}: records what the Node proxy records`, async () => {
+      // Only the Node proxy measures its own time before and after the upstream exchange.
+      const { proxy_before_ms: _before, proxy_after_ms: _after, ...nodeTiming } = (await capturedOf(fixture)).record.timing;
+      const node = replayInvariantRecord({ ...(await capturedOf(fixture)).record, timing: nodeTiming });
+      expect(replayInvariantRecord(exchangeOf(fixture).record)).toEqual(node);
+    });
+
+    it(`${name}: keeps the bodies and headers without secrets`, () => {
+      // The capture gets the request as the runtime passes it to the Worker, with `accept-encoding` replaced.
+      expectRecordBodies(exchangeOf(fixture).bodies, fixture, {
+        bodyCapBytes: DEFAULT_WORKER_BODY_CAP_BYTES,
+        hopHeaders: RUNTIME_REQUEST_FIELDS,
+      });
     });
   }
 });
