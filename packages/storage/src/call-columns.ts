@@ -14,6 +14,8 @@ import {
  * A call record flattened into the columns of the `calls` table, shared by every store. Nested objects
  * become prefixed columns; the three open-ended maps and lists are JSON text. `toCallRow` and
  * `fromCallRow` are exact inverses for every record the core produces, which the store contract checks.
+ * NOTE: Ollama's own timings (`timing.model_load_ms`, `prompt_eval_ms`, `eval_ms`) have no column yet, so a
+ * stored Ollama record loses them. Keeping them needs a migration in both stores.
  */
 export interface CallRow {
   id: string;

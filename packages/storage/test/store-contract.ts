@@ -51,6 +51,29 @@ export function describeStoreContract(name: string, createStore: () => Promise<S
         expect(stored?.record).not.toHaveProperty('stop_reasons');
       });
 
+      it('reads back optional fields and fractions exactly', async () => {
+        // The fields a plain record leaves out, and numbers whose last digit a lossy column would change.
+        const record = fullRecord({
+          timing: { ttft_ms: 812.5, total_ms: 4210.25, headers_ms: 301, proxy_before_ms: 0.001, proxy_after_ms: 0 },
+          cost: {
+            usd: 1234.000000001,
+            basis: 'exact',
+            price_key: 'claude-sonnet-4-5',
+            breakdown: { input: 0.000000001, output: 1234 },
+            price_data_version: '@pydantic/genai-prices@0.1.8',
+            price_source: 'custom:price-1',
+          },
+          error: { type: 'rate_limit_error', message: null, source: 'http', retry_after_s: 0.001 },
+          stop_reasons: [null, 'stop'],
+          rate_limits: { 'anthropic-ratelimit-requests-remaining': '3999', 'retry-after': '7' },
+        });
+        await store.insertCalls([{ record, bodies: null }]);
+
+        const stored = await store.getCall(record.id);
+        expect(stored?.record).toStrictEqual(record);
+        expect(JSON.stringify(stored?.record)).toBe(JSON.stringify(record));
+      });
+
       it('returns null for an unknown id', async () => {
         expect(await store.getCall('no-such-call')).toBeNull();
       });
