@@ -1,6 +1,7 @@
 import type { CallRecord } from '@tokenwise/core';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestSchema, describeWithPostgres, type TestSchema } from '../../storage/test/postgres-test-database.js';
 import { invitePerson, type PairedDevice, type Person, pairDevice, setUpOwner } from './helpers/accounts.js';
 import { startTestServer, type TestServer } from './helpers/test-server.js';
 
@@ -9,7 +10,7 @@ import { startTestServer, type TestServer } from './helpers/test-server.js';
  * proxy to the fake provider, first with one system prompt (Claude Code 2.1.197, from two folders on two
  * dates), then with an edited one and a new tool (2.1.198). Among them are a retried request, a tool call
  * whose result failed, and requests the provider rejects. A second device in privacy mode sends calls
- * without bodies.
+ * without bodies. Everything runs once on SQLite and once on PostgreSQL.
  */
 
 let provider: FakeProvider;
@@ -166,10 +167,11 @@ type ScoredCall = CallRecord & { prompt_version_id: string | null; scores: { sco
 
 let group: GroupJson;
 
-beforeAll(async () => {
+/** Start the server on SQLite, or on PostgreSQL with `databaseUrl`, and send the calls every test reads. */
+async function setUp(databaseUrl: string | undefined): Promise<void> {
   provider = await startFakeProvider();
   // The job runs only when a test asks, so every check sees a known state.
-  running = await startTestServer({ upstreams: { anthropic: provider.url }, insightsIntervalMs: 3_600_000 });
+  running = await startTestServer({ upstreams: { anthropic: provider.url }, insightsIntervalMs: 3_600_000, databaseUrl });
   ada = await setUpOwner(running.server);
   bob = await invitePerson(ada, 'bob@example.com', 'Bob');
   laptop = await pairDevice(running.server, ada, 'ada-laptop');
@@ -212,12 +214,12 @@ beforeAll(async () => {
 
   const groups = (await api<{ groups: GroupJson[] }>(ada, '/api/v1/prompts')).body.groups;
   group = groups.find((entry) => entry.kind === 'template')!;
-});
+}
 
-afterAll(async () => {
+async function tearDown(): Promise<void> {
   await running?.dispose();
   await provider?.close();
-});
+}
 
 async function waitForCalls(count: number): Promise<void> {
   await vi.waitFor(async () => {
@@ -230,188 +232,213 @@ async function groupCalls(): Promise<ScoredCall[]> {
   return (await api<{ calls: ScoredCall[] }>(ada, `/api/v1/prompts/${group.id}/calls?limit=100`)).body.calls;
 }
 
-describe('prompt groups', () => {
-  it('groups every Claude Code call of both versions under one template', async () => {
-    const groups = (await api<{ groups: GroupJson[]; privacy: { private_devices: number; note: string } }>(ada, '/api/v1/prompts')).body;
+/** The checks, run once per store. */
+function defineTests(): void {
+  describe('prompt groups', () => {
+    it('groups every Claude Code call of both versions under one template', async () => {
+      const groups = (await api<{ groups: GroupJson[]; privacy: { private_devices: number; note: string } }>(ada, '/api/v1/prompts')).body;
 
-    expect(group).toMatchObject({ name: `claude-code: ${IDENTITY}`, calls: 15, errors: 2, versions: 2 });
-    expect(group.device_ids).toEqual([laptop.deviceId]);
-    expect(group.people.map((person) => person.name)).toEqual(['Ada']);
-    expect(groups.groups[0]!.id).toBe(group.id);
-    expect(groups.privacy.private_devices).toBe(1);
-    expect(groups.privacy.note).toContain('1 device is in privacy mode');
+      expect(group).toMatchObject({ name: `claude-code: ${IDENTITY}`, calls: 15, errors: 2, versions: 2 });
+      expect(group.device_ids).toEqual([laptop.deviceId]);
+      expect(group.people.map((person) => person.name)).toEqual(['Ada']);
+      expect(groups.groups[0]!.id).toBe(group.id);
+      expect(groups.privacy.private_devices).toBe(1);
+      expect(groups.privacy.note).toContain('1 device is in privacy mode');
+    });
+
+    it('puts the calls without bodies in a bucket with metrics only', async () => {
+      const groups = (await api<{ groups: GroupJson[] }>(ada, '/api/v1/prompts')).body.groups;
+      const bucket = groups.find((entry) => entry.kind === 'not_kept');
+
+      expect(bucket).toMatchObject({ name: 'claude-code: prompts not kept (privacy mode)', calls: 2, versions: 0 });
+      expect(bucket!.device_ids).toEqual([privateDevice.deviceId]);
+      expect(bucket!.metrics.tokens_per_call).toBeGreaterThan(0);
+      expect(bucket!.note).toContain('not kept');
+    });
+
+    it('answers another workspace with 404 and empty lists', async () => {
+      const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
+      const callId = (await groupCalls())[0]!.id;
+
+      for (const path of [
+        `/api/v1/prompts/${group.id}`,
+        `/api/v1/prompts/${group.id}/calls`,
+        `/api/v1/prompts/${group.id}/versions/${detail.versions[1]!.id}/diff`,
+      ]) {
+        expect((await bob.browser.api('GET', path)).status, path).toBe(404);
+      }
+      expect((await api<{ groups: unknown[] }>(bob, '/api/v1/prompts')).body.groups).toEqual([]);
+      expect((await api<{ insights: unknown[] }>(bob, '/api/v1/insights')).body.insights).toEqual([]);
+      expect(
+        (await api<{ calls: { scored: boolean; scores: unknown[] }[] }>(bob, `/api/v1/insights/calls?ids=${callId}`)).body.calls,
+      ).toEqual([{ call_id: callId, scored: false, prompt_group_id: null, prompt_version_id: null, scores: [] }]);
+    });
   });
 
-  it('puts the calls without bodies in a bucket with metrics only', async () => {
-    const groups = (await api<{ groups: GroupJson[] }>(ada, '/api/v1/prompts')).body.groups;
-    const bucket = groups.find((entry) => entry.kind === 'not_kept');
+  describe('prompt versions', () => {
+    it('tells the two versions apart with the tool version that introduced each', async () => {
+      const { body } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
 
-    expect(bucket).toMatchObject({ name: 'claude-code: prompts not kept (privacy mode)', calls: 2, versions: 0 });
-    expect(bucket!.device_ids).toEqual([privateDevice.deviceId]);
-    expect(bucket!.metrics.tokens_per_call).toBeGreaterThan(0);
-    expect(bucket!.note).toContain('not kept');
+      expect(body.versions.map((version) => [version.number, version.tool_version, version.calls, version.errors])).toEqual([
+        [1, '2.1.197', 8, 0],
+        [2, '2.1.198', 7, 2],
+      ]);
+      expect(body.versions[1]!.changes_from_previous).toEqual({
+        instruction_lines_added: 2,
+        instruction_lines_removed: 1,
+        tools_added: ['WebFetch'],
+        tools_removed: [],
+        tools_changed: ['Bash'],
+      });
+    });
+
+    it('reports the metrics before and after the change', async () => {
+      const { body } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
+      const [before, after] = body.versions;
+
+      expect(before!.metrics.error_rate).toBe(0);
+      expect(after!.metrics.error_rate).toBeCloseTo(2 / 7, 9);
+      expect(before!.metrics.cost_per_call_usd).toBeGreaterThan(0);
+      // The rejected calls report no usage, so the per-call cost counts only the five priced calls.
+      expect(after!.metrics.cost_per_call_usd).toBeCloseTo(after!.cost_usd / 5, 9);
+      expect(after!.metrics.tokens_per_call).toBe(before!.metrics.tokens_per_call);
+    });
+
+    it('shows the diff of the instructions and tools, without per-call parts', async () => {
+      const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
+      const { body } = await api<{
+        diff: { instructions: { hunks: { lines: string[] }[] }; tools: { added: string[]; changed: Record<string, unknown>[] } };
+        texts: { after: { system: string } };
+        before: { number: number };
+      }>(ada, `/api/v1/prompts/${group.id}/versions/${detail.versions[1]!.id}/diff`);
+      const lines = body.diff.instructions.hunks.flatMap((hunk) => hunk.lines);
+
+      expect(body.before.number).toBe(1);
+      expect(lines).toContain('-Be concise.');
+      expect(lines).toContain('+Be concise and direct.');
+      expect(lines).toContain('+Run the tests after each change.');
+      expect(body.diff.tools.added).toEqual(['WebFetch']);
+      expect(body.diff.tools.changed).toMatchObject([{ name: 'Bash', description_changed: true, schema_changed: false }]);
+      expect(body.texts.after.system).toContain('<env>…</env>');
+      expect(body.texts.after.system).toContain('gitStatus: <git status>');
+      expect(body.texts.after.system).not.toContain('/home/ada');
+      expect(body.texts.after.system).not.toContain('cc_version');
+    });
+
+    it('raises a version change and an error-rate shift', async () => {
+      const { body } = await api<{ insights: { kind: string; summary: string; details: Record<string, unknown> }[] }>(
+        ada,
+        '/api/v1/insights',
+      );
+      const kinds = body.insights.map((insight) => [insight.kind, insight.details.metric ?? null]);
+
+      expect(kinds).toContainEqual(['version_change', null]);
+      expect(kinds).toContainEqual(['metric_shift', 'error_rate']);
+      expect(body.insights.find((insight) => insight.kind === 'version_change')!.summary).toContain('with version 2.1.198');
+    });
   });
 
-  it('answers another workspace with 404 and empty lists', async () => {
-    const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
-    const callId = (await groupCalls())[0]!.id;
+  describe('call scores', () => {
+    it('flags the retried request, the failed tool call and the rejected requests', async () => {
+      const calls = await groupCalls();
+      const scorersOf = (sessionId: string) =>
+        calls
+          .filter((call) => call.session_id === sessionId)
+          .reverse()
+          .map((call) => call.scores.map((score) => score.scorer).filter((scorer) => scorer !== 'slow'));
 
-    for (const path of [
-      `/api/v1/prompts/${group.id}`,
-      `/api/v1/prompts/${group.id}/calls`,
-      `/api/v1/prompts/${group.id}/versions/${detail.versions[1]!.id}/diff`,
-    ]) {
-      expect((await bob.browser.api('GET', path)).status, path).toBe(404);
-    }
-    expect((await api<{ groups: unknown[] }>(bob, '/api/v1/prompts')).body.groups).toEqual([]);
-    expect((await api<{ insights: unknown[] }>(bob, '/api/v1/insights')).body.insights).toEqual([]);
-    expect(
-      (await api<{ calls: { scored: boolean; scores: unknown[] }[] }>(bob, `/api/v1/insights/calls?ids=${callId}`)).body.calls,
-    ).toEqual([{ call_id: callId, scored: false, prompt_group_id: null, prompt_version_id: null, scores: [] }]);
+      expect(scorersOf('session-retry')).toEqual([[], ['retry']]);
+      expect(scorersOf('session-tool')).toEqual([['tool_error'], []]);
+      expect(scorersOf('session-bad')).toEqual([['provider_error'], ['provider_error']]);
+      expect(scorersOf('session-0')).toEqual([[], []]);
+    });
+
+    it('names the retried call and the failed tool', async () => {
+      const calls = (await groupCalls()).reverse();
+      const [first, retry] = calls.filter((call) => call.session_id === 'session-retry');
+      const [toolCall, followUp] = calls.filter((call) => call.session_id === 'session-tool');
+
+      expect(retry!.scores.find((score) => score.scorer === 'retry')!.detail).toEqual({ retry_of: first!.id });
+      expect(toolCall!.tool_calls).toBe(1);
+      expect(toolCall!.scores.find((score) => score.scorer === 'tool_error')!.detail).toEqual({
+        next_call_id: followUp!.id,
+        failed_tools: ['Bash'],
+      });
+    });
+
+    it('sums the failures per prompt group', async () => {
+      const { body } = await api<{
+        totals: { calls: number; body_calls: number; failed: Record<string, number> };
+        groups: { key: string; label: string }[];
+      }>(ada, '/api/v1/insights/scores?group_by=group');
+
+      expect(body.totals.calls).toBe(17);
+      expect(body.totals.body_calls).toBe(15);
+      expect(body.totals.failed).toMatchObject({ provider_error: 2, retry: 1, tool_error: 1, refusal: 0, max_tokens: 0, stream_cut: 0 });
+      expect(body.groups.map((entry) => entry.label)).toContain(group.name);
+    });
+
+    it('reads the scores of listed calls', async () => {
+      const bad = (await groupCalls()).filter((call) => call.session_id === 'session-bad');
+      const { body } = await api<{ calls: { call_id: string; scored: boolean; scores: { scorer: string }[] }[] }>(
+        ada,
+        `/api/v1/insights/calls?ids=${bad.map((call) => call.id).join(',')}`,
+      );
+
+      expect(body.calls.map((call) => call.scored)).toEqual([true, true]);
+      expect(body.calls.every((call) => call.scores.some((score) => score.scorer === 'provider_error'))).toBe(true);
+    });
   });
+
+  describe('insights job', () => {
+    it('changes nothing when it runs again', async () => {
+      const before = await api(ada, `/api/v1/prompts/${group.id}`);
+
+      const result = await running.server.runInsights();
+
+      expect(result.calls).toBe(0);
+      expect(await api(ada, `/api/v1/prompts/${group.id}`)).toEqual(before);
+    });
+
+    it('lets only owners change the thresholds', async () => {
+      const changed = await api<{ settings: Record<string, unknown> }>(ada, '/api/v1/insights/settings', {
+        method: 'PATCH',
+        body: { latency_target_ms: 5000 },
+      });
+      const invalid = await api<{ error: { message: string } }>(ada, '/api/v1/insights/settings', {
+        method: 'PATCH',
+        body: { metric_shift_pct: -3 },
+      });
+
+      const carol = await invitePerson(ada, 'carol@example.com', 'Carol', { role: 'member' });
+      const byMember = await carol.browser.api('PATCH', '/api/v1/insights/settings', { latency_target_ms: 1 });
+
+      expect(changed.body.settings).toMatchObject({ latency_target_ms: 5000, metric_shift_pct: 25 });
+      expect(byMember.status).toBe(403);
+      expect(invalid.status).toBe(400);
+      expect(invalid.body.error.message).toContain('invalid metric_shift_pct -3');
+    });
+  });
+}
+
+describe('insights on SQLite', () => {
+  beforeAll(() => setUp(undefined));
+  afterAll(tearDown);
+  defineTests();
 });
 
-describe('prompt versions', () => {
-  it('tells the two versions apart with the tool version that introduced each', async () => {
-    const { body } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
+describeWithPostgres('insights on PostgreSQL', () => {
+  let schema: TestSchema | undefined;
 
-    expect(body.versions.map((version) => [version.number, version.tool_version, version.calls, version.errors])).toEqual([
-      [1, '2.1.197', 8, 0],
-      [2, '2.1.198', 7, 2],
-    ]);
-    expect(body.versions[1]!.changes_from_previous).toEqual({
-      instruction_lines_added: 2,
-      instruction_lines_removed: 1,
-      tools_added: ['WebFetch'],
-      tools_removed: [],
-      tools_changed: ['Bash'],
-    });
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    await setUp(schema.url);
   });
 
-  it('reports the metrics before and after the change', async () => {
-    const { body } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
-    const [before, after] = body.versions;
-
-    expect(before!.metrics.error_rate).toBe(0);
-    expect(after!.metrics.error_rate).toBeCloseTo(2 / 7, 9);
-    expect(before!.metrics.cost_per_call_usd).toBeGreaterThan(0);
-    // The rejected calls report no usage, so the per-call cost counts only the five priced calls.
-    expect(after!.metrics.cost_per_call_usd).toBeCloseTo(after!.cost_usd / 5, 9);
-    expect(after!.metrics.tokens_per_call).toBe(before!.metrics.tokens_per_call);
+  afterAll(async () => {
+    await tearDown();
+    await schema?.drop();
   });
 
-  it('shows the diff of the instructions and tools, without per-call parts', async () => {
-    const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
-    const { body } = await api<{
-      diff: { instructions: { hunks: { lines: string[] }[] }; tools: { added: string[]; changed: Record<string, unknown>[] } };
-      texts: { after: { system: string } };
-      before: { number: number };
-    }>(ada, `/api/v1/prompts/${group.id}/versions/${detail.versions[1]!.id}/diff`);
-    const lines = body.diff.instructions.hunks.flatMap((hunk) => hunk.lines);
-
-    expect(body.before.number).toBe(1);
-    expect(lines).toContain('-Be concise.');
-    expect(lines).toContain('+Be concise and direct.');
-    expect(lines).toContain('+Run the tests after each change.');
-    expect(body.diff.tools.added).toEqual(['WebFetch']);
-    expect(body.diff.tools.changed).toMatchObject([{ name: 'Bash', description_changed: true, schema_changed: false }]);
-    expect(body.texts.after.system).toContain('<env>…</env>');
-    expect(body.texts.after.system).toContain('gitStatus: <git status>');
-    expect(body.texts.after.system).not.toContain('/home/ada');
-    expect(body.texts.after.system).not.toContain('cc_version');
-  });
-
-  it('raises a version change and an error-rate shift', async () => {
-    const { body } = await api<{ insights: { kind: string; summary: string; details: Record<string, unknown> }[] }>(
-      ada,
-      '/api/v1/insights',
-    );
-    const kinds = body.insights.map((insight) => [insight.kind, insight.details.metric ?? null]);
-
-    expect(kinds).toContainEqual(['version_change', null]);
-    expect(kinds).toContainEqual(['metric_shift', 'error_rate']);
-    expect(body.insights.find((insight) => insight.kind === 'version_change')!.summary).toContain('with version 2.1.198');
-  });
-});
-
-describe('call scores', () => {
-  it('flags the retried request, the failed tool call and the rejected requests', async () => {
-    const calls = await groupCalls();
-    const scorersOf = (sessionId: string) =>
-      calls
-        .filter((call) => call.session_id === sessionId)
-        .reverse()
-        .map((call) => call.scores.map((score) => score.scorer).filter((scorer) => scorer !== 'slow'));
-
-    expect(scorersOf('session-retry')).toEqual([[], ['retry']]);
-    expect(scorersOf('session-tool')).toEqual([['tool_error'], []]);
-    expect(scorersOf('session-bad')).toEqual([['provider_error'], ['provider_error']]);
-    expect(scorersOf('session-0')).toEqual([[], []]);
-  });
-
-  it('names the retried call and the failed tool', async () => {
-    const calls = (await groupCalls()).reverse();
-    const [first, retry] = calls.filter((call) => call.session_id === 'session-retry');
-    const [toolCall, followUp] = calls.filter((call) => call.session_id === 'session-tool');
-
-    expect(retry!.scores.find((score) => score.scorer === 'retry')!.detail).toEqual({ retry_of: first!.id });
-    expect(toolCall!.tool_calls).toBe(1);
-    expect(toolCall!.scores.find((score) => score.scorer === 'tool_error')!.detail).toEqual({
-      next_call_id: followUp!.id,
-      failed_tools: ['Bash'],
-    });
-  });
-
-  it('sums the failures per prompt group', async () => {
-    const { body } = await api<{
-      totals: { calls: number; body_calls: number; failed: Record<string, number> };
-      groups: { key: string; label: string }[];
-    }>(ada, '/api/v1/insights/scores?group_by=group');
-
-    expect(body.totals.calls).toBe(17);
-    expect(body.totals.body_calls).toBe(15);
-    expect(body.totals.failed).toMatchObject({ provider_error: 2, retry: 1, tool_error: 1, refusal: 0, max_tokens: 0, stream_cut: 0 });
-    expect(body.groups.map((entry) => entry.label)).toContain(group.name);
-  });
-
-  it('reads the scores of listed calls', async () => {
-    const bad = (await groupCalls()).filter((call) => call.session_id === 'session-bad');
-    const { body } = await api<{ calls: { call_id: string; scored: boolean; scores: { scorer: string }[] }[] }>(
-      ada,
-      `/api/v1/insights/calls?ids=${bad.map((call) => call.id).join(',')}`,
-    );
-
-    expect(body.calls.map((call) => call.scored)).toEqual([true, true]);
-    expect(body.calls.every((call) => call.scores.some((score) => score.scorer === 'provider_error'))).toBe(true);
-  });
-});
-
-describe('insights job', () => {
-  it('changes nothing when it runs again', async () => {
-    const before = await api(ada, `/api/v1/prompts/${group.id}`);
-
-    const result = await running.server.runInsights();
-
-    expect(result.calls).toBe(0);
-    expect(await api(ada, `/api/v1/prompts/${group.id}`)).toEqual(before);
-  });
-
-  it('lets only owners change the thresholds', async () => {
-    const changed = await api<{ settings: Record<string, unknown> }>(ada, '/api/v1/insights/settings', {
-      method: 'PATCH',
-      body: { latency_target_ms: 5000 },
-    });
-    const invalid = await api<{ error: { message: string } }>(ada, '/api/v1/insights/settings', {
-      method: 'PATCH',
-      body: { metric_shift_pct: -3 },
-    });
-
-    const carol = await invitePerson(ada, 'carol@example.com', 'Carol', { role: 'member' });
-    const byMember = await carol.browser.api('PATCH', '/api/v1/insights/settings', { latency_target_ms: 1 });
-
-    expect(changed.body.settings).toMatchObject({ latency_target_ms: 5000, metric_shift_pct: 25 });
-    expect(byMember.status).toBe(403);
-    expect(invalid.status).toBe(400);
-    expect(invalid.body.error.message).toContain('invalid metric_shift_pct -3');
-  });
+  defineTests();
 });
