@@ -8,6 +8,7 @@ export * from './cost/compute-cost.js';
 export * from './cost/price-data-version.js';
 export * from './cost/price-key.js';
 export * from './detect/session.js';
+export * from './detect/subscription.js';
 export * from './detect/tool.js';
 export * from './errors.js';
 export * from './provider-error.js';

@@ -32,6 +32,7 @@ export interface ServeFlags {
   smtpUrl?: string;
   mailFrom?: string;
   judgeApiKeyFile?: string;
+  allowPrivateWebhooks?: boolean;
 }
 
 export interface ServeConfig {
@@ -70,6 +71,11 @@ export interface ServeConfig {
   mail?: MailConfig;
   /** The LLM judge's provider key, from `TOKENWISE_JUDGE_API_KEY` or `--judge-api-key-file`; never stored or logged. */
   judgeApiKey?: string;
+  /**
+   * Lets budget alert webhooks reach loopback and private-network addresses (`--allow-private-webhooks`).
+   * Off by default, so a workspace owner cannot make the server post into the network it runs in.
+   */
+  allowPrivateWebhooks?: boolean;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -103,6 +109,10 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
   const parsedPublicUrl = publicUrl ? parsePublicUrl(publicUrl.value, publicUrl.source) : undefined;
   const mail = resolveMailConfig(flags, env, parsedPublicUrl);
   const judgeApiKey = resolveJudgeApiKey(flags, env);
+  const privateWebhooksVariable = env.TOKENWISE_ALLOW_PRIVATE_WEBHOOKS;
+  const allowPrivateWebhooks =
+    flags.allowPrivateWebhooks ??
+    (privateWebhooksVariable ? parseSwitch(privateWebhooksVariable, 'TOKENWISE_ALLOW_PRIVATE_WEBHOOKS') : false);
 
   return {
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
@@ -121,6 +131,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     ...(ollamaListen && { ollamaListen: parseOllamaListen(ollamaListen.value, ollamaListen.source) }),
     ...(mail && { mail }),
     ...(judgeApiKey && { judgeApiKey }),
+    ...(allowPrivateWebhooks && { allowPrivateWebhooks }),
   };
 }
 

@@ -64,6 +64,8 @@ export async function resolveRouteGrant(store: Store, token: RouteToken | null):
     deviceId: token.deviceId,
     keepBodies: workspace.keepBodies && !(device?.privacyMode ?? false),
     redactBodies: workspace.redactBodies,
+    userId: device?.userId ?? null,
+    budgetsFailClosed: workspace.budgetsFailClosed,
   };
 }
 

@@ -8,6 +8,8 @@ import type { DestinationStream, Logger } from 'pino';
 import { createAccountsApp } from './accounts/accounts-app.js';
 import { createApiHandler } from './api.js';
 import { sendApiError, sendJson } from './api-responses.js';
+import { type BudgetGate, createBudgetGate } from './budgets/budget-gate.js';
+import { type BudgetTimings, createBudgetsApp } from './budgets/budgets-app.js';
 import { createCallStream } from './call-stream.js';
 import { DEFAULT_TOKEN_CACHE_MS, type ServeConfig } from './config.js';
 import { createConnectScriptsHandler } from './connect-scripts.js';
@@ -61,6 +63,8 @@ export interface ServeOptions extends ServeConfig {
   judgeIntervalMs?: number;
   /** Wall clock of the insights email (its periods) and the LLM judge; tests pass a fixed one. */
   reportClock?: () => Date;
+  /** Intervals of budget enforcement and alerts (tests shorten them). */
+  budgetTimings?: BudgetTimings;
   /** The dashboard's production build (index.html and assets/); without one, `/` shows the plain HTML home page. */
   dashboardDir?: string;
 }
@@ -82,6 +86,8 @@ export interface RunningServer {
   setupUrl: string | null;
   /** Run the retention job now (tests; the server runs it every `retentionIntervalMs`). */
   runRetention(): Promise<void>;
+  /** Run the budget alert job now (tests; the server runs it every `budgetTimings.alertIntervalMs`). */
+  runBudgetAlerts(): Promise<void>;
   /** Run the insights email job and the LLM judge job now (tests; the server runs them at their intervals). */
   runInsightsEmails(): Promise<void>;
   runJudge(): Promise<void>;
@@ -143,8 +149,30 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const readiness = createReadinessCheck({ store, logger });
   // Records pass through the spool so that a store that is down, or a crash, loses at most one flush interval.
   const spool = await openRecordSpool(paths.spool, options.spool).catch(closeOnFailure);
-  const batchingSink = createBatchingRecordSink({ store, logger, spool, ...options.sink, onStored: (calls) => stream.publish(calls) });
+  const batchingSink = createBatchingRecordSink({
+    store,
+    logger,
+    spool,
+    ...options.sink,
+    onStored: (calls) => {
+      stream.publish(calls);
+      budgetGate?.onStored(calls.map((call) => call.record.id));
+    },
+  });
   const priceBook = createPriceBook({ store, registry, logger: logger.child({ component: 'prices' }) });
+  // Blocking budgets are enforced where calls are proxied; the app process only reports and alerts.
+  const budgetGate: BudgetGate | null =
+    role === 'app'
+      ? null
+      : createBudgetGate({
+          store,
+          logger: logger.child({ component: 'budgets' }),
+          priceRecord: (record) => priceBook.apply(record),
+          refreshIntervalMs: options.budgetTimings?.refreshIntervalMs,
+          leaseTtlMs: options.budgetTimings?.leaseTtlMs,
+          leaseWaitMs: options.budgetTimings?.leaseWaitMs,
+        });
+  await budgetGate?.start();
   // Export runs off the proxy's path: both only count or queue the finished record here.
   const exporter = options.otlp
     ? createOtlpExporter({
@@ -182,6 +210,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     sink,
     logger: logger.child({ component: 'proxy' }),
     bodyCapBytes: options.bodyCapBytes,
+    budgets: budgetGate ?? undefined,
   });
   const accountsApp = createAccountsApp({
     store,
@@ -191,6 +220,17 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     runJobs: role !== 'proxy',
     retentionIntervalMs: options.retentionIntervalMs,
     dashboard,
+  });
+  const budgetsApp = createBudgetsApp({
+    store,
+    principals: accountsApp.principals,
+    logger,
+    runJobs: role !== 'proxy',
+    mail: options.mail,
+    allowPrivateWebhooks: options.allowPrivateWebhooks ?? false,
+    publicUrl: options.publicUrl,
+    timings: options.budgetTimings,
+    onBudgetsChanged: async () => budgetGate?.reloadBudgets(),
   });
   const insightsApp = createInsightsApp({
     store,
@@ -227,6 +267,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     principals: accountsApp.principals,
     moreEndpoints: async (req, res, url, caller) => {
       if (await dashboardApi(req, res, url, caller)) return true;
+      if (await budgetsApp.endpoints(req, res, url, caller)) return true;
       if (await reportsApp.endpoints(req, res, url, caller)) return true;
       if (await insightsApp.handle(req, res, url, caller)) return true;
       if (await accountsApp.moreEndpoints(req, res, url, caller)) return true;
@@ -310,6 +351,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   await listen(server, options.host, options.port).catch(async (error) => {
     await batchingSink.close();
+    await budgetGate?.close();
+    await budgetsApp.close();
     priceBook.close();
     await proxy.close();
     await follower?.close();
@@ -370,6 +413,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await proxy.close();
 
     await batchingSink.close();
+    // After the last records are stored, so the leases given back hold no unstored spend.
+    await budgetGate?.close();
+    await budgetsApp.close();
     await exporter?.close();
     priceBook.close();
     await follower?.close();
@@ -395,6 +441,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     database,
     setupUrl,
     runRetention: () => accountsApp.runRetention(),
+    runBudgetAlerts: () => budgetsApp.runAlerts(),
     runInsightsEmails: () => reportsApp.runInsightsEmails(),
     runJudge: () => reportsApp.runJudge(),
     runInsights: () => insightsApp.runOnce(),

@@ -45,6 +45,8 @@ describe('route authorizer', () => {
       deviceId: null,
       keepBodies: false,
       redactBodies: true,
+      userId: null,
+      budgetsFailClosed: false,
     });
   });
 

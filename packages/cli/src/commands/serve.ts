@@ -64,15 +64,20 @@ Options:
                           (default: the settings "tokenwise connect" wrote)
                                                                          TOKENWISE_OLLAMA_LISTEN
   --smtp-url URL          send the insights email (weekly unless a workspace or person
-                          changes it) through this SMTP server: smtp://[user:password@]host[:port]
-                          or smtps://… for TLS from the start. Prefer the variable when
-                          the URL has a password                         TOKENWISE_SMTP_URL
+                          changes it) and budget alerts through this SMTP server:
+                          smtp://[user:password@]host[:port] or smtps://… for TLS from
+                          the start. Prefer the variable when the URL has a password
+                                                                         TOKENWISE_SMTP_URL
   --mail-from ADDRESS     the sender of those emails, e.g. "Tokenwise <tokenwise@example.com>"
                           (default: tokenwise@ the --public-url host)    TOKENWISE_MAIL_FROM
   --judge-api-key-file FILE
                           file holding the provider API key the LLM judge sends, for
                           workspaces that turn the judge on; or put the key itself in
                           TOKENWISE_JUDGE_API_KEY                        TOKENWISE_JUDGE_API_KEY_FILE
+  --allow-private-webhooks
+                          let budget alert webhooks reach loopback and private-network
+                          addresses (off: an owner could make the server post into
+                          its own network)                               TOKENWISE_ALLOW_PRIVATE_WEBHOOKS
   -h, --help              show this help
 
 Stop it with Ctrl-C (SIGINT), SIGTERM or by closing its terminal (SIGHUP): it
@@ -106,6 +111,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         'smtp-url': { type: 'string' },
         'mail-from': { type: 'string' },
         'judge-api-key-file': { type: 'string' },
+        'allow-private-webhooks': { type: 'boolean' },
       },
     }),
   ).values;
@@ -135,6 +141,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       smtpUrl: flags['smtp-url'],
       mailFrom: flags['mail-from'],
       judgeApiKeyFile: flags['judge-api-key-file'],
+      allowPrivateWebhooks: flags['allow-private-webhooks'],
     },
     io.env,
   );

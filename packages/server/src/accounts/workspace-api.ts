@@ -44,8 +44,8 @@ type Handler = (context: Context) => Promise<void>;
  *   DELETE /me                                {password} delete the account; workspaces it alone belongs to go with it
  *   GET    /workspaces                        the caller's workspaces
  *   POST   /workspaces                        {name} a new workspace the caller owns
- *   GET    /workspaces/{id}                   settings: privacy_mode, redaction, body_retention_days
- *   PATCH  /workspaces/{id}                   {name?, privacy_mode?, redaction?, body_retention_days?} (owner)
+ *   GET    /workspaces/{id}                   settings: privacy_mode, redaction, body_retention_days, budgets_fail_closed
+ *   PATCH  /workspaces/{id}                   {name?, privacy_mode?, redaction?, body_retention_days?, budgets_fail_closed?} (owner)
  *   DELETE /workspaces/{id}                   the workspace with all its calls, devices and tokens (owner)
  *   GET    /api-tokens                        the caller's personal API tokens (never the secret)
  *   POST   /api-tokens                        {name} a personal token for the current workspace, shown once
@@ -222,6 +222,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     if (fields.privacy_mode !== undefined) changes.keepBodies = !booleanField(fields, 'privacy_mode');
     if (fields.redaction !== undefined) changes.redactBodies = booleanField(fields, 'redaction');
     if (fields.body_retention_days !== undefined) changes.bodyRetentionDays = retentionField(fields.body_retention_days);
+    if (fields.budgets_fail_closed !== undefined) changes.budgetsFailClosed = booleanField(fields, 'budgets_fail_closed');
 
     const workspace = await store.updateWorkspace(scope.workspace.id, changes);
     // The proxy of this process applies a new privacy mode to the next call; other processes within their token cache time.
@@ -231,6 +232,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
         workspace_id: scope.workspace.id,
         privacy_mode: workspace ? !workspace.keepBodies : null,
         redaction: workspace?.redactBodies ?? null,
+        budgets_fail_closed: workspace?.budgetsFailClosed ?? null,
       },
       'workspace settings changed',
     );
@@ -641,6 +643,7 @@ export function describeWorkspace(workspace: Workspace, role: Role) {
     privacy_mode: !workspace.keepBodies,
     redaction: workspace.redactBodies,
     body_retention_days: workspace.bodyRetentionDays,
+    budgets_fail_closed: workspace.budgetsFailClosed,
     created_at: workspace.createdAt,
   };
 }

@@ -8,6 +8,8 @@ export interface ProxyError {
   kind: ProxyErrorKind;
   format: ErrorFormat;
   message: string;
+  /** Extra response headers, such as `retry-after`. */
+  headers?: Record<string, string>;
 }
 
 export function sendProxyError(res: ServerResponse, error: ProxyError): void {
@@ -16,7 +18,7 @@ export function sendProxyError(res: ServerResponse, error: ProxyError): void {
     return;
   }
   const body = formatProviderError(error.format, error.status, error.kind, error.message);
-  res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(error.status, { ...error.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -28,6 +30,7 @@ export function writeProxyErrorToSocket(socket: Duplex, error: ProxyError): void
     'content-type: application/json',
     `content-length: ${Buffer.byteLength(body)}`,
     'connection: close',
+    ...Object.entries(error.headers ?? {}).map(([name, value]) => `${name}: ${value}`),
   ];
   if (!socket.writable) {
     socket.destroy();

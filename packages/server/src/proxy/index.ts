@@ -1,3 +1,12 @@
 export { createProxyHandler } from './proxy-handler.js';
-export type { ProxyHandler, ProxyOptions, ProxyRecordSink, ProxyStats, RouteAuthorization } from './proxy-options.js';
+export type {
+  BudgetAdmission,
+  BudgetTicket,
+  ProxyBudgetGate,
+  ProxyHandler,
+  ProxyOptions,
+  ProxyRecordSink,
+  ProxyStats,
+  RouteAuthorization,
+} from './proxy-options.js';
 export { isProxyTarget } from './resolve-target.js';

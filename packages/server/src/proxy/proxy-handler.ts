@@ -17,7 +17,7 @@ import { type ProxyError, sendProxyError, writeProxyErrorToSocket } from './erro
 import { createFaultLog } from './fault-log.js';
 import { captureHeaders } from './forward-headers.js';
 import { forwardHttp } from './forward-http.js';
-import type { ProxyHandler, ProxyOptions, RouteAuthorization } from './proxy-options.js';
+import type { BudgetAdmission, ProxyHandler, ProxyOptions, RouteAuthorization } from './proxy-options.js';
 import { createWebSocketRelayer } from './relay-websocket.js';
 import { errorFormatFor, resolveTarget } from './resolve-target.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -36,7 +36,7 @@ const NODE_DECODERS: CaptureOptions['decoders'] = { br: (bytes) => brotliDecompr
  * one-line-per-call log belongs to the sink's wrapper in the app.
  */
 export function createProxyHandler(options: ProxyOptions): ProxyHandler {
-  const { registry, authorize, sink, logger } = options;
+  const { registry, authorize, sink, logger, budgets } = options;
   const headersTimeoutMs = options.upstreamHeadersTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   const bodyIdleTimeoutMs = options.upstreamBodyIdleTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   const bodyCapBytes = options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES;
@@ -89,6 +89,17 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     }
   };
 
+  /** Check the blocking budgets of a model call. Other GET requests (model lists, quotas) pass unchecked. */
+  const admitBudget = (
+    req: IncomingMessage,
+    route: RouteDescriptor,
+    authorization: RouteAuthorization,
+    isUpgrade: boolean,
+  ): BudgetAdmission | Promise<BudgetAdmission> => {
+    if (!budgets || (!isUpgrade && req.method !== 'POST')) return { ok: true, ticket: null };
+    return budgets.admit({ authorization, route, authorizationHeader: req.headers.authorization });
+  };
+
   const shuttingDown = (target: string): ProxyError => ({
     status: 503,
     kind: 'internal',
@@ -119,6 +130,17 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     if (isClientGone()) return;
 
     const { route, rest, upstreamUrl, authorization } = resolved;
+    const admission = await admitBudget(req, route, authorization, false);
+    if (!admission.ok) {
+      sendProxyError(res, { ...admission.refusal, format: route.errorFormat });
+      return;
+    }
+    const ticket = admission.ticket;
+    if (isClientGone()) {
+      ticket?.settle(null);
+      return;
+    }
+
     const captureRequest = captureRequestFor(req, route, rest, authorization);
     const capture = guardHttpCapture(() => createHttpCapture(captureRequest, captureOptions(authorization)), faults, route.name);
     const overhead = measureOverhead(capture, receivedMs);
@@ -132,7 +154,9 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
       bodyIdleTimeoutMs,
       onEnd: (end) => {
         const timing = overhead.end(end);
-        record(withProxyTiming(capture.finish(end), timing), authorization, route.name);
+        const result = withProxyTiming(capture.finish(end), timing);
+        ticket?.settle(result?.record ?? null);
+        record(result, authorization, route.name);
       },
       onRetry: (code) =>
         logger.info(
@@ -168,6 +192,18 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     if (socket.destroyed) return;
 
     const { route, rest, upstreamUrl, authorization } = resolved;
+    const admission = await admitBudget(req, route, authorization, true);
+    if (!admission.ok) {
+      writeProxyErrorToSocket(socket, { ...admission.refusal, format: route.errorFormat });
+      return;
+    }
+    // The reservation covers the handshake; each response over the connection is charged as it ends.
+    const ticket = admission.ticket;
+    if (socket.destroyed) {
+      ticket?.settle(null);
+      return;
+    }
+
     const captureRequest = captureRequestFor(req, route, rest, authorization);
     const handshakeCapture = guardHttpCapture(
       () => createWebSocketHandshakeCapture(captureRequest, captureOptions(authorization)),
@@ -177,11 +213,21 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
     relayer.relay(req, socket, head, {
       upstreamUrl,
       errorFormat: route.errorFormat,
-      handshake: { capture: handshakeCapture, onEnd: (end) => record(handshakeCapture.finish(end), authorization, route.name) },
+      handshake: {
+        capture: handshakeCapture,
+        onEnd: (end) => {
+          const result = handshakeCapture.finish(end);
+          ticket?.settle(result?.record ?? null);
+          record(result, authorization, route.name);
+        },
+      },
       createCapture: () =>
         guardWebSocketCapture(
           () =>
-            createWebSocketCapture(captureRequest, captureOptions(authorization), (result) => record(result, authorization, route.name)),
+            createWebSocketCapture(captureRequest, captureOptions(authorization), (result) => {
+              if (result) ticket?.charge(result.record);
+              record(result, authorization, route.name);
+            }),
           faults,
           route.name,
         ),

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { CallBodies, CallRecord, RouteRegistry } from '@tokenwise/core';
+import type { CallBodies, CallRecord, ProxyErrorKind, RouteDescriptor, RouteRegistry } from '@tokenwise/core';
 import type { Logger } from 'pino';
 
 /** The grant of a valid route token: the workspace and device its calls are recorded under. */
@@ -11,6 +11,37 @@ export interface RouteAuthorization {
   keepBodies: boolean;
   /** False when the workspace turned redaction off: kept body text is stored as sent. True when omitted. */
   redactBodies?: boolean;
+  /** The person who paired the device, whose budgets count its calls; null or omitted when none. */
+  userId?: string | null;
+  /** True refuses calls while the workspace's blocking budgets cannot be checked. False when omitted. */
+  budgetsFailClosed?: boolean;
+}
+
+/** The answer of a budget gate: go on with a ticket to settle when the call ends, or an error response to send. */
+export type BudgetAdmission =
+  | { ok: true; ticket: BudgetTicket | null }
+  | { ok: false; refusal: { status: number; kind: ProxyErrorKind; message: string; headers: Record<string, string> } };
+
+/** A call admitted by the budget gate. */
+export interface BudgetTicket {
+  /** Charge the finished call's record and release its reservation; null releases it without a charge. Only the first settle counts. */
+  settle(record: CallRecord | null): void;
+  /** Charge a further call made on the same connection (a WebSocket relay), which reserved nothing. */
+  charge(record: CallRecord): void;
+}
+
+/** Checks blocking budgets before a call is forwarded (see `createBudgetGate`). */
+export interface ProxyBudgetGate {
+  /**
+   * Admit or refuse a call. It resolves from memory, except when this process holds no share of a budget
+   * yet and has to obtain one from the store first.
+   */
+  admit(call: {
+    authorization: RouteAuthorization;
+    route: RouteDescriptor;
+    /** The request's `authorization` header, which tells subscription traffic from API-key calls. */
+    authorizationHeader: string | undefined;
+  }): BudgetAdmission | Promise<BudgetAdmission>;
 }
 
 /** Where the proxy hands each finished call. */
@@ -37,6 +68,8 @@ export interface ProxyOptions {
   upstreamHeadersTimeoutMs?: number;
   /** Maximum silence between two reads of an upstream body, in ms; default 10 minutes. */
   upstreamBodyIdleTimeoutMs?: number;
+  /** Blocking budgets, checked for POST requests and WebSocket upgrades; none when omitted. */
+  budgets?: ProxyBudgetGate;
 }
 
 export interface ProxyStats {
