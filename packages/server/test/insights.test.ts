@@ -335,6 +335,13 @@ function defineTests(): void {
       expect(kinds).toContainEqual(['version_change', null]);
       expect(kinds).toContainEqual(['metric_shift', 'error_rate']);
       expect(body.insights.find((insight) => insight.kind === 'version_change')!.summary).toContain('with version 2.1.198');
+      expect(body.insights.find((insight) => insight.details.metric === 'error_rate')!.details).toMatchObject({
+        metric: 'error_rate',
+        metric_before: 0,
+        change_pct: null,
+        tool_version: '2.1.198',
+        previous_tool_version: '2.1.197',
+      });
     });
   });
 

@@ -88,7 +88,11 @@ export async function groupInsights(store: Store, group: PromptGroup, settings: 
         summary: metricShiftSummary(name, current, shift),
         details: JSON.stringify({
           ...common,
-          ...shift,
+          metric: shift.metric,
+          label: shift.label,
+          metric_before: shift.before,
+          metric_after: shift.after,
+          change_pct: shift.change_pct,
           threshold_pct: settings.metricShiftPct,
           before: beforeMetrics,
           after: afterMetrics,
