@@ -59,6 +59,7 @@ export function createReportsApp(options: ReportsAppOptions) {
         apiKey: options.judgeApiKey,
         proxyUrl: () => options.ownProxyUrl() ?? options.publicUrl ?? null,
         intervalMs: options.judgeIntervalMs,
+        clock: options.clock,
       })
     : null;
   if (options.runJobs) {
