@@ -508,6 +508,8 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
     return { ...settings, updatedAt };
   }
 
+  // NOTE: a group's opening (the first line of its system prompt, at most 100 characters) is kept after
+  // its versions' texts are pruned, because it names the group.
   async pruneVersionTexts(): Promise<number> {
     return this.sql().run(
       `UPDATE prompt_versions SET system_text = NULL, tools_json = NULL
