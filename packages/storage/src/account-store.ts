@@ -1,3 +1,4 @@
+import type { ListPage, PageRequest } from './call-queries.js';
 import type { Device, Workspace } from './store.js';
 
 /** Members see a workspace's data; owners also manage its devices, members and settings. */
@@ -165,7 +166,11 @@ export interface AccountStore {
   addMembership(input: { workspaceId: string; userId: string; role: Role }): Promise<Membership>;
   getMembership(workspaceId: string, userId: string): Promise<Membership | null>;
   listMembershipsOfUser(userId: string): Promise<MembershipWithWorkspace[]>;
+  /** The person's workspaces, oldest workspace first (by creation time, then id), one page at a time. */
+  listMembershipsOfUserPage(userId: string, page: PageRequest): Promise<ListPage<MembershipWithWorkspace>>;
   listMembers(workspaceId: string): Promise<MembershipWithUser[]>;
+  /** People of the workspace in the order they joined (then by membership id), one page at a time. */
+  listMembersPage(workspaceId: string, page: PageRequest): Promise<ListPage<MembershipWithUser>>;
   setMembershipRole(workspaceId: string, userId: string, role: Role): Promise<boolean>;
   removeMembership(workspaceId: string, userId: string): Promise<boolean>;
 
@@ -177,6 +182,8 @@ export interface AccountStore {
   createInvite(input: Omit<Invite, 'id' | 'createdAt' | 'acceptedAt' | 'acceptedByUserId' | 'revokedAt'>): Promise<Invite>;
   findInviteByHash(tokenSha256: string): Promise<Invite | null>;
   listInvites(workspaceId: string): Promise<Invite[]>;
+  /** Open and past invites of the workspace, oldest first (then by id), one page at a time. */
+  listInvitesPage(workspaceId: string, page: PageRequest): Promise<ListPage<Invite>>;
   revokeInvite(id: string): Promise<boolean>;
   /**
    * Marks an open, unexpired invite accepted by `userId` and makes them a member of its workspace, or, for an
@@ -225,6 +232,8 @@ export interface AccountStore {
   deleteWorkspace(id: string): Promise<boolean>;
 
   listDevices(workspaceId: string): Promise<Device[]>;
+  /** Devices of the workspace, revoked ones too, oldest first (then by id), one page at a time. */
+  listDevicesPage(workspaceId: string, page: PageRequest): Promise<ListPage<Device>>;
   updateDevice(id: string, changes: DeviceChanges): Promise<Device | null>;
   /** Marks the device revoked with every active route token of it; returns the ids of the tokens revoked. */
   revokeDevice(id: string): Promise<string[]>;

@@ -27,6 +27,12 @@ export interface CallPage {
   nextCursor: string | null;
 }
 
+/** One page of a keyset-paginated list of accounts, devices, tokens or prices; `nextCursor` is null on the last page. */
+export interface ListPage<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
 export interface PageRequest {
   limit: number;
   /** A `nextCursor` this store returned for the same query. */
@@ -190,6 +196,8 @@ export interface CallQueryStore {
   hasPromptText(workspaceId: string): Promise<boolean>;
 
   listCustomPrices(workspaceId: string): Promise<StoredCustomPrice[]>;
+  /** The workspace's custom prices, newest `effectiveFrom` first, then newest created, then by id; one page at a time. */
+  listCustomPricesPage(workspaceId: string, page: PageRequest): Promise<ListPage<StoredCustomPrice>>;
   createCustomPrice(price: NewCustomPrice): Promise<StoredCustomPrice>;
   deleteCustomPrice(workspaceId: string, id: string): Promise<boolean>;
   /** Custom prices of every workspace, for the price book new calls are priced with. */

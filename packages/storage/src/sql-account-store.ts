@@ -19,12 +19,42 @@ import type {
   WorkspaceChanges,
 } from './account-store.js';
 import type { BudgetStore } from './budget-store.js';
+import type { ListPage, PageRequest } from './call-queries.js';
+import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
 import { SqlBudgetStore } from './sql-budget-store.js';
 import { readBoolean, type SqlParam, type SqlRunner, type SqlStep } from './sql-runner.js';
-import type { ApiToken, Device, NewApiToken, Workspace } from './store.js';
-import { checkSha256, type TokenRow, toApiToken } from './store-rows.js';
+import type { ApiToken, Device, NewApiToken, RouteToken, Workspace } from './store.js';
+import { checkSha256, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 const DAY_MS = 86_400_000;
+
+/** Creation time, then id, the order of every list of accounts, devices and tokens. */
+function byCreation(list: string, table = ''): ListOrder {
+  const prefix = table === '' ? '' : `${table}.`;
+  return {
+    list,
+    columns: [
+      { sql: `${prefix}created_at`, field: 'created_at', type: 'text' },
+      { sql: `${prefix}id`, field: 'id', type: 'text' },
+    ],
+  };
+}
+
+// NOTE: only memberships has an index that leads with the column these lists filter on, and none of the
+// tables has one in list order, so a page scans and sorts the matching rows. The lists are short, but
+// indexes on (workspace_id or user_id, created_at, id) would make every page an index range read.
+const DEVICE_ORDER = byCreation('devices');
+const MEMBER_ORDER = byCreation('members', 'm');
+const INVITE_ORDER = byCreation('invites');
+const ROUTE_TOKEN_ORDER = byCreation('route-tokens');
+const API_TOKEN_ORDER = byCreation('api-tokens');
+const USER_WORKSPACE_ORDER: ListOrder = {
+  list: 'workspaces',
+  columns: [
+    { sql: 'w.created_at', field: 'w_created_at', type: 'text' },
+    { sql: 'w.id', field: 'w_id', type: 'text' },
+  ],
+};
 
 type Row = Record<string, unknown>;
 
@@ -115,6 +145,24 @@ export abstract class SqlAccountStore implements AccountStore {
     return rows.map(toDevice);
   }
 
+  async listDevicesPage(workspaceId: string, page: PageRequest): Promise<ListPage<Device>> {
+    const query = listPageQuery(DEVICE_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT ${DEVICE_COLUMNS} FROM devices WHERE workspace_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, DEVICE_ORDER, toDevice);
+  }
+
+  async listRouteTokensPage(workspaceId: string, page: PageRequest): Promise<ListPage<RouteToken>> {
+    const query = listPageQuery(ROUTE_TOKEN_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT * FROM route_tokens WHERE workspace_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, ROUTE_TOKEN_ORDER, (row) => toRouteToken(row as unknown as TokenRow));
+  }
+
   async updateDevice(id: string, changes: DeviceChanges): Promise<Device | null> {
     const assignments: string[] = [];
     const params: SqlParam[] = [];
@@ -191,6 +239,15 @@ export abstract class SqlAccountStore implements AccountStore {
       [userId],
     );
     return rows.map(toApiToken);
+  }
+
+  async listUserApiTokensPage(userId: string, page: PageRequest): Promise<ListPage<ApiToken>> {
+    const query = listPageQuery(API_TOKEN_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT * FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [userId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, API_TOKEN_ORDER, (row) => toApiToken(row as unknown as TokenRow));
   }
 
   async createUser(input: { email: string; name: string; passwordHash: string }): Promise<User> {
@@ -286,6 +343,17 @@ export abstract class SqlAccountStore implements AccountStore {
     return rows.map((row) => ({ ...toMembership(row), workspace: toWorkspace(unprefix(row, 'w_')) }));
   }
 
+  async listMembershipsOfUserPage(userId: string, page: PageRequest): Promise<ListPage<MembershipWithWorkspace>> {
+    const query = listPageQuery(USER_WORKSPACE_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT ${prefixed('m', MEMBERSHIP_COLUMNS)}, ${prefixed('w', WORKSPACE_COLUMNS, 'w_')}
+       FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+       WHERE m.user_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [userId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, USER_WORKSPACE_ORDER, (row) => ({ ...toMembership(row), workspace: toWorkspace(unprefix(row, 'w_')) }));
+  }
+
   async listMembers(workspaceId: string): Promise<MembershipWithUser[]> {
     const rows = await this.sql().all<Row>(
       `SELECT ${prefixed('m', MEMBERSHIP_COLUMNS)}, u.email AS u_email, u.name AS u_name
@@ -293,10 +361,18 @@ export abstract class SqlAccountStore implements AccountStore {
        WHERE m.workspace_id = ? ORDER BY m.created_at, m.id`,
       [workspaceId],
     );
-    return rows.map((row) => {
-      const membership = toMembership(row);
-      return { ...membership, user: { id: membership.userId, email: String(row.u_email), name: String(row.u_name) } };
-    });
+    return rows.map(toMemberWithUser);
+  }
+
+  async listMembersPage(workspaceId: string, page: PageRequest): Promise<ListPage<MembershipWithUser>> {
+    const query = listPageQuery(MEMBER_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT ${prefixed('m', MEMBERSHIP_COLUMNS)}, u.email AS u_email, u.name AS u_name
+       FROM memberships m JOIN users u ON u.id = m.user_id
+       WHERE m.workspace_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, MEMBER_ORDER, toMemberWithUser);
   }
 
   async setMembershipRole(workspaceId: string, userId: string, role: Role): Promise<boolean> {
@@ -378,6 +454,15 @@ export abstract class SqlAccountStore implements AccountStore {
       workspaceId,
     ]);
     return rows.map(toInvite);
+  }
+
+  async listInvitesPage(workspaceId: string, page: PageRequest): Promise<ListPage<Invite>> {
+    const query = listPageQuery(INVITE_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT ${INVITE_COLUMNS} FROM invites WHERE workspace_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, INVITE_ORDER, toInvite);
   }
 
   async revokeInvite(id: string): Promise<boolean> {
@@ -794,6 +879,11 @@ function toMembership(row: Row): Membership {
     role: text(row.role) as Role,
     createdAt: text(row.created_at),
   };
+}
+
+function toMemberWithUser(row: Row): MembershipWithUser {
+  const membership = toMembership(row);
+  return { ...membership, user: { id: membership.userId, email: String(row.u_email), name: String(row.u_name) } };
 }
 
 function toSession(row: Row): Session {

@@ -15,6 +15,7 @@ import type {
   DeviceCallStats,
   FacetValue,
   GroupedSums,
+  ListPage,
   ModelSummary,
   NewCustomPrice,
   Overview,
@@ -25,6 +26,7 @@ import type {
   SessionSummary,
   StoredCustomPrice,
 } from './call-queries.js';
+import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
 import { SqlInsightStore } from './sql-insight-store.js';
 import { readBoolean, type SqlParam, type SqlStep } from './sql-runner.js';
 import type { ListedCall } from './store.js';
@@ -50,6 +52,16 @@ const SUMS = `COUNT(*) AS calls,
   SUM(cache_read_tokens) AS cache_read_tokens,
   SUM(cache_write_tokens) AS cache_write_tokens,
   SUM(output_tokens) AS output_tokens`;
+
+/** Newest effective first, as the price book picks prices. */
+const PRICE_ORDER: ListOrder = {
+  list: 'prices',
+  columns: [
+    { sql: 'effective_from_ms', field: 'effective_from_ms', type: 'integer', descending: true },
+    { sql: 'created_at', field: 'created_at', type: 'text', descending: true },
+    { sql: 'id', field: 'id', type: 'text' },
+  ],
+};
 
 /** Calls re-priced per transaction. */
 const COST_UPDATES_PER_TRANSACTION = 500;
@@ -257,6 +269,15 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
       [workspaceId],
     );
     return rows.map(toCustomPrice);
+  }
+
+  async listCustomPricesPage(workspaceId: string, page: PageRequest): Promise<ListPage<StoredCustomPrice>> {
+    const query = listPageQuery(PRICE_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT ${PRICE_COLUMNS}, effective_from_ms FROM custom_prices WHERE workspace_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, PRICE_ORDER, toCustomPrice);
   }
 
   async listAllCustomPrices(): Promise<StoredCustomPrice[]> {

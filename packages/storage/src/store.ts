@@ -1,8 +1,8 @@
 import type { CallBodies, CallRecord } from '@tokenwise/core';
 import type { AccountStore } from './account-store.js';
-import type { BudgetStore } from './budget-store.js';
 import type { PackedBodies } from './body-packer.js';
-import type { CallQueryStore } from './call-queries.js';
+import type { BudgetStore } from './budget-store.js';
+import type { CallQueryStore, ListPage, PageRequest } from './call-queries.js';
 import type { InsightStore } from './insight-store.js';
 import type { ReportStore } from './report-store.js';
 
@@ -162,6 +162,8 @@ export interface Store extends AccountStore, CallQueryStore, InsightStore, Repor
   /** Looks a token up by its hash, revoked or not; the caller decides what a revoked token means. */
   findRouteTokenByHash(tokenSha256: string): Promise<RouteToken | null>;
   listRouteTokens(workspaceId: string): Promise<RouteToken[]>;
+  /** Route tokens of the workspace, revoked ones too, oldest first (then by id), one page at a time. */
+  listRouteTokensPage(workspaceId: string, page: PageRequest): Promise<ListPage<RouteToken>>;
   /** Marks the token revoked; returns false when no active token has this id. */
   revokeRouteToken(id: string): Promise<boolean>;
   /** Records the use of a token and of its device (`lastSeenAt`). */
@@ -173,6 +175,8 @@ export interface Store extends AccountStore, CallQueryStore, InsightStore, Repor
   listActiveApiTokens(): Promise<ApiToken[]>;
   /** Active API tokens of one person, for listing them. */
   listUserApiTokens(userId: string): Promise<ApiToken[]>;
+  /** The same tokens as `listUserApiTokens`, oldest first (then by id), one page at a time. */
+  listUserApiTokensPage(userId: string, page: PageRequest): Promise<ListPage<ApiToken>>;
   revokeApiToken(id: string): Promise<boolean>;
 
   getSetting(key: string): Promise<string | null>;

@@ -5,8 +5,9 @@ import { describeAccountContract } from './account-contract.js';
 import { describeBudgetContract } from './budget-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
 import { describeInsightContract } from './insight-contract.js';
-import { describeReportContract } from './report-contract.js';
+import { describeListPageContract } from './list-page-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
+import { describeReportContract } from './report-contract.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -14,9 +15,9 @@ import { describeStoreContract } from './store-contract.js';
 const VERSIONS = sqliteMigrations.map((migration) => migration.version).sort((a, b) => a - b);
 const NEWEST = newestVersion(sqliteMigrations);
 
-async function createPostgresStore() {
+async function createPostgresStore(options: { clock?: () => Date } = {}) {
   const schema = await createTestSchema();
-  return { store: await PostgresStore.open(schema.url), cleanup: () => schema.drop() };
+  return { store: await PostgresStore.open(schema.url, options), cleanup: () => schema.drop() };
 }
 
 describeWithPostgres('PostgresStore', () => {
@@ -25,6 +26,7 @@ describeWithPostgres('PostgresStore', () => {
   describeBudgetContract('PostgresStore', createPostgresStore);
   describeCallQueryContract('PostgresStore', createPostgresStore);
   describeInsightContract('PostgresStore', createPostgresStore);
+  describeListPageContract('PostgresStore', createPostgresStore);
   describeReportContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {

@@ -10,14 +10,15 @@ import { describeAccountContract } from './account-contract.js';
 import { describeBudgetContract } from './budget-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
 import { describeInsightContract } from './insight-contract.js';
+import { describeListPageContract } from './list-page-contract.js';
 import { describeReportContract } from './report-contract.js';
 import { recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
-async function createSqliteStore() {
+async function createSqliteStore(options: { clock?: () => Date } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'tokenwise-store-'));
   return {
-    store: new SqliteStore(join(dir, 'tokenwise.db')),
+    store: new SqliteStore(join(dir, 'tokenwise.db'), options),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -27,6 +28,7 @@ describeAccountContract('SqliteStore', createSqliteStore);
 describeBudgetContract('SqliteStore', createSqliteStore);
 describeCallQueryContract('SqliteStore', createSqliteStore);
 describeInsightContract('SqliteStore', createSqliteStore);
+describeListPageContract('SqliteStore', createSqliteStore);
 describeReportContract('SqliteStore', createSqliteStore);
 
 describe('SqliteStore file', () => {

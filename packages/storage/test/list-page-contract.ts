@@ -1,0 +1,350 @@
+import { createHash } from 'node:crypto';
+import type { ListPage, PageRequest, Store } from '@tokenwise/storage';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StoreHandle } from './store-contract.js';
+
+/** A store factory that takes the clock the store stamps `created_at` with. */
+export type ClockedStoreFactory = (options: { clock: () => Date }) => Promise<StoreHandle>;
+
+/** An item of any paged list, reduced to what its order depends on. */
+interface Keyed {
+  id: string;
+  /** The sort key, compared element by element: strings by code point, numbers numerically. */
+  key: (string | number)[];
+}
+
+interface Fixture {
+  store: Store;
+  /** Sets the time the store stamps on rows created next. */
+  at(iso: string): void;
+  /** A fresh SHA-256 hex digest, for tokens and invites. */
+  hash(): string;
+}
+
+interface SeededList {
+  /** The items of the listed owner (workspace or person) in any order. */
+  items: Keyed[];
+  /** Reads one page of the listed owner's items. */
+  page(request: PageRequest): Promise<ListPage<Keyed>>;
+  /** The whole list as the unpaged method returns it. */
+  all(): Promise<Keyed[]>;
+  /** Adds one item to the listed owner. */
+  add(): Promise<Keyed>;
+  /** Removes one item, so a cursor may point at a row that is gone; null for lists the store never shortens. */
+  remove: ((id: string) => Promise<void>) | null;
+}
+
+/** Creation times the seeds use: a tie of three, one later, and one earlier made last (another server's clock). */
+const SEED_TIMES = [
+  '2026-05-01T10:00:00.000Z',
+  '2026-05-01T10:00:00.000Z',
+  '2026-05-01T10:00:00.000Z',
+  '2026-05-01T11:00:00.000Z',
+  '2026-05-01T09:00:00.000Z',
+];
+const LATER = '2026-05-02T00:00:00.000Z';
+
+const byCreation = (item: { id: string; createdAt: string }): Keyed => ({ id: item.id, key: [item.createdAt, item.id] });
+
+/** Seed five items of the list for one owner and two for another; each case lists the first owner's. */
+const LISTS: Record<string, (fixture: Fixture) => Promise<SeededList>> = {
+  async devices({ store, at }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    const create = async (workspaceId: string) => byCreation(await store.createDevice({ workspaceId, name: 'laptop' }));
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.listDevicesPage(mine.id, request), byCreation),
+        all: async () => (await store.listDevices(mine.id)).map(byCreation),
+        remove: async (id) => void (await store.deleteDevice(id, { withCalls: false })),
+      },
+    );
+  },
+
+  async 'route tokens'({ store, at, hash }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    const create = async (workspaceId: string) =>
+      byCreation(await store.createRouteToken({ workspaceId, deviceId: null, name: 'token', tokenSha256: hash() }));
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.listRouteTokensPage(mine.id, request), byCreation),
+        all: async () => (await store.listRouteTokens(mine.id)).map(byCreation),
+        // The store deletes route tokens only with their device or workspace; a revoked token stays listed.
+        remove: null,
+      },
+    );
+  },
+
+  async 'API tokens of a person'({ store, at, hash }) {
+    const workspace = await store.createWorkspace({ name: 'A' });
+    const [me, other] = [await newUser(store, 'me@example.com'), await newUser(store, 'other@example.com')];
+    const create = async (userId: string) =>
+      byCreation(await store.createApiToken({ workspaceId: workspace.id, userId, name: 'script', tokenSha256: hash() }));
+    const revoked = await create(me.id);
+    await store.revokeApiToken(revoked.id);
+    return seed(
+      at,
+      () => create(me.id),
+      () => create(other.id),
+      {
+        page: async (request) => keyed(await store.listUserApiTokensPage(me.id, request), byCreation),
+        all: async () => (await store.listUserApiTokens(me.id)).map(byCreation),
+        // A revoked token leaves the list, as it leaves `listUserApiTokens`.
+        remove: async (id) => void (await store.revokeApiToken(id)),
+      },
+    );
+  },
+
+  async invites({ store, at, hash }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    const create = async (workspaceId: string) =>
+      byCreation(
+        await store.createInvite({
+          workspaceId,
+          role: 'member',
+          email: null,
+          tokenSha256: hash(),
+          createdByUserId: null,
+          expiresAt: '2026-06-01T00:00:00.000Z',
+        }),
+      );
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.listInvitesPage(mine.id, request), byCreation),
+        all: async () => (await store.listInvites(mine.id)).map(byCreation),
+        remove: null,
+      },
+    );
+  },
+
+  async members({ store, at }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    let people = 0;
+    const create = async (workspaceId: string) => {
+      people += 1;
+      const user = await newUser(store, `person${people}@example.com`);
+      return byCreation(await store.addMembership({ workspaceId, userId: user.id, role: 'member' }));
+    };
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.listMembersPage(mine.id, request), byCreation),
+        all: async () => (await store.listMembers(mine.id)).map(byCreation),
+        remove: async (membershipId) => {
+          const member = (await store.listMembers(mine.id)).find((item) => item.id === membershipId)!;
+          await store.removeMembership(mine.id, member.userId);
+        },
+      },
+    );
+  },
+
+  async 'workspaces of a person'({ store, at }) {
+    const [me, other] = [await newUser(store, 'me@example.com'), await newUser(store, 'other@example.com')];
+    const byWorkspace = (membership: { workspace: { id: string; createdAt: string } }): Keyed => ({
+      id: membership.workspace.id,
+      key: [membership.workspace.createdAt, membership.workspace.id],
+    });
+    const create = async (userId: string) => {
+      const workspace = await store.createWorkspace({ name: 'team' });
+      await store.addMembership({ workspaceId: workspace.id, userId, role: 'owner' });
+      return byWorkspace({ workspace });
+    };
+    return seed(
+      at,
+      () => create(me.id),
+      () => create(other.id),
+      {
+        page: async (request) => keyed(await store.listMembershipsOfUserPage(me.id, request), byWorkspace),
+        all: async () => (await store.listMembershipsOfUser(me.id)).map(byWorkspace),
+        remove: async (workspaceId) => void (await store.removeMembership(workspaceId, me.id)),
+      },
+    );
+  },
+
+  async 'custom prices'({ store, at }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    // Two prices share an effective time and a creation time, so only the id orders them.
+    const effective = ['2026-04-01T00:00:00.000Z', '2026-04-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z', '2026-04-01T00:00:00.000Z'];
+    let pricesCreated = 0;
+    const byPrice = (price: { id: string; effectiveFrom: string; createdAt: string }): Keyed => ({
+      id: price.id,
+      // Newest effective first, then newest created, then by id: negated times sort the first two descending.
+      key: [-Date.parse(price.effectiveFrom), -Date.parse(price.createdAt), price.id],
+    });
+    const create = async (workspaceId: string) => {
+      const effectiveFrom = effective[pricesCreated % effective.length]!;
+      pricesCreated += 1;
+      const price = await store.createCustomPrice({
+        workspaceId,
+        model: 'gpt-5',
+        provider: null,
+        effectiveFrom,
+        input_mtok: pricesCreated,
+        output_mtok: pricesCreated,
+        cache_read_mtok: null,
+        cache_write_mtok: null,
+        cache_write_1h_mtok: null,
+        createdBy: null,
+      });
+      return byPrice(price);
+    };
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.listCustomPricesPage(mine.id, request), byPrice),
+        all: async () => (await store.listCustomPrices(mine.id)).map(byPrice),
+        remove: async (id) => void (await store.deleteCustomPrice(mine.id, id)),
+      },
+    );
+  },
+};
+
+/**
+ * Cursor pagination of the short lists: devices, route and API tokens, invites, members, a person's
+ * workspaces and custom prices. Every list must page in a total order, stay within its workspace or
+ * person, and reject cursors it did not issue.
+ */
+export function describeListPageContract(name: string, createStore: ClockedStoreFactory): void {
+  describe(`${name}: list page contract`, () => {
+    let handle: StoreHandle;
+    let fixture: Fixture;
+
+    beforeEach(async () => {
+      let now = new Date('2026-05-01T08:00:00.000Z');
+      let hashes = 0;
+      handle = await createStore({ clock: () => now });
+      fixture = {
+        store: handle.store,
+        at: (iso) => {
+          now = new Date(iso);
+        },
+        hash: () => {
+          hashes += 1;
+          return createHash('sha256').update(`secret ${hashes}`).digest('hex');
+        },
+      };
+    });
+
+    afterEach(async () => {
+      await handle.store.close();
+      await handle.cleanup?.();
+    });
+
+    describe.each(Object.keys(LISTS))('%s', (list) => {
+      const seedList = () => LISTS[list]!(fixture);
+
+      it('pages through every item once in order', async () => {
+        const seeded = await seedList();
+        const expected = sortKeyed(seeded.items).map((item) => item.id);
+
+        const pages = await readAllPages(seeded, 2);
+
+        expect(pages.map((page) => page.items.length)).toEqual([2, 2, 1]);
+        expect(pages.flatMap((page) => page.items.map((item) => item.id))).toEqual(expected);
+        expect(pages.at(-1)!.nextCursor).toBeNull();
+        expect((await seeded.all()).map((item) => item.id)).toEqual(expected);
+      });
+
+      it('ends without a cursor when the last page is full', async () => {
+        const seeded = await seedList();
+
+        const page = await seeded.page({ limit: seeded.items.length });
+
+        expect(page.items).toHaveLength(seeded.items.length);
+        expect(page.nextCursor).toBeNull();
+      });
+
+      it('continues after changes between pages', async () => {
+        const seeded = await seedList();
+        const first = await seeded.page({ limit: 2 });
+        const cursorItem = first.items.at(-1)!;
+        fixture.at(LATER);
+        const added = await seeded.add();
+        // Removing the item the cursor points at must not lose the place.
+        if (seeded.remove) await seeded.remove(cursorItem.id);
+        const current = [...seeded.items, added].filter((item) => seeded.remove === null || item.id !== cursorItem.id);
+
+        const rest = (await readAllPages(seeded, 2, first.nextCursor!)).flatMap((page) => page.items.map((item) => item.id));
+
+        const after = sortKeyed(current).filter((item) => compareKeyed(item, cursorItem) > 0);
+        expect(rest).toEqual(after.map((item) => item.id));
+        expect(rest).not.toContain(cursorItem.id);
+        expect((await seeded.all()).map((item) => item.id)).toEqual(sortKeyed(current).map((item) => item.id));
+      });
+
+      it('rejects a cursor it did not issue', async () => {
+        const seeded = await seedList();
+        const issued = (await seeded.page({ limit: 2 })).nextCursor!;
+        const [listName] = JSON.parse(Buffer.from(issued, 'base64url').toString('utf8')) as [string];
+        const cursorOf = (value: unknown[]) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+        await expect(seeded.page({ limit: 2, cursor: 'not-a-cursor' })).rejects.toThrow(/invalid cursor "not-a-cursor"/);
+        await expect(seeded.page({ limit: 2, cursor: cursorOf(['other-list', 'x', 'y']) })).rejects.toThrow(/belongs to another list/);
+        await expect(seeded.page({ limit: 2, cursor: cursorOf([listName]) })).rejects.toThrow(/invalid cursor/);
+        await expect(seeded.page({ limit: 2, cursor: cursorOf([listName, {}, {}, {}]) })).rejects.toThrow(/invalid cursor/);
+        await expect(seeded.page({ limit: 0 })).rejects.toThrow(/invalid limit 0/);
+      });
+    });
+  });
+}
+
+async function seed(
+  at: (iso: string) => void,
+  createMine: () => Promise<Keyed>,
+  createTheirs: () => Promise<Keyed>,
+  reads: Pick<SeededList, 'page' | 'all' | 'remove'>,
+): Promise<SeededList> {
+  const items: Keyed[] = [];
+  for (const [index, time] of SEED_TIMES.entries()) {
+    at(time);
+    items.push(await createMine());
+    // The other owner's items share the times, so only the WHERE clause keeps them out.
+    if (index < 2) await createTheirs();
+  }
+  return { items, ...reads, add: createMine };
+}
+
+async function readAllPages(list: SeededList, limit: number, cursor?: string): Promise<ListPage<Keyed>[]> {
+  const pages: ListPage<Keyed>[] = [];
+  let next: string | undefined = cursor;
+  do {
+    const page = await list.page({ limit, ...(next === undefined ? {} : { cursor: next }) });
+    pages.push(page);
+    next = page.nextCursor ?? undefined;
+    expect(pages.length).toBeLessThan(20);
+  } while (next !== undefined);
+  return pages;
+}
+
+function keyed<T>(page: ListPage<T>, toKeyed: (item: T) => Keyed): ListPage<Keyed> {
+  return { items: page.items.map(toKeyed), nextCursor: page.nextCursor };
+}
+
+function compareKeyed(a: Keyed, b: Keyed): number {
+  for (const [index, value] of a.key.entries()) {
+    const other = b.key[index]!;
+    if (value < other) return -1;
+    if (value > other) return 1;
+  }
+  return 0;
+}
+
+function sortKeyed(items: Keyed[]): Keyed[] {
+  return [...items].sort(compareKeyed);
+}
+
+function newUser(store: Store, email: string) {
+  return store.createUser({ email, name: email.split('@')[0]!, passwordHash: 'scrypt$hash' });
+}
