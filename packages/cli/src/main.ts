@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TokenwiseError } from '@tokenwise/core';
 import { CliError } from './cli-error.js';
 import { type CliIo, processIo } from './cli-io.js';
+import { budgetsCommand } from './commands/budgets.js';
 import { callsCommand } from './commands/calls.js';
 import { dbCommand } from './commands/db.js';
 import { devCommand } from './commands/dev.js';
@@ -29,6 +30,7 @@ Commands:
   insights        preview the insights email (insights preview)
   token           create, list or revoke route tokens
   devices         list or revoke paired devices
+  budgets         list, create or delete spending budgets; list their alerts
   users           reset an account's password from the server's shell
   db              migrate the database, copy it to PostgreSQL or back it up
   dev             add made-up calls for demos, tests and benchmarks (dev seed)
@@ -51,6 +53,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   insights: insightsCommand,
   token: tokenCommand,
   devices: devicesCommand,
+  budgets: budgetsCommand,
   users: usersCommand,
   db: dbCommand,
   dev: devCommand,
