@@ -6,6 +6,7 @@ import type { Caller, Principals, WorkspaceScope } from './accounts/principal.js
 import { type ApiErrorCode, readJsonBody, sendApiError, sendJson } from './api-responses.js';
 import type { CallStream } from './call-stream.js';
 import { parseCallFilter } from './dashboard/call-filter-params.js';
+import { parseListPage } from './list-page-params.js';
 import type { RouteAuthorizer } from './route-authorizer.js';
 import { describeRouteToken } from './route-token-json.js';
 import { parseSince } from './since.js';
@@ -55,7 +56,7 @@ type Endpoint =
  *                                            with `after`, oldest first in storage order from that cursor
  *   GET    /api/v1/calls/stream              server-sent events: `ready`, then one `call` event per stored call
  *   GET    /api/v1/calls/{id}                one call and its bodies when they were kept
- *   GET    /api/v1/route-tokens              the route tokens of the caller's workspace, revoked ones too, never the secret
+ *   GET    /api/v1/route-tokens?limit&cursor the route tokens of the caller's workspace, revoked ones too, never the secret
  *   POST   /api/v1/route-tokens              {name} -> a new route token, shown only in this response
  *   DELETE /api/v1/route-tokens/{id}         revoke a route token of the caller's workspace
  *
@@ -100,7 +101,7 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
       case 'streamCalls':
         return streamCalls(req, url, res, scope);
       case 'listRouteTokens':
-        return listRouteTokens(res, scope);
+        return listRouteTokens(url, res, scope);
       case 'createRouteToken':
         return createRouteToken(req, res, scope, caller);
       case 'revokeRouteToken':
@@ -231,9 +232,9 @@ export function createApiHandler(options: ApiOptions): ApiHandler {
     }
   }
 
-  async function listRouteTokens(res: ServerResponse, scope: WorkspaceScope): Promise<void> {
-    const tokens = await store.listRouteTokens(scope.workspace.id);
-    sendJson(res, 200, { route_tokens: tokens.map(describeRouteToken) });
+  async function listRouteTokens(url: URL, res: ServerResponse, scope: WorkspaceScope): Promise<void> {
+    const tokens = await store.listRouteTokensPage(scope.workspace.id, parseListPage(url.searchParams));
+    sendJson(res, 200, { route_tokens: tokens.items.map(describeRouteToken), next_cursor: tokens.nextCursor });
   }
 
   async function createRouteToken(req: IncomingMessage, res: ServerResponse, scope: WorkspaceScope, caller: Caller): Promise<void> {

@@ -116,7 +116,8 @@ describe.each(['ada', 'carol'] as const)('%s of workspace A', (name) => {
   );
 
   it('cannot pick workspace B in the browser', async () => {
-    for (const path of ['/api/v1/calls', '/api/v1/calls/stream', '/api/v1/devices', '/api/v1/members', '/api/v1/route-tokens']) {
+    const lists = ['/api/v1/devices', '/api/v1/members', '/api/v1/invites', '/api/v1/route-tokens', '/api/v1/prices'];
+    for (const path of ['/api/v1/calls', '/api/v1/calls/stream', ...lists]) {
       const response = await person().browser.api('GET', path, undefined, { 'x-tokenwise-workspace': ids.workspace! });
       expect(response.status, path).toBe(404);
     }

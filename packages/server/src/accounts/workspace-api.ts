@@ -3,6 +3,7 @@ import { TokenwiseError } from '@tokenwise/core';
 import { type ApiToken, type Device, type Invite, ROLES, type Role, type Store, type User, type Workspace } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import { sendApiError, sendJson } from '../api-responses.js';
+import { parseListPage } from '../list-page-params.js';
 import type { RouteAuthorizer } from '../route-authorizer.js';
 import { parseSince } from '../since.js';
 import { generateApiToken, hashToken } from '../tokens.js';
@@ -38,7 +39,8 @@ interface Context {
 type Handler = (context: Context) => Promise<void>;
 
 /**
- * The API of accounts, workspaces, members, invites, devices and deletion, under `/api/v1`:
+ * The API of accounts, workspaces, members, invites, devices and deletion, under `/api/v1`. Every list
+ * takes `limit` and `cursor` and returns `next_cursor` (see `parseListPage`):
  *
  *   GET    /me                                the caller and their workspaces
  *   DELETE /me                                {password} delete the account; workspaces it alone belongs to go with it
@@ -189,14 +191,18 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   }
 
   async function listWorkspaces(context: Context): Promise<void> {
+    const page = parseListPage(context.url.searchParams);
     const user = context.caller.user;
     if (!user) {
       const scope = await principals.workspace(context.caller, context.req);
-      sendJson(context.res, 200, { workspaces: scope ? [describeWorkspace(scope.workspace, scope.role)] : [] });
+      sendJson(context.res, 200, { workspaces: scope ? [describeWorkspace(scope.workspace, scope.role)] : [], next_cursor: null });
       return;
     }
-    const memberships = await store.listMembershipsOfUser(user.id);
-    sendJson(context.res, 200, { workspaces: memberships.map((membership) => describeWorkspace(membership.workspace, membership.role)) });
+    const memberships = await store.listMembershipsOfUserPage(user.id, page);
+    sendJson(context.res, 200, {
+      workspaces: memberships.items.map((membership) => describeWorkspace(membership.workspace, membership.role)),
+      next_cursor: memberships.nextCursor,
+    });
   }
 
   async function createWorkspace(context: Context): Promise<void> {
@@ -254,7 +260,8 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function listApiTokens(context: Context): Promise<void> {
     const user = requireUser(context, 'list personal API tokens');
     if (!user) return;
-    sendJson(context.res, 200, { api_tokens: (await store.listUserApiTokens(user.id)).map(describeApiToken) });
+    const tokens = await store.listUserApiTokensPage(user.id, parseListPage(context.url.searchParams));
+    sendJson(context.res, 200, { api_tokens: tokens.items.map(describeApiToken), next_cursor: tokens.nextCursor });
   }
 
   async function createApiToken(context: Context): Promise<void> {
@@ -285,10 +292,11 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   }
 
   async function listDevices(context: Context): Promise<void> {
+    const page = parseListPage(context.url.searchParams);
     const scope = await scopeOf(context);
     if (!scope) return;
-    const devices = await store.listDevices(scope.workspace.id);
-    sendJson(context.res, 200, { devices: await withCallStats(scope, devices) });
+    const devices = await store.listDevicesPage(scope.workspace.id, page);
+    sendJson(context.res, 200, { devices: await withCallStats(scope, devices.items), next_cursor: devices.nextCursor });
   }
 
   /** Describe devices with their call counts and the newest rate-limit headers their calls received. */
@@ -374,17 +382,19 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   }
 
   async function listMembers(context: Context): Promise<void> {
+    const page = parseListPage(context.url.searchParams);
     const scope = await scopeOf(context);
     if (!scope) return;
-    const members = await store.listMembers(scope.workspace.id);
+    const members = await store.listMembersPage(scope.workspace.id, page);
     sendJson(context.res, 200, {
-      members: members.map((member) => ({
+      members: members.items.map((member) => ({
         user_id: member.userId,
         email: member.user.email,
         name: member.user.name,
         role: member.role,
         joined_at: member.createdAt,
       })),
+      next_cursor: members.nextCursor,
     });
   }
 
@@ -442,9 +452,11 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   }
 
   async function listInvites(context: Context): Promise<void> {
+    const page = parseListPage(context.url.searchParams);
     const scope = await scopeOf(context);
     if (!scope || !requireOwner(context, scope, 'see invites')) return;
-    sendJson(context.res, 200, { invites: (await store.listInvites(scope.workspace.id)).map(describeInvite) });
+    const invites = await store.listInvitesPage(scope.workspace.id, page);
+    sendJson(context.res, 200, { invites: invites.items.map(describeInvite), next_cursor: invites.nextCursor });
   }
 
   async function createInvite(context: Context): Promise<void> {

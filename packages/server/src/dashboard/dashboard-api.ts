@@ -6,6 +6,7 @@ import type { Caller, Principals, WorkspaceScope } from '../accounts/principal.j
 import { readFields } from '../accounts/request-body.js';
 import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
+import { parseListPage } from '../list-page-params.js';
 import { parseSince } from '../since.js';
 import { callDetail } from './call-detail.js';
 import { type ExportFormat, streamCallExport } from './call-export.js';
@@ -63,7 +64,7 @@ type Handler = (context: Context) => Promise<void>;
  *   GET    /sessions/{id}                   one session and its calls oldest first, cursor-paginated
  *   GET    /rate-limits                     the newest rate-limit headers per device, route and tool
  *   GET    /connect                         the commands that pair a machine with this server
- *   GET    /prices                          the workspace's custom prices
+ *   GET    /prices                          the workspace's custom prices, newest effective first, cursor-paginated
  *   POST   /prices                          a custom price (owner)
  *   DELETE /prices/{id}                     (owner)
  *   POST   /prices/reprice                  {from?, to?, model?} re-price stored calls (owner)
@@ -281,8 +282,8 @@ export function createDashboardApi(options: DashboardApiOptions) {
   }
 
   async function listPrices(context: Context): Promise<void> {
-    const prices = await store.listCustomPrices(context.scope.workspace.id);
-    sendJson(context.res, 200, { prices: prices.map(describePrice) });
+    const prices = await store.listCustomPricesPage(context.scope.workspace.id, parseListPage(context.url.searchParams));
+    sendJson(context.res, 200, { prices: prices.items.map(describePrice), next_cursor: prices.nextCursor });
   }
 
   async function createPrice(context: Context): Promise<void> {
