@@ -392,10 +392,13 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
     for (const share of shareList) share.lastActivityMs = now;
 
     let { decisions, needLease } = evaluate(shareList, now);
+    // At most two lease requests, within one wait of `leaseWaitMs`: concurrent calls may use up a fresh lease.
+    const deadlineMs = now + leaseWaitMs;
     for (let round = 0; round < 2 && needLease.length > 0 && !decisions.some((decision) => decision.kind === 'spent'); round += 1) {
+      const remainingMs = Math.max(0, deadlineMs - clock());
       const answered = await Promise.race([
         Promise.all(needLease.map((share) => sync(share))).then((results) => results.every(Boolean)),
-        new Promise<false>((resolve) => setTimeout(() => resolve(false), leaseWaitMs).unref()),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), remainingMs).unref()),
       ]);
       now = clock();
       ({ decisions, needLease } = evaluate(shareList, now));
