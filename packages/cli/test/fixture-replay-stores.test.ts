@@ -35,6 +35,11 @@ const capturedOf = replayAll(fixtures, replayThroughMemorySink);
 
 /** How long a record may take to reach the store and show in the API, in ms. */
 const RECORD_WAIT_MS = 20_000;
+/**
+ * Request bodies above this size replay after all other cases, on their own: parsing and packing
+ * megabytes of body keeps the 2 cores of a CI machine busy, which would delay every other case's clock.
+ */
+const HEAVY_REQUEST_BYTES = 1024 * 1024;
 
 /** The servers of one setup: the one that serves the API, and the ones the calls go through. */
 interface Deployment {
@@ -129,6 +134,8 @@ function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployme
   const caseTokens = new Map<WireFixture, CaseToken>();
 
   beforeAll(async () => {
+    // The reference replays run in this process; letting them finish first keeps them from slowing the timed replays.
+    await Promise.allSettled(fixtures.map((fixture) => capturedOf(fixture)));
     corpus = await startCorpusUpstream();
     deployment = await start(corpus.upstreamArgs);
     apiToken = await deployment.app.apiToken();
@@ -137,7 +144,33 @@ function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployme
       const name = `${fixture.corpus}/${fixture.name}`;
       caseTokens.set(fixture, await api<CaseToken>('/api/v1/route-tokens', { method: 'POST', body: JSON.stringify({ name }) }));
     }
+    await warmUp();
   });
+
+  /**
+   * Send one short streamed case through each proxy before the timed replays, so that no proxy compiles
+   * and loads its capture, pricing and store code while timing a case, as a server that has run a while would.
+   */
+  async function warmUp(): Promise<void> {
+    const fixture = fixtures
+      .filter(
+        (candidate) => candidate.expected.status === 'success' && candidate.expected.streaming && clientAbortBytes(candidate) === undefined,
+      )
+      .sort((a, b) => a.expected.timing.total_ms - b.expected.timing.total_ms)[0];
+    if (!fixture) return;
+    const { token } = await api<CaseToken>('/api/v1/route-tokens', { method: 'POST', body: JSON.stringify({ name: 'warm-up' }) });
+    for (const proxy of deployment.proxies) {
+      const { result: response } = await corpus.claim(fixture, () =>
+        sendRequest(Number(new URL(proxy.url).port), {
+          method: fixture.request.method,
+          path: `/r/${token}/${fixture.route}${fixture.routeRest}`,
+          headers: fixture.request.headers,
+          body: fixture.requestBody,
+        }),
+      );
+      expect(response.status, `warm-up call through ${proxy.url}`).toBe(fixture.responseMeta.status);
+    }
+  }
 
   // Registered before `replayAll`'s hooks, so it runs after every replay has settled.
   afterAll(async () => {
@@ -162,14 +195,17 @@ function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployme
   }
 
   const replays: Promise<unknown>[] = [];
+  const lightReplays: Promise<unknown>[] = [];
   let everyRecordStored: Promise<void> | undefined;
 
   /** Wait until the store contains a record of every case that was replayed. */
   function waitForEveryRecord(): Promise<void> {
     everyRecordStored ??= vi.waitFor(
       async () => {
-        const { calls } = await api<{ calls: CallRecord[] }>(`/api/v1/calls?limit=${fixtures.length + 1}`);
-        expect(calls.length, 'stored calls').toBeGreaterThanOrEqual(fixtures.length);
+        // The warm-up calls are stored too, one per proxy.
+        const expected = fixtures.length + deployment.proxies.length;
+        const { calls } = await api<{ calls: CallRecord[] }>(`/api/v1/calls?limit=${expected}`);
+        expect(calls.length, 'stored calls').toBeGreaterThanOrEqual(expected);
       },
       { timeout: RECORD_WAIT_MS, interval: 200 },
     );
@@ -188,16 +224,25 @@ function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployme
   async function runExchange(fixture: WireFixture): Promise<ReplayExchange> {
     const caseToken = caseTokens.get(fixture)!;
     const proxy = deployment.proxies[fixtures.indexOf(fixture) % deployment.proxies.length]!;
-    const replay = corpus.claim(fixture, () =>
-      sendRequest(Number(new URL(proxy.url).port), {
-        method: fixture.request.method,
-        path: `/r/${caseToken.token}/${fixture.route}${fixture.routeRest}`,
-        headers: fixture.request.headers,
-        body: fixture.requestBody,
-        abortAfterBytes: clientAbortBytes(fixture),
-      }),
-    );
+    const heavy = (fixture.requestBody?.length ?? 0) > HEAVY_REQUEST_BYTES;
+    const replay = (async () => {
+      if (heavy) {
+        // Every case has started by the time this continues, so `lightReplays` is complete.
+        await null;
+        await Promise.allSettled(lightReplays);
+      }
+      return corpus.claim(fixture, () =>
+        sendRequest(Number(new URL(proxy.url).port), {
+          method: fixture.request.method,
+          path: `/r/${caseToken.token}/${fixture.route}${fixture.routeRest}`,
+          headers: fixture.request.headers,
+          body: fixture.requestBody,
+          abortAfterBytes: clientAbortBytes(fixture),
+        }),
+      );
+    })();
     replays.push(replay);
+    if (!heavy) lightReplays.push(replay);
     const { result: response, received } = await replay;
 
     // Every case starts its replay before any of them gets here, so `replays` is complete.
