@@ -127,17 +127,27 @@ async function startCorpusUpstream(): Promise<CorpusUpstream> {
  * run the shared checks on the records read back from its store. The store is read only once every case
  * has been replayed, so polling the API takes no time from the replays, whose timings are checked.
  */
-function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployment>, stop: () => Promise<void> = async () => {}): void {
+function describeStoreReplay(
+  start: (upstreamArgs: string[], launch: (args: string[]) => Promise<ServeRoleProcess>) => Promise<Deployment>,
+  stop: () => Promise<void> = async () => {},
+): void {
   let corpus: CorpusUpstream;
   let deployment: Deployment;
+  // Every server `start` launched, so those of a setup that failed halfway are stopped too.
+  const launched: ServeRoleProcess[] = [];
+  const launch = async (args: string[]) => {
+    const server = await startServeRole(args);
+    launched.push(server);
+    return server;
+  };
   let apiToken: string;
   const caseTokens = new Map<WireFixture, CaseToken>();
 
   beforeAll(async () => {
-    // The reference replays run in this process; letting them finish first keeps them from slowing the timed replays.
+    // The reference replays run in this process, so they finish first instead of slowing the timed replays.
     await Promise.allSettled(fixtures.map((fixture) => capturedOf(fixture)));
     corpus = await startCorpusUpstream();
-    deployment = await start(corpus.upstreamArgs);
+    deployment = await start(corpus.upstreamArgs, launch);
     apiToken = await deployment.app.apiToken();
     // One route token, and so one device, per case: the case's record is the only call of its device.
     for (const fixture of fixtures) {
@@ -174,15 +184,14 @@ function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployme
 
   // Registered before `replayAll`'s hooks, so it runs after every replay has settled.
   afterAll(async () => {
-    const servers = deployment ? [...new Set([deployment.app, ...deployment.proxies])] : [];
-    const codes = await Promise.all(servers.map((server) => server.stop()));
+    const codes = await Promise.all(launched.map((server) => server.stop()));
     await corpus?.upstream.close();
     await stop();
     // A server that failed to stop cleanly is reported with the end of what it printed.
-    const exits = servers.map((server, index) =>
+    const exits = launched.map((server, index) =>
       codes[index] === 0 ? 'exit 0' : `exit ${codes[index]}:\n${server.output().slice(-4000)}`,
     );
-    expect(exits, 'exit codes of the servers').toEqual(servers.map(() => 'exit 0'));
+    expect(exits, 'exit codes of the servers').toEqual(launched.map(() => 'exit 0'));
   });
 
   async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -262,8 +271,8 @@ function describeStoreReplay(start: (upstreamArgs: string[]) => Promise<Deployme
 }
 
 describe('one server on SQLite', () => {
-  describeStoreReplay(async (upstreamArgs) => {
-    const server = await startServeRole(upstreamArgs);
+  describeStoreReplay(async (upstreamArgs, launch) => {
+    const server = await launch(upstreamArgs);
     return { app: server, proxies: [server] };
   });
 });
@@ -271,9 +280,9 @@ describe('one server on SQLite', () => {
 describeWithPostgres('one server on PostgreSQL', () => {
   let schema: TestSchema;
   describeStoreReplay(
-    async (upstreamArgs) => {
+    async (upstreamArgs, launch) => {
       schema = await createTestSchema();
-      const server = await startServeRole(['--database-url', schema.url, ...upstreamArgs]);
+      const server = await launch(['--database-url', schema.url, ...upstreamArgs]);
       return { app: server, proxies: [server] };
     },
     async () => schema?.drop(),
@@ -283,12 +292,12 @@ describeWithPostgres('one server on PostgreSQL', () => {
 describeWithPostgres('three proxies and one app on PostgreSQL', () => {
   let schema: TestSchema;
   describeStoreReplay(
-    async (upstreamArgs) => {
+    async (upstreamArgs, launch) => {
       schema = await createTestSchema();
       const common = ['--database-url', schema.url, ...upstreamArgs];
       // The app migrates the empty schema first, so the proxies start on a ready one.
-      const app = await startServeRole([...common, '--role', 'app']);
-      const proxies = await Promise.all([1, 2, 3].map(() => startServeRole([...common, '--role', 'proxy'])));
+      const app = await launch([...common, '--role', 'app']);
+      const proxies = await Promise.all([1, 2, 3].map(() => launch([...common, '--role', 'proxy'])));
       return { app, proxies };
     },
     async () => schema?.drop(),
