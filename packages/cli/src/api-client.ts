@@ -39,6 +39,29 @@ export async function requestApi<T>(target: ApiTarget, path: string, init: Reque
   return (await response.json()) as T;
 }
 
+/**
+ * Read every page of a cursor-paginated list, following `next_cursor` until it is null or missing (as
+ * from a server older than pagination), and return the items under `key` in the list's order.
+ */
+export async function requestAllPages<T>(target: ApiTarget, path: string, key: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const pagePath: string = cursor === null ? path : `${path}${path.includes('?') ? '&' : '?'}cursor=${encodeURIComponent(cursor)}`;
+    const page = await requestApi<Record<string, unknown>>(target, pagePath);
+    const pageItems = page[key];
+    if (!Array.isArray(pageItems))
+      throw new CliError(`the server at ${target.url} returned no "${key}" list for ${path}: check that it runs Tokenwise`);
+    items.push(...(pageItems as T[]));
+    const next = typeof page.next_cursor === 'string' ? page.next_cursor : null;
+    // A server that returns the cursor it was sent would otherwise keep this loop going forever.
+    if (next !== null && next === cursor)
+      throw new CliError(`the server at ${target.url} repeated the cursor of ${path}: report this as a bug`);
+    cursor = next;
+  } while (cursor !== null);
+  return items;
+}
+
 /** Like `requestApi`, but returns the response for streaming bodies. */
 export async function fetchApi(target: ApiTarget, path: string, init: RequestInit = {}): Promise<Response> {
   let response: Response;

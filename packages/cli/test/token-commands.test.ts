@@ -165,3 +165,43 @@ describe('tokenwise token', () => {
     expect(again.stderr).toContain(`the route token ${id} ("twice") was already revoked at`);
   });
 });
+
+describe('lists longer than one page', () => {
+  /** One more than the API's default page size of 100, so the list needs a second page. */
+  const CREATED = 101;
+
+  it('token and devices commands follow the cursor', async () => {
+    const server = await serveOnDataDir();
+    const { api_token: apiToken } = JSON.parse(await readFile(join(dataDir, 'server.json'), 'utf8')) as { api_token: string };
+    const created: { id: string; device_id: string }[] = [];
+    for (let index = 0; index < CREATED; index += 1) {
+      const response = await fetch(`${server.url}/api/v1/route-tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `runner ${index}` }),
+      });
+      expect(response.status).toBe(201);
+      created.push((await response.json()) as { id: string; device_id: string });
+    }
+    const last = created.at(-1)!;
+
+    const tokens = await listJson();
+    const devices = await runCli(['devices', 'list', '--json', '--data-dir', dataDir]);
+    const revokedToken = await runCli(['token', 'revoke', last.id, '--data-dir', dataDir]);
+    const revokedDevice = await runCli(['devices', 'revoke', created.at(-2)!.device_id, '--data-dir', dataDir]);
+
+    expect(tokens).toHaveLength(CREATED + 1);
+    expect(new Set(tokens.map((token) => token.id)).size).toBe(CREATED + 1);
+    expect(tokens.at(-1)!.id).toBe(last.id);
+    expect(devices.code).toBe(0);
+    const deviceIds = devices.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(deviceIds).toHaveLength(CREATED + 1);
+    expect(deviceIds).toContain(last.device_id);
+    expect(revokedToken.code).toBe(0);
+    expect(revokedDevice.code).toBe(0);
+    expect(revokedDevice.stderr).toContain(`Revoked device ${created.at(-2)!.device_id}`);
+  });
+});

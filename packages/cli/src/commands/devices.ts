@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { describeDevice, findLocalWorkspace, resolveDataDir } from '@tokenwise/server';
-import { type ApiTarget, findApiTarget, requestApi, ServerUnreachableError } from '../api-client.js';
+import { type ApiTarget, findApiTarget, requestAllPages, requestApi, ServerUnreachableError } from '../api-client.js';
 import { formatLocalTime } from '../call-table.js';
 import { CliError, usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
@@ -95,7 +95,7 @@ async function listDevices(serverFlag: string | undefined, dataDir: string, io: 
 }
 
 async function listDevicesFromApi(target: ApiTarget): Promise<DeviceDescription[]> {
-  return (await requestApi<{ devices: DeviceDescription[] }>(target, '/api/v1/devices')).devices;
+  return requestAllPages<DeviceDescription>(target, '/api/v1/devices', 'devices');
 }
 
 async function revokeSubcommand(args: string[], io: CliIo): Promise<number> {

@@ -8,7 +8,7 @@ import {
   type RouteTokenDescription,
   resolveDataDir,
 } from '@tokenwise/server';
-import { type ApiTarget, findApiTarget, requestApi, ServerUnreachableError } from '../api-client.js';
+import { type ApiTarget, findApiTarget, requestAllPages, requestApi, ServerUnreachableError } from '../api-client.js';
 import { CliError, usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
 import { withLocalStore } from '../local-store.js';
@@ -158,7 +158,7 @@ async function listTokens(serverFlag: string | undefined, dataDir: string, io: C
 }
 
 async function listTokensFromApi(target: ApiTarget): Promise<RouteTokenDescription[]> {
-  return (await requestApi<{ route_tokens: RouteTokenDescription[] }>(target, '/api/v1/route-tokens')).route_tokens;
+  return requestAllPages<RouteTokenDescription>(target, '/api/v1/route-tokens', 'route_tokens');
 }
 
 async function revokeSubcommand(args: string[], io: CliIo): Promise<number> {
