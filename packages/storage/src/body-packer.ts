@@ -94,6 +94,19 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/**
+ * Characters of body text sent to the thread in one message at most (a body longer than this goes alone).
+ * The thread then has one such part of a batch in memory at a time, which keeps its heap small.
+ */
+const MAX_CHARS_PER_MESSAGE = 2 * 1024 * 1024;
+/**
+ * Heap bounds of the thread, in MB. A small young generation keeps the heap of a thread that only turns
+ * text over from growing to tens of MB. The old generation has room for a 4 MiB body (the capture's
+ * default cap) in UTF-16, its lowercase copy and its parsed JSON. A thread that runs out of memory fails,
+ * and its jobs then run on the caller's thread.
+ */
+const THREAD_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 };
+
 export interface BodyPackerOptions {
   /** Called when the worker thread fails; the jobs it held, and later ones, run on the caller's thread. */
   onThreadFailure?: (error: Error) => void;
@@ -120,9 +133,10 @@ export class BodyPacker {
 
   /** Pack every item, in order. A failing thread does not make it reject; see the class comment. */
   async pack(items: readonly BodiesToPack[]): Promise<PackedBodies[]> {
-    if (items.length === 0) return [];
-    const packed = (await this.run({ kind: 'pack', items: [...items] }, () => items.map(packBodies))) as PackedBodies[];
-    return packed.map(restoreBuffers);
+    const parts = await Promise.all(
+      partsOf(items).map((part) => this.run({ kind: 'pack', items: part }, () => part.map(packBodies)) as Promise<PackedBodies[]>),
+    );
+    return parts.flat().map(restoreBuffers);
   }
 
   /** Derive the prompt text of packed request bodies, in order, like `derivePromptText`. */
@@ -161,7 +175,7 @@ export class BodyPacker {
   private start(): Worker {
     if (this.worker) return this.worker;
 
-    const worker = new Worker(new URL('./body-packer-thread.js', import.meta.url));
+    const worker = new Worker(new URL('./body-packer-thread.js', import.meta.url), { resourceLimits: THREAD_RESOURCE_LIMITS });
     worker.unref();
     worker.on('message', (reply: PackerReply) => this.settle(reply));
     worker.on('error', (error) => this.fail(worker, error));
@@ -196,6 +210,25 @@ export class BodyPacker {
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+/** Split the items into parts of at most `MAX_CHARS_PER_MESSAGE` characters of body text each, in order. */
+function partsOf(items: readonly BodiesToPack[]): BodiesToPack[][] {
+  const parts: BodiesToPack[][] = [];
+  let part: BodiesToPack[] = [];
+  let partChars = 0;
+  for (const item of items) {
+    const chars = (item.bodies.request?.text?.length ?? 0) + (item.bodies.response?.text?.length ?? 0);
+    if (part.length > 0 && partChars + chars > MAX_CHARS_PER_MESSAGE) {
+      parts.push(part);
+      part = [];
+      partChars = 0;
+    }
+    part.push(item);
+    partChars += chars;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
 
 function settleHere(pending: Pending): void {
   try {

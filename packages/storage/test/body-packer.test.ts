@@ -59,6 +59,18 @@ describe('body packer', () => {
     expect(prompts[2]).toBeNull();
   });
 
+  it('keeps the order across message parts', async () => {
+    packer = new BodyPacker();
+    // Three bodies of 1.5 Mi characters go to the thread in three messages.
+    const large = ['a', 'b', 'c'].map(
+      (letter): BodiesToPack => ({ apiShape: 'anthropic.messages', bodies: bodiesWith(letter.repeat(1.5 * 1024 * 1024)), redact: true }),
+    );
+
+    const packed = await packer.pack(large);
+
+    expect(packed.map((bodies) => bodies.promptText?.slice(0, 3))).toEqual(['aaa', 'bbb', 'ccc']);
+  });
+
   it('packs on the caller thread once closed', async () => {
     packer = new BodyPacker();
     await packer.pack(items.slice(0, 1));
