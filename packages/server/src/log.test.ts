@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createServerLogger } from './log.js';
+import { sampleRecord } from '../test/helpers/sample-record.js';
+import { createServerLogger, logCall } from './log.js';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -44,5 +45,27 @@ describe('server logger', () => {
     logger.info({ headers: { authorization: 'Bearer sk-ant-oat01-FAKE', 'x-api-key': 'sk-ant-api03-FAKE' }, token: 'twr_FAKE' }, 'oops');
 
     expect(JSON.stringify(output.lines)).not.toMatch(/FAKE/);
+  });
+
+  it('logs one call line in the same format', () => {
+    const output = capture();
+    const { logger } = createServerLogger({ destination: output.stream });
+    const record = sampleRecord();
+
+    logCall(logger, record);
+
+    expect(output.lines).toEqual([
+      expect.objectContaining({ level: 30, pid: process.pid, msg: 'call', call_id: record.id, model: 'claude-sonnet-4-5-20250929' }),
+    ]);
+    expect(output.lines[0]!.time).toEqual(expect.any(Number));
+  });
+
+  it('logs no call line above info', () => {
+    const output = capture();
+    const { logger } = createServerLogger({ level: 'warn', destination: output.stream });
+
+    logCall(logger, sampleRecord());
+
+    expect(output.lines).toEqual([]);
   });
 });

@@ -241,6 +241,19 @@ describe('computeCost', () => {
     const requested = cost('gpt-4o-mini', 'openai', known({ uncached: 1_000_000, output: 0 }), { modelAnswered: 'not-a-listed-model' });
     expect(requested).toMatchObject({ price_key: 'not-a-listed-model', usd: 0.15 });
   });
+
+  // DeepSeek's peak price runs from 00:30:00Z to 16:30:00Z; price rows are cached per second.
+  it('switches time-of-day prices on the second', () => {
+    const million = known({ uncached: 1_000_000, output: 0 });
+    const atTime = (time: string) => ({ at: new Date(`2026-11-03T${time}Z`) });
+
+    expect(cost('deepseek-chat', 'deepseek', million, atTime('00:29:59.000')).usd).toBe(0.135);
+    expect(cost('deepseek-chat', 'deepseek', million, atTime('00:29:59.999')).usd).toBe(0.135);
+    expect(cost('deepseek-chat', 'deepseek', million, atTime('00:30:00.000')).usd).toBe(0.27);
+    expect(cost('deepseek-chat', 'deepseek', million, atTime('16:29:59.999')).usd).toBe(0.27);
+    expect(cost('deepseek-chat', 'deepseek', million, atTime('16:30:00.000')).usd).toBe(0.135);
+    expect(cost('deepseek-chat', 'deepseek', million, atTime('00:29:59.500')).usd).toBe(0.135);
+  });
 });
 
 describe('priceKeyFor', () => {
