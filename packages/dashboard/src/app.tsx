@@ -6,6 +6,7 @@ import type { Me } from './api/types.js';
 import { useWorkspace, WorkspaceContext, type WorkspaceContextValue } from './api/workspace-context.js';
 import { ErrorNotice, Field } from './components/common.js';
 import { ThemeSwitch } from './components/theme-switch.js';
+import { BudgetsPage } from './pages/budgets.js';
 import { CallDetailPage } from './pages/call-detail.js';
 import { CallsPage } from './pages/calls.js';
 import { DevicesPage } from './pages/devices.js';
@@ -22,6 +23,7 @@ const NAV = [
   { href: '/sessions', label: 'Sessions' },
   { href: '/prompts', label: 'Prompts' },
   { href: '/devices', label: 'Devices' },
+  { href: '/budgets', label: 'Budgets' },
   { href: '/settings', label: 'Settings' },
 ];
 
@@ -91,6 +93,7 @@ function Shell() {
           <Route path="/prompts" component={PromptsPage} />
           <Route path="/prompts/:id">{(params) => <PromptGroupPage id={params.id} />}</Route>
           <Route path="/devices" component={DevicesPage} />
+          <Route path="/budgets" component={BudgetsPage} />
           <Route path="/settings" component={SettingsPage} />
           <Route>
             <h1>Page not found</h1>

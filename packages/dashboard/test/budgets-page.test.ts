@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { CallRecord } from '@tokenwise/core';
+import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anthropicCall, startTestServer, type TestServer } from '../../server/test/helpers/test-server.js';
+import { formatUsd } from '../src/lib/format.js';
+
+/**
+ * The Budgets page in real Chromium against `serve` in this process. The page is built into a directory of
+ * this test's own, so a concurrent build by another test cannot swap files under it.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const required = process.env.TOKENWISE_E2E === 'required';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && !required) console.warn(`Skipping the Budgets page browser test: ${CHROMIUM} is missing (apt-get install chromium).`);
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const screenshotDir = join(packageDir, 'test-artifacts', 'screenshots');
+const OWNER = { email: 'ada@example.com', name: 'Ada', password: 'correct horse battery' };
+
+let upstream: FakeProvider;
+let server: TestServer;
+let buildDir: string;
+let profileDir: string;
+let context: BrowserContext;
+let page: Page;
+
+describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
+  beforeAll(async () => {
+    if (!haveChromium) throw new Error(`${CHROMIUM} is missing: install it with apt-get install -y chromium`);
+    buildDir = await mkdtemp(join(tmpdir(), 'tokenwise-budgets-web-'));
+    await promisify(execFile)('npx', ['vite', 'build', '--outDir', buildDir, '--emptyOutDir'], { cwd: packageDir });
+
+    upstream = await startFakeProvider();
+    server = await startTestServer({ upstreams: { anthropic: upstream.url }, dashboardDir: buildDir });
+    profileDir = await mkdtemp(join(tmpdir(), 'tokenwise-chromium-budgets-'));
+    await mkdir(screenshotDir, { recursive: true });
+    context = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync', '--no-first-run'],
+      viewport: { width: 1280, height: 800 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await server?.dispose();
+    await upstream?.close();
+    for (const dir of [buildDir, profileDir]) if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates a budget and shows its spend', async () => {
+    await page.goto(server.server.setupUrl!);
+    await page.getByLabel('Email').fill(OWNER.email);
+    await page.getByLabel('Name').fill(OWNER.name);
+    await page.getByLabel('Password (at least 10 characters)').fill(OWNER.password);
+    await page.getByLabel('Repeat the password').fill(OWNER.password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(`${server.server.url}/`);
+
+    const response = await anthropicCall(server.server.url, server.server.routeToken);
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    let callUsd = 0;
+    await expect
+      .poll(
+        async () => {
+          const { calls } = (await (await server.api('/api/v1/calls')).json()) as { calls: CallRecord[] };
+          callUsd = calls[0]?.cost.usd ?? 0;
+          return callUsd;
+        },
+        { timeout: 10_000 },
+      )
+      .toBeGreaterThan(0);
+
+    await page.getByRole('link', { name: 'Budgets' }).click();
+    await page.getByRole('heading', { name: 'Budgets', level: 1 }).waitFor();
+    await expect.poll(() => page.getByText('No budgets yet. Create one below.').isVisible(), { timeout: 10_000 }).toBe(true);
+
+    await page.getByLabel('Name (optional)').fill('Team daily');
+    await page.getByLabel('Amount (USD)').fill('5');
+    await page.getByLabel('Reject further calls at the amount').check();
+    await page.getByRole('button', { name: 'Create budget' }).click();
+
+    const row = page.getByRole('row', { name: /Team daily/ });
+    await row.waitFor();
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    const text = await row.innerText();
+    expect(text).toContain('API spend per day, whole workspace');
+    expect(text).toContain(`${formatUsd(callUsd)} of $5.00`);
+    expect(text).toContain('within budget');
+    expect(text).toContain('calls rejected (429)');
+
+    const failClosed = page.getByLabel('Reject calls while blocking budgets cannot be checked');
+    await failClosed.check();
+    await expect.poll(() => page.getByText('On: calls get 503 until the database is back').isVisible(), { timeout: 10_000 }).toBe(true);
+    const { workspaces } = (await (await server.api('/api/v1/workspaces')).json()) as { workspaces: { budgets_fail_closed: boolean }[] };
+    expect(workspaces[0]?.budgets_fail_closed).toBe(true);
+
+    expect(await page.getByText('No alerts yet.').isVisible()).toBe(true);
+    await page.screenshot({ path: join(screenshotDir, 'budgets.png'), fullPage: true });
+  });
+});
