@@ -31,10 +31,11 @@ export function isDashboardPath(path: string): boolean {
 /**
  * Scripts and styles only from this server, no inline script or style element (React and uPlot set styles
  * through the CSSOM, which style-src does not govern), images also from `data:` and `blob:` URLs because
- * stored requests carry base64 images, and no request to any other host.
+ * stored requests carry base64 images, frames only of this server (the insights email preview), and no
+ * request to any other host.
  */
 export const DASHBOARD_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; manifest-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const CONTENT_TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',

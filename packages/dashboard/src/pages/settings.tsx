@@ -4,6 +4,8 @@ import { api, currentWorkspaceId } from '../api/client.js';
 import type { CustomPrice, Invite, Member, Workspace } from '../api/types.js';
 import { useWorkspace } from '../api/workspace-context.js';
 import { CopyLine, ErrorNotice, Field, PageHead, QueryView } from '../components/common.js';
+import { InsightsEmailSettings } from '../components/insights-email-settings.js';
+import { JudgeSettings } from '../components/judge-settings.js';
 import { formatTime } from '../lib/format.js';
 import { useOptimisticFlag } from '../lib/use-optimistic-flag.js';
 
@@ -19,6 +21,8 @@ export function SettingsPage() {
         {owner && <Invites />}
         <Workspaces />
         <Prices owner={owner} />
+        <InsightsEmailSettings owner={owner} />
+        <JudgeSettings owner={owner} />
       </div>
     </>
   );

@@ -58,6 +58,14 @@ describe('renderInsightsEmail', () => {
     expect(html).toContain('href="https://tokenwise.example.com/sessions/sess%2F%3C1%3E"');
   });
 
+  it('keeps every inline style whole', () => {
+    const { html } = renderInsightsEmail(report(), 'https://tokenwise.example.com');
+    const styles = [...html.matchAll(/style="([^"]*)"/g)].map((match) => match[1]);
+
+    expect(styles.length).toBeGreaterThan(10);
+    for (const style of styles) expect(style).toMatch(/;$/);
+  });
+
   it('links into the dashboard for the period', () => {
     const { text } = renderInsightsEmail(report(), 'https://tokenwise.example.com/');
 

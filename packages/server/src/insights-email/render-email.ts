@@ -321,8 +321,9 @@ function textTable(table: NonNullable<Section['table']>): string[] {
   return lines;
 }
 
+/** Inline styles of the HTML email; single quotes only, because each sits in a double-quoted attribute. */
 const STYLE = {
-  body: 'margin:0;padding:24px;background:#f5f6f8;font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d2330;',
+  body: "margin:0;padding:24px;background:#f5f6f8;font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2330;",
   card: 'max-width:720px;margin:0 auto;background:#ffffff;border:1px solid #dfe3ea;border-radius:8px;padding:24px;',
   h1: 'font-size:20px;margin:0 0 4px;',
   h2: 'font-size:16px;margin:24px 0 8px;',
@@ -367,7 +368,9 @@ function renderHtml(title: string, report: InsightsReport, sections: Section[], 
 }
 
 function htmlTable(table: NonNullable<Section['table']>): string {
-  const head = table.columns.map((column) => `<th style="${STYLE.th}">${escapeHtml(column)}</th>`).join('');
+  const head = table.columns
+    .map((column, index) => `<th style="${STYLE.th}${table.numeric[index] ? 'text-align:right;' : ''}">${escapeHtml(column)}</th>`)
+    .join('');
   const rows = table.rows
     .map((row) => {
       const cells = row.cells
