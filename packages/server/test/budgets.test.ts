@@ -1,7 +1,10 @@
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { CallRecord } from '@tokenwise/core';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { setUpOwner } from './helpers/accounts.js';
+import { WebSocket } from 'ws';
+import { invitePerson, setUpOwner } from './helpers/accounts.js';
 import { type SmtpReceiver, startSmtpReceiver, startWebhookReceiver, type WebhookReceiver } from './helpers/alert-receivers.js';
 import { anthropicCall, startTestServer, type TestServer } from './helpers/test-server.js';
 
@@ -167,7 +170,7 @@ describe('blocking daily budget', () => {
     expect(alerts.find((alert) => alert.level === 'threshold')?.webhook.state).toBe('none');
   });
 
-  it('answers in each provider shape', async () => {
+  it('rejects in each provider shape', async () => {
     const server = await start();
     const callUsd = await costOfOneCall(server);
     await createBudget(server, { name: 'Tiny', period: 'day', amount_usd: callUsd / 2, action: 'block' });
@@ -201,6 +204,26 @@ describe('blocking daily budget', () => {
     const subscription = await anthropicOauthCall(server);
     expect(subscription.status).toBe(200);
     await subscription.arrayBuffer();
+  });
+
+  it('refuses a WebSocket upgrade in the OpenAI shape', async () => {
+    const server = await start();
+    const callUsd = await costOfOneCall(server);
+    await createBudget(server, { name: 'Tiny', period: 'day', amount_usd: callUsd / 2, action: 'block' });
+
+    const client = new WebSocket(`ws://127.0.0.1:${new URL(server.server.url).port}/r/${server.server.routeToken}/openai/v1/responses`, {
+      headers: { authorization: `Bearer ${FAKE_CREDENTIALS.openaiApiKey}`, 'openai-beta': 'responses_websockets=2026-02-06' },
+    });
+    client.on('error', () => {});
+    const [, response] = (await once(client, 'unexpected-response')) as [unknown, IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    client.terminate();
+
+    expect(response.statusCode).toBe(429);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe('insufficient_quota');
+    expect(body.error.message).toContain('Tokenwise budget "Tiny"');
   });
 
   it('lets model lists through', async () => {
@@ -315,6 +338,22 @@ describe('alert delivery', () => {
     }
   });
 
+  it('emails the owners when the budget names no address', async () => {
+    const smtp: SmtpReceiver = await startSmtpReceiver();
+    try {
+      const server = await start({ mail: { smtpUrl: smtp.url, from: 'Tokenwise <tokenwise@example.com>' } });
+      await setUpOwner(server.server, 'ada@example.com');
+      const callUsd = await costOfOneCall(server);
+      await createBudget(server, { period: 'day', amount_usd: callUsd / 2 });
+
+      await server.server.runBudgetAlerts();
+
+      expect(smtp.mails.map((mail) => mail.to)).toEqual([['ada@example.com']]);
+    } finally {
+      await smtp.close();
+    }
+  });
+
   it('refuses a private webhook address by default', async () => {
     const server = await start({ allowPrivateWebhooks: false });
 
@@ -376,6 +415,22 @@ describe('budget API', () => {
     expect((await server.api(`/api/v1/budgets/${budget.id}`, { method: 'DELETE' })).status).toBe(200);
     expect((await server.api(`/api/v1/budgets/${budget.id}`)).status).toBe(404);
     expect((await server.api('/api/v1/budgets', { method: 'PUT' })).status).toBe(405);
+  });
+
+  it('lets members read but not change budgets', async () => {
+    const server = await start();
+    const owner = await setUpOwner(server.server);
+    const member = await invitePerson(owner, 'bob@example.com', 'Bob', { role: 'member' });
+    const budget = await createBudget(server, { period: 'day', amount_usd: 3 });
+    const workspace = { 'x-tokenwise-workspace': member.workspaceId };
+
+    const listed = await member.browser.api('GET', '/api/v1/budgets', undefined, workspace);
+    expect(((await listed.json()) as { budgets: BudgetJson[] }).budgets.map((entry) => entry.id)).toEqual([budget.id]);
+    expect((await member.browser.api('GET', '/api/v1/budget-alerts', undefined, workspace)).status).toBe(200);
+    expect((await member.browser.api('POST', '/api/v1/budgets', { period: 'day', amount_usd: 1 }, workspace)).status).toBe(403);
+    expect((await member.browser.api('PATCH', `/api/v1/budgets/${budget.id}`, { amount_usd: 1 }, workspace)).status).toBe(403);
+    expect((await member.browser.api('DELETE', `/api/v1/budgets/${budget.id}`, undefined, workspace)).status).toBe(403);
+    expect((await budgetOf(server, budget.id)).amount_usd).toBe(3);
   });
 
   it('keeps budgets within their workspace', async () => {
