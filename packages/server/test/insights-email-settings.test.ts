@@ -31,7 +31,7 @@ beforeEach(() => {
   smtp.rejectRecipients = false;
 });
 
-/** Store calls of the last full week and of yesterday before `nowMs`, so both emails have something to say. */
+/** Store calls of the last full week and of yesterday before `nowMs`, so both emails have calls to report. */
 async function seedAround(running: TestServer, workspaceId: string, nowMs: number): Promise<void> {
   const todayMs = Math.floor(nowMs / DAY) * DAY;
   const monday = todayMs - ((new Date(todayMs).getUTCDay() + 6) % 7) * DAY;

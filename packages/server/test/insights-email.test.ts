@@ -79,11 +79,14 @@ interface Seed {
   refusal?: boolean;
 }
 
-/** A finished call as the proxy records it, with bodies for Claude Code calls (the insights job and the judge read them). */
+/** Build a finished call as the proxy records it, with bodies for Claude Code calls (the insights job and the judge read them). */
 function seedCall(seed: Seed): { record: CallRecord; bodies: CallBodies | null } {
   const tool = seed.tool ?? 'claude-code';
   const status = seed.status ?? 'success';
   const version = seed.version ?? V1;
+  let stopReason: { raw: string; normalized: CallRecord['stop_reason_normalized'] } | null = { raw: 'end_turn', normalized: 'end' };
+  if (seed.refusal) stopReason = { raw: 'refusal', normalized: 'refusal' };
+  else if (status === 'error') stopReason = null;
   const record: CallRecord = {
     id: randomUUID(),
     started_at: new Date(seed.at).toISOString(),
@@ -118,8 +121,8 @@ function seedCall(seed: Seed): { record: CallRecord; bodies: CallBodies | null }
       reasoning_tokens: null,
       web_search_requests: null,
     },
-    stop_reason: seed.refusal ? 'refusal' : status === 'error' ? null : 'end_turn',
-    stop_reason_normalized: seed.refusal ? 'refusal' : status === 'error' ? null : 'end',
+    stop_reason: stopReason?.raw ?? null,
+    stop_reason_normalized: stopReason?.normalized ?? null,
     tool_calls: 0,
     server_tool_calls: {},
     timing: { ttft_ms: null, total_ms: 2000, headers_ms: 500 },
@@ -167,7 +170,7 @@ async function ingest(calls: { record: CallRecord; bodies: CallBodies | null }[]
 }
 
 /**
- * The seeded weeks. History: two Codex calls a day for the 28 days before the week ($0.80 a day). The week
+ * Build the seeded weeks. History: two Codex calls a day for the 28 days before the week ($0.80 a day). The week
  * before: Claude Code 2.1.197 calls of Ada and Bob. The week: 2.1.197 from Monday to Wednesday, 2.1.198
  * from Thursday, whose first day is an expensive session (far above the usual day), an error and a refusal.
  */

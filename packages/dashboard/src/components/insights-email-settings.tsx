@@ -20,7 +20,7 @@ interface EmailSettings {
 const FREQUENCY_LABELS: Record<Frequency, string> = { weekly: 'Weekly', daily: 'Daily', off: 'Off' };
 
 /**
- * The insights email: how often the workspace and the signed-in person get it, what was sent lately, and a
+ * Show the insights email's settings: how often the workspace and the signed-in person get it, what was sent lately, and a
  * preview of the next email. The preview is the server's own HTML in a sandboxed frame, because the page's
  * content security policy rightly allows no inline styles, and an email needs them.
  */

@@ -34,7 +34,7 @@ interface ScoresJson {
 }
 
 /**
- * The optional LLM judge: an owner turns it on and picks the route, model, rubric and sample rate; everyone
+ * Show the optional LLM judge: an owner turns it on and picks the route, model, rubric and sample rate; everyone
  * sees what the judge's own calls cost and the lowest scores. The provider key is the server's, never
  * typed here.
  */
