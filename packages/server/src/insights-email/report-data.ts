@@ -238,7 +238,11 @@ export async function buildInsightsReport(store: Store, workspace: Workspace, pe
   };
 }
 
-/** The insights the insights job raised for prompt versions first seen in the period. */
+/**
+ * The insights the insights job raised for prompt versions first seen in the period.
+ * NOTE: this reads what that job has stored so far; if it lags behind at the period's end (it reads new
+ * calls every minute), a version first seen in the last minutes of the period misses this email.
+ */
 async function promptChanges(store: Store, workspace: Workspace, period: ReportPeriod): Promise<ReportPromptChange[]> {
   const insights = await store.listInsights({ workspaceId: workspace.id, from: period.from, limit: PROMPT_CHANGES });
   return insights
