@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CallRecord } from '@tokenwise/core';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
-import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServeProcess, startServe } from '../../cli/test/helpers/cli-process.js';
 
@@ -31,6 +31,16 @@ const buildIndex = join(packageDir, 'dist', 'web', 'index.html');
 const screenshotDir = join(packageDir, 'test-artifacts', 'screenshots');
 const VIEWPORTS = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
 const OWNER = { email: 'ada@example.com', name: 'Ada', password: 'correct horse battery' };
+const GUEST = { email: 'grace@example.com', name: 'Grace', password: 'another good password' };
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let upstream: FakeProvider;
 let serve: ServeProcess;
@@ -64,15 +74,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
+      args: CHROMIUM_ARGS,
       viewport: VIEWPORTS.desktop,
     });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serve.url });
@@ -346,6 +348,68 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await invites.getByText('No open invite.').waitFor();
   });
 
+  it('invites, promotes and removes a member', async () => {
+    await page.goto(`${serve.url}/settings`);
+    const invites = page.getByRole('region', { name: 'Invites' });
+    await invites.getByRole('button', { name: 'Create invite link' }).click();
+    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    const link = await invites.locator('.copy-line code').innerText();
+
+    // The invited person uses a browser of their own, so no cookie of the owner's session is shared.
+    const guestBrowser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const guest = await (await guestBrowser.newContext({ viewport: VIEWPORTS.desktop })).newPage();
+      await guest.goto(link);
+      await guest.getByText('You are invited to join the workspace "local" as member.').waitFor();
+      await guest.getByLabel('Email').fill(GUEST.email);
+      await guest.getByLabel('Name').fill(GUEST.name);
+      await guest.getByLabel('Password (at least 10 characters)').fill(GUEST.password);
+      await guest.getByLabel('Repeat the password').fill(GUEST.password);
+      await guest.getByRole('button', { name: 'Create account' }).click();
+      await guest.waitForURL(`${serve.url}/`);
+      await guest.getByRole('region', { name: 'Totals' }).waitFor();
+
+      const guestMe = (await (await guest.request.get(`${serve.url}/api/v1/me`)).json()) as {
+        csrf_token: string;
+        workspaces: { id: string; name: string; role: string }[];
+      };
+      expect(guestMe.workspaces.map((workspace) => [workspace.name, workspace.role])).toEqual([['local', 'member']]);
+      const workspaceHeader = { 'x-tokenwise-workspace': guestMe.workspaces[0]!.id };
+      const guestGet = async (path: string) => (await guest.request.get(`${serve.url}${path}`, { headers: workspaceHeader })).status();
+      const created = await guest.request.post(`${serve.url}/api/v1/api-tokens`, {
+        headers: { ...workspaceHeader, 'x-csrf-token': guestMe.csrf_token },
+        data: { name: 'grace script' },
+      });
+      expect(created.status()).toBe(201);
+      const guestApiToken = ((await created.json()) as { token: string }).token;
+      expect(await guestGet('/api/v1/invites')).toBe(403);
+
+      await page.reload();
+      const members = page.getByRole('region', { name: 'Members' });
+      const guestRow = members.getByRole('row', { name: new RegExp(GUEST.email) });
+      await guestRow.waitFor();
+      await guestRow.getByLabel(`Role of ${GUEST.name}`).selectOption('owner');
+      await poll(() => memberRoles()).toEqual({ [OWNER.email]: 'owner', [GUEST.email]: 'owner' });
+      expect(await guestGet('/api/v1/invites')).toBe(200);
+
+      page.once('dialog', (dialog) => void dialog.accept());
+      await guestRow.getByRole('button', { name: 'Remove' }).click();
+      await guestRow.waitFor({ state: 'detached' });
+      expect(await memberRoles()).toEqual({ [OWNER.email]: 'owner' });
+
+      // The removed person keeps the account but sees nothing of the workspace any more.
+      for (const path of ['/api/v1/calls', '/api/v1/members', '/api/v1/devices', '/api/v1/overview']) {
+        expect(await guestGet(path), path).toBe(404);
+      }
+      const withToken = await fetch(`${serve.url}/api/v1/calls`, { headers: { authorization: `Bearer ${guestApiToken}` } });
+      expect(withToken.status).toBe(401);
+      await guest.reload();
+      await guest.getByRole('heading', { name: 'No workspace' }).waitFor();
+    } finally {
+      await guestBrowser.close();
+    }
+  });
+
   it('adds a custom price and re-prices past calls', async () => {
     await page.goto(`${serve.url}/settings`);
     const prices = page.getByRole('region', { name: 'Custom prices' });
@@ -411,6 +475,25 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByLabel('Password').fill(OWNER.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  });
+
+  it('shows devices beyond one page', async () => {
+    // The API returns 100 devices per page by default; these make the list longer than one page.
+    for (let index = 0; index < 100; index += 1) {
+      const created = await ownerApi('/api/v1/route-tokens', {
+        method: 'POST',
+        body: JSON.stringify({ name: `build-agent-${index}` }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(created.status).toBe(201);
+    }
+    const listed = (await (await ownerApi('/api/v1/devices?limit=500')).json()) as { devices: { name: string }[] };
+    expect(listed.devices.length).toBeGreaterThan(100);
+
+    await page.goto(`${serve.url}/devices`);
+    await page.getByRole('region', { name: 'Device build-agent-0' }).waitFor();
+    await poll(() => page.getByRole('region', { name: /^Device / }).count()).toBe(listed.devices.length);
+    await page.getByRole('region', { name: 'Device build-agent-99' }).waitFor();
   });
 });
 
@@ -503,6 +586,12 @@ function codexCall(routeToken: string, prompt: string, sessionId: string): Promi
 async function ownerApi(path: string, init: RequestInit = {}): Promise<Response> {
   const info = JSON.parse(await readFile(join(dataDir, 'server.json'), 'utf8')) as { api_token: string };
   return fetch(`${serve.url}${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${info.api_token}` } });
+}
+
+/** Read the role of each member of the owner's workspace, by email. */
+async function memberRoles(): Promise<Record<string, string>> {
+  const body = (await (await ownerApi('/api/v1/members')).json()) as { members: { email: string; role: string }[] };
+  return Object.fromEntries(body.members.map((member) => [member.email, member.role]));
 }
 
 async function listCalls(): Promise<CallRecord[]> {

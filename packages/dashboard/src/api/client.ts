@@ -116,6 +116,28 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   return parsed as T;
 }
 
+/**
+ * Read every page of a cursor-paginated list, following `next_cursor` until it is null, and return the
+ * items under `key` in the list's order. For the short lists (devices, members, invites, prices), which a
+ * page shows whole.
+ */
+export async function apiAll<T>(path: string, key: string, options: Pick<RequestOptions, 'query' | 'signal'> = {}): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Record<string, unknown> = await api<Record<string, unknown>>(path, { ...options, query: { ...options.query, cursor } });
+    const pageItems = page[key];
+    if (!Array.isArray(pageItems)) throw new ApiError(0, 'invalid_response', `The server's response to ${path} has no "${key}" list.`);
+    items.push(...(pageItems as T[]));
+    const next = typeof page.next_cursor === 'string' ? page.next_cursor : null;
+    // A server that returns the cursor it was sent would otherwise keep this loop going forever.
+    if (next !== null && next === cursor)
+      throw new ApiError(0, 'invalid_response', `The server returned the same cursor twice for ${path}. Reload the page.`);
+    cursor = next;
+  } while (cursor !== null);
+  return items;
+}
+
 function parseJson(text: string): unknown {
   if (text === '') return null;
   try {

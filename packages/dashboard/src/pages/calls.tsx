@@ -4,7 +4,7 @@ import type { CallRecord } from '@tokenwise/core';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { Link, useLocation } from 'wouter';
 import { useCallStream } from '../api/call-stream.js';
-import { ApiError, api, apiUrl, currentWorkspaceId } from '../api/client.js';
+import { ApiError, api, apiAll, apiUrl, currentWorkspaceId } from '../api/client.js';
 import { useHasCalls } from '../api/queries.js';
 import type { CallList, Device, Facets } from '../api/types.js';
 import { useWorkspace } from '../api/workspace-context.js';
@@ -33,7 +33,10 @@ export function CallsPage() {
   const [columnVisibility, setColumnVisibility] = useState<VisibilityState>(readColumnChoice);
   const queryClient = useQueryClient();
 
-  const devices = useQuery({ queryKey: ['devices', currentWorkspaceId()], queryFn: () => api<{ devices: Device[] }>('/devices') });
+  const devices = useQuery({
+    queryKey: ['devices', currentWorkspaceId()],
+    queryFn: async () => ({ devices: await apiAll<Device>('/devices', 'devices') }),
+  });
   const deviceNames = useMemo(() => new Map((devices.data?.devices ?? []).map((device) => [device.id, device.name])), [devices.data]);
 
   const queryKey = ['calls', currentWorkspaceId(), range, filters];

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { ApiError, api, currentWorkspaceId } from '../api/client.js';
+import { ApiError, api, apiAll, currentWorkspaceId } from '../api/client.js';
 import type { Device, Member, RateLimitObservation } from '../api/types.js';
 import { useWorkspace } from '../api/workspace-context.js';
 import { ErrorNotice, PageHead, QueryView } from '../components/common.js';
@@ -14,10 +14,13 @@ export function DevicesPage() {
   // The call list caches the devices for their names; here the counts and last-seen times must be fresh.
   const devices = useQuery({
     queryKey: ['devices', currentWorkspaceId()],
-    queryFn: () => api<{ devices: Device[] }>('/devices'),
+    queryFn: async () => ({ devices: await apiAll<Device>('/devices', 'devices') }),
     staleTime: 0,
   });
-  const members = useQuery({ queryKey: ['members', currentWorkspaceId()], queryFn: () => api<{ members: Member[] }>('/members') });
+  const members = useQuery({
+    queryKey: ['members', currentWorkspaceId()],
+    queryFn: async () => ({ members: await apiAll<Member>('/members', 'members') }),
+  });
   const people = new Map((members.data?.members ?? []).map((member) => [member.user_id, member.name]));
 
   const revoke = useMutation({

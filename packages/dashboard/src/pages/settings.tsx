@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
-import { api, currentWorkspaceId } from '../api/client.js';
+import { api, apiAll, currentWorkspaceId } from '../api/client.js';
 import type { CustomPrice, Invite, Member, Workspace } from '../api/types.js';
 import { useWorkspace } from '../api/workspace-context.js';
 import { CopyLine, ErrorNotice, Field, PageHead, QueryView } from '../components/common.js';
@@ -142,7 +142,10 @@ function WorkspaceSettings({ workspace, owner }: { workspace: Workspace; owner: 
 function Members({ owner }: { owner: boolean }) {
   const { me } = useWorkspace();
   const queryClient = useQueryClient();
-  const members = useQuery({ queryKey: ['members', currentWorkspaceId()], queryFn: () => api<{ members: Member[] }>('/members') });
+  const members = useQuery({
+    queryKey: ['members', currentWorkspaceId()],
+    queryFn: async () => ({ members: await apiAll<Member>('/members', 'members') }),
+  });
   const change = useMutation({
     mutationFn: ({ member, role }: { member: Member; role: string }) =>
       api(`/members/${encodeURIComponent(member.user_id)}`, { method: 'PATCH', body: { role } }),
@@ -218,7 +221,10 @@ function Members({ owner }: { owner: boolean }) {
 
 function Invites() {
   const queryClient = useQueryClient();
-  const invites = useQuery({ queryKey: ['invites', currentWorkspaceId()], queryFn: () => api<{ invites: Invite[] }>('/invites') });
+  const invites = useQuery({
+    queryKey: ['invites', currentWorkspaceId()],
+    queryFn: async () => ({ invites: await apiAll<Invite>('/invites', 'invites') }),
+  });
   const [role, setRole] = useState<'member' | 'owner'>('member');
   const [email, setEmail] = useState('');
   const [created, setCreated] = useState<string | null>(null);
@@ -368,7 +374,10 @@ const PRICE_FIELDS = [
 
 function Prices({ owner }: { owner: boolean }) {
   const queryClient = useQueryClient();
-  const prices = useQuery({ queryKey: ['prices', currentWorkspaceId()], queryFn: () => api<{ prices: CustomPrice[] }>('/prices') });
+  const prices = useQuery({
+    queryKey: ['prices', currentWorkspaceId()],
+    queryFn: async () => ({ prices: await apiAll<CustomPrice>('/prices', 'prices') }),
+  });
   const [form, setForm] = useState<Record<string, string>>({
     model: '',
     provider: '',
