@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { api, apiUrl, currentWorkspaceId } from '../api/client.js';
+import { api, apiAll, apiUrl, currentWorkspaceId } from '../api/client.js';
 import { useWorkspace } from '../api/workspace-context.js';
 import { formatTime } from '../lib/format.js';
 import { ErrorNotice, Field, QueryView } from './common.js';
@@ -41,7 +41,7 @@ export function InsightsEmailSettings({ owner }: { owner: boolean }) {
   const names = new Map<string, string>();
   const members = useQuery({
     queryKey: ['insights-email-people', currentWorkspaceId()],
-    queryFn: () => api<{ members: { user_id: string; name: string }[] }>('/members'),
+    queryFn: async () => ({ members: await apiAll<{ user_id: string; name: string }>('/members', 'members') }),
   });
   for (const member of members.data?.members ?? []) names.set(member.user_id, member.name);
 
