@@ -50,7 +50,11 @@ async function fillSqlite(callCount: number): Promise<CallRecord[]> {
   await store.addMembership({ workspaceId: workspace.id, userId: user.id, role: 'owner' });
 
   const records = [
-    fullRecord({ workspace_id: workspace.id, device_id: device.id }),
+    fullRecord({
+      workspace_id: workspace.id,
+      device_id: device.id,
+      timing: { ttft_ms: 812.5, total_ms: 4210, headers_ms: 301, model_load_ms: 41.5, prompt_eval_ms: 130, eval_ms: 0.001 },
+    }),
     ...recordSeries(callCount - 1).map((record, index) => ({
       ...record,
       usage: { ...record.usage, input_tokens: 1000 + index, output_tokens: 10 * index },
@@ -209,6 +213,11 @@ describeWithPostgres('db with PostgreSQL', () => {
     for (const record of records) {
       expect(await target.getCall(record.id)).toStrictEqual(await source.getCall(record.id));
     }
+    expect((await target.getCall(records[0]!.id))?.record.timing).toMatchObject({
+      model_load_ms: 41.5,
+      prompt_eval_ms: 130,
+      eval_ms: 0.001,
+    });
     const reportTables = [
       'insights_email_settings',
       'insights_email_preferences',

@@ -77,6 +77,29 @@ describe('Ollama observer', () => {
     expect(call!.workspace_id).not.toBeNull();
   });
 
+  it("keeps Ollama's own timings in the store", async () => {
+    const started = await startWithObserver();
+    running = started.running;
+
+    const response = await fetch(`${started.observer}/api/chat`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'llama3.2:3b', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await response.text();
+
+    await vi.waitFor(async () => expect(await storedCalls(running!)).toHaveLength(1));
+    const [listed] = await storedCalls(running);
+    // The fake reports nanoseconds; the record keeps ms.
+    const expected = {
+      model_load_ms: FAKE_OLLAMA_STATS.load_duration / 1e6,
+      prompt_eval_ms: FAKE_OLLAMA_STATS.prompt_eval_duration / 1e6,
+      eval_ms: FAKE_OLLAMA_STATS.eval_duration / 1e6,
+    };
+    expect(listed!.timing).toMatchObject(expected);
+    const detail = (await (await running.api(`/api/v1/calls/${listed!.id}/detail`)).json()) as { timing: Record<string, unknown> };
+    expect(detail.timing).toMatchObject(expected);
+  });
+
   it('records /api/generate and the compatible endpoints', async () => {
     const started = await startWithObserver();
     running = started.running;

@@ -231,6 +231,19 @@ describe('ingest storage', () => {
     expect(stored?.bodies?.request_headers['x-api-key']).not.toBe(BODIES.request_headers['x-api-key']);
   });
 
+  it("keeps a model server's timings", async () => {
+    const call = record();
+    call.timing = { ...call.timing, model_load_ms: 41, prompt_eval_ms: 130.5, eval_ms: 0.001 };
+
+    const response = await post('/api/v1/ingest', { calls: [{ record: call, bodies: null }] });
+
+    expect(response.status).toBe(200);
+    const timing = (await storedCall(call.id))?.call.timing;
+    expect(timing?.model_load_ms).toBe(41);
+    expect(timing?.prompt_eval_ms).toBe(130.5);
+    expect(timing?.eval_ms).toBe(0.001);
+  });
+
   it('drops bodies in privacy mode', async () => {
     expect(await patch(`/api/v1/workspaces/${workspaceId}`, { privacy_mode: true })).toBe(200);
     try {

@@ -14,8 +14,6 @@ import {
  * A call record flattened into the columns of the `calls` table, shared by every store. Nested objects
  * become prefixed columns; the three open-ended maps and lists are JSON text. `toCallRow` and
  * `fromCallRow` are exact inverses for every record the core produces, which the store contract checks.
- * NOTE: Ollama's own timings (`timing.model_load_ms`, `prompt_eval_ms`, `eval_ms`) have no column yet, so a
- * stored Ollama record loses them. Keeping them needs a migration in both stores.
  */
 export interface CallRow {
   id: string;
@@ -76,6 +74,9 @@ export interface CallRow {
   proxy_before_ms: number | null;
   proxy_after_ms: number | null;
   price_source: string | null;
+  model_load_ms: number | null;
+  prompt_eval_ms: number | null;
+  eval_ms: number | null;
 }
 
 export const callColumns = [
@@ -134,6 +135,9 @@ export const callColumns = [
   'proxy_before_ms',
   'proxy_after_ms',
   'price_source',
+  'model_load_ms',
+  'prompt_eval_ms',
+  'eval_ms',
 ] as const satisfies readonly (keyof CallRow)[];
 
 /** Select expression of a call's rate-limit headers (JSON text or null), for `fromCallRow`'s second argument. */
@@ -207,18 +211,24 @@ export function toCallRow(record: CallRecord): CallRow {
     proxy_before_ms: record.timing.proxy_before_ms ?? null,
     proxy_after_ms: record.timing.proxy_after_ms ?? null,
     price_source: record.cost.price_source ?? null,
+    model_load_ms: record.timing.model_load_ms ?? null,
+    prompt_eval_ms: record.timing.prompt_eval_ms ?? null,
+    eval_ms: record.timing.eval_ms ?? null,
   };
 }
 
 /**
  * Rebuild the nested record from its row, keys in the order `CallRecord` declares them. Optional keys
- * (`stop_reasons`, the proxy timings, `price_source`, `rate_limits`) are present only when stored; the
+ * (`stop_reasons`, the proxy and model server timings, `price_source`, `rate_limits`) are present only when stored; the
  * rate-limit headers live in `call_rate_limits` and come in as `rateLimits`, that table's JSON text.
  */
 export function fromCallRow(row: CallRow, rateLimits: string | null = null): CallRecord {
   const timing: CallRecord['timing'] = { ttft_ms: row.ttft_ms, total_ms: row.total_ms, headers_ms: row.headers_ms };
   if (row.proxy_before_ms !== null && row.proxy_before_ms !== undefined) timing.proxy_before_ms = row.proxy_before_ms;
   if (row.proxy_after_ms !== null && row.proxy_after_ms !== undefined) timing.proxy_after_ms = row.proxy_after_ms;
+  if (row.model_load_ms !== null && row.model_load_ms !== undefined) timing.model_load_ms = row.model_load_ms;
+  if (row.prompt_eval_ms !== null && row.prompt_eval_ms !== undefined) timing.prompt_eval_ms = row.prompt_eval_ms;
+  if (row.eval_ms !== null && row.eval_ms !== undefined) timing.eval_ms = row.eval_ms;
 
   const record: CallRecord = {
     id: row.id,

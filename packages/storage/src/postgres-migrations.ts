@@ -534,6 +534,16 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX judge_scores_by_workspace ON judge_scores (workspace_id, call_started_at_ms);
     `,
   },
+  // See SQLite's version 8.
+  {
+    version: 8,
+    name: 'model server timings',
+    sql: `
+      ALTER TABLE calls ADD COLUMN model_load_ms DOUBLE PRECISION;
+      ALTER TABLE calls ADD COLUMN prompt_eval_ms DOUBLE PRECISION;
+      ALTER TABLE calls ADD COLUMN eval_ms DOUBLE PRECISION;
+    `,
+  },
 ];
 
 /**

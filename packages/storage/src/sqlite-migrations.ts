@@ -533,6 +533,17 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX judge_scores_by_workspace ON judge_scores (workspace_id, call_started_at_ms);
     `,
   },
+  // The model server's own timings on the call row (Ollama's load, prompt evaluation and generation time,
+  // in ms), null for calls that do not report them.
+  {
+    version: 8,
+    name: 'model server timings',
+    sql: `
+      ALTER TABLE calls ADD COLUMN model_load_ms REAL;
+      ALTER TABLE calls ADD COLUMN prompt_eval_ms REAL;
+      ALTER TABLE calls ADD COLUMN eval_ms REAL;
+    `,
+  },
 ];
 
 /**

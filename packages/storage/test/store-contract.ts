@@ -54,7 +54,16 @@ export function describeStoreContract(name: string, createStore: () => Promise<S
       it('reads back optional fields and fractions exactly', async () => {
         // The fields a plain record leaves out, and numbers whose last digit a lossy column would change.
         const record = fullRecord({
-          timing: { ttft_ms: 812.5, total_ms: 4210.25, headers_ms: 301, proxy_before_ms: 0.001, proxy_after_ms: 0 },
+          timing: {
+            ttft_ms: 812.5,
+            total_ms: 4210.25,
+            headers_ms: 301,
+            proxy_before_ms: 0.001,
+            proxy_after_ms: 0,
+            model_load_ms: 63.915,
+            prompt_eval_ms: 0.001,
+            eval_ms: 0,
+          },
           cost: {
             usd: 1234.000000001,
             basis: 'exact',

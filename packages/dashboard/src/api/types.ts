@@ -150,6 +150,9 @@ export interface CallDetail {
     proxy_before_ms?: number | null;
     proxy_after_ms?: number | null;
     proxy_overhead_ms?: number | null;
+    model_load_ms?: number | null;
+    prompt_eval_ms?: number | null;
+    eval_ms?: number | null;
   };
   rate_limits: Record<string, string> | null;
   bodies: {

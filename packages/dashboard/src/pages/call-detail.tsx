@@ -422,6 +422,18 @@ function CostPanel({ detail }: { detail: CallDetail }) {
   );
 }
 
+/** Build Timing rows for the times the model server measured itself (Ollama does), skipping any it did not report. */
+function modelServerRows(timing: CallDetail['timing']): [string, ReactNode][] {
+  const rows: [string, ReactNode][] = [];
+  const add = (label: string, ms: number | null | undefined) => {
+    if (ms !== null && ms !== undefined) rows.push([label, formatDuration(ms)]);
+  };
+  add('Model load', timing.model_load_ms);
+  add('Prompt evaluation', timing.prompt_eval_ms);
+  add('Generation', timing.eval_ms);
+  return rows;
+}
+
 function TimingPanel({ detail }: { detail: CallDetail }) {
   const timing = detail.timing;
   const call = detail.call;
@@ -432,6 +444,7 @@ function TimingPanel({ detail }: { detail: CallDetail }) {
         ['Headers after', formatDuration(timing.headers_ms)],
         ['First token after', formatDuration(timing.ttft_ms)],
         ['Total', formatDuration(timing.total_ms)],
+        ...modelServerRows(timing),
         [
           'Proxy overhead',
           timing.proxy_overhead_ms === undefined || timing.proxy_overhead_ms === null

@@ -49,6 +49,9 @@ export function callDetail(input: CallDetailInput) {
       proxy_before_ms: timing.proxy_before_ms ?? null,
       proxy_after_ms: timing.proxy_after_ms ?? null,
       proxy_overhead_ms: overhead,
+      model_load_ms: timing.model_load_ms ?? null,
+      prompt_eval_ms: timing.prompt_eval_ms ?? null,
+      eval_ms: timing.eval_ms ?? null,
     },
     rate_limits: record.rate_limits ?? null,
     bodies: {
