@@ -73,6 +73,8 @@ interface Share {
   lastActivityMs: number;
   /** True while this process keeps more than its floor; an idle share gives the rest back once. */
   holdsSpare: boolean;
+  /** True once the store reported the budget deleted or its period changed; the share no longer applies. */
+  gone: boolean;
   syncing: Promise<boolean> | null;
 }
 
@@ -81,7 +83,7 @@ interface Reservation {
   usd: number;
 }
 
-type Decision = { kind: 'reserve'; usd: number } | { kind: 'lease' } | { kind: 'spent' };
+type Decision = { kind: 'reserve'; usd: number } | { kind: 'lease' } | { kind: 'spent' } | { kind: 'gone' };
 
 /**
  * Enforce blocking budgets in the proxy without a store query per call. Every `refreshIntervalMs` the
@@ -157,6 +159,7 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
         maxCallUsd: 0,
         lastActivityMs: clock(),
         holdsSpare: false,
+        gone: false,
         syncing: null,
       };
       shares.set(key, share);
@@ -174,6 +177,7 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
   }
 
   function decide(share: Share, now: number): Decision {
+    if (share.gone) return { kind: 'gone' };
     if (share.leaseBaseUsd === null || now >= share.leaseValidUntilMs) return { kind: 'lease' };
     const room = roomOf(share);
     const estimate = estimateOf(share);
@@ -206,6 +210,7 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
         noteStoreAvailable();
         if (lease === null) {
           // The budget is gone or its period changed; the next reload brings the new definition.
+          share.gone = true;
           shares.delete(share.key);
           return true;
         }
@@ -413,6 +418,8 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
       const decision = decisions[index]!;
       if (decision.kind === 'reserve') {
         reservations.push({ share, usd: decision.usd });
+      } else if (decision.kind === 'gone') {
+        // A budget deleted or changed meanwhile does not hold this call back.
       } else if (share.leaseBaseUsd !== null && !share.exhausted && !storeFailing && now < share.leaseValidUntilMs) {
         // The store granted in full but concurrent calls took the room meanwhile: the budget is close to spent.
         return refuseSpent(share, now);
