@@ -56,7 +56,7 @@ describe('budget gate', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A stored or finished call of the workspace costing `usd`, started now. */
+  /** Build a call of the workspace that cost `usd` and started now. */
   function call(usd: number): CallRecord {
     callNumber += 1;
     return sampleRecord({
@@ -132,8 +132,8 @@ describe('budget gate', () => {
     first.settle(call(0.05));
     // 0.05 is left, less than the 0.1 estimate: one more call may use it, and then nothing is left.
     const last = await admitted();
-    const refused = await admit();
-    expect(refused.ok).toBe(false);
+    const rejected = await admit();
+    expect(rejected.ok).toBe(false);
     last.settle(call(0.1));
     expect((await admit()).ok).toBe(false);
   });
@@ -147,7 +147,7 @@ describe('budget gate', () => {
     expect((await admit()).ok).toBe(false);
 
     await store.budgets.deleteBudget(budget.workspaceId, budget.id);
-    // Past the lease's validity, the next call asks the store, which no longer has the budget.
+    // Past the lease's validity, the next call requests a lease from the store, which no longer has the budget.
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     expect((await admit()).ok).toBe(true);

@@ -133,20 +133,20 @@ describe('blocking daily budget', () => {
     expect(budget.webhook_url).toBe(`${new URL(webhook.url).origin}/…`);
 
     const statuses: number[] = [];
-    let refused: Response | null = null;
-    for (let attempt = 0; attempt < 10 && refused === null; attempt += 1) {
+    let rejected: Response | null = null;
+    for (let attempt = 0; attempt < 10 && rejected === null; attempt += 1) {
       const response = await anthropicCall(server.server.url, server.server.routeToken);
       statuses.push(response.status);
-      if (response.status === 429) refused = response;
+      if (response.status === 429) rejected = response;
       else await response.arrayBuffer();
     }
 
-    // 2.5 calls of room: two fit, the third may use the last half call, the fourth is refused.
+    // 2.5 calls of room: two fit, the third may use the last half call, the fourth is rejected.
     expect(statuses).toEqual([200, 200, 200, 429]);
-    expect(refused!.headers.get('content-type')).toBe('application/json');
-    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(refused!.headers.get('x-should-retry')).toBe('false');
-    const body = await json<{ type: string; error: { type: string; message: string } }>(refused!);
+    expect(rejected!.headers.get('content-type')).toBe('application/json');
+    expect(Number(rejected!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(rejected!.headers.get('x-should-retry')).toBe('false');
+    const body = await json<{ type: string; error: { type: string; message: string } }>(rejected!);
     expect(body.type).toBe('error');
     expect(body.error.type).toBe('rate_limit_error');
     expect(body.error.message).toContain('Tokenwise budget "Team daily"');
