@@ -116,6 +116,8 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
   let closed = false;
 
   async function reload(): Promise<void> {
+    // NOTE: each proxy reads every budget of every workspace each interval, one indexed query; with many
+    // thousands of budgets this should load only the workspaces the process serves.
     const usage = await store.budgets.listBudgetUsage({ now: new Date(clock()) });
     const next = new Map<string, BudgetUsage[]>();
     for (const entry of usage) {
