@@ -16,7 +16,7 @@ const MAX_CALLS_PER_LOOP = 40;
 /** The budget leaves room for this many calls after the first one. */
 const ROOM_IN_CALLS = 10.5;
 /** Each proxy reloads budgets every second by default; this gives every proxy time to load the new one. */
-const BUDGET_PROPAGATION_MS = 3000;
+const BUDGET_PROPAGATION_MS = 5000;
 
 interface ServeProcess {
   child: ChildProcess;
