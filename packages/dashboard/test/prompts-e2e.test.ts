@@ -39,6 +39,8 @@ let buildDir: string;
 let profileDir: string;
 let context: BrowserContext;
 let page: Page;
+/** The seeded calls, oldest first. */
+let seeded: { record: CallRecord; bodies: CallBodies }[];
 
 interface Version {
   toolVersion: string;
@@ -199,6 +201,7 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     const me = (await (await running.api('/api/v1/me')).json()) as { workspaces: { id: string }[] };
     const devices = (await (await running.api('/api/v1/devices')).json()) as { devices: { id: string }[] };
     const calls = seedWeek(me.workspaces[0]!.id, devices.devices[0]!.id, Date.now());
+    seeded = calls;
     for (let start = 0; start < calls.length; start += 50) {
       const response = await fetch(`${running.server.url}/api/v1/ingest`, {
         method: 'POST',
@@ -295,5 +298,29 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     expect(await calls.locator('.badge', { hasText: 'Provider error' }).count()).toBe(2);
     expect(await calls.locator('.badge', { hasText: 'Cut at max tokens' }).count()).toBe(1);
     expect(await calls.locator('.badge', { hasText: 'Stream cut' }).count()).toBe(1);
+  });
+
+  it('shows scores in the call list and detail', async () => {
+    const cut = seeded.find((entry) => entry.record.status === 'truncated')!.record;
+    const overloaded = seeded.filter((entry) => entry.record.status === 'error').at(-1)!.record;
+    const newest = seeded.at(-1)!.record;
+    await page.getByRole('link', { name: 'Calls', exact: true }).click();
+    const table = page.getByRole('table', { name: 'Calls, newest first' });
+    await table.waitFor();
+    const rowOf = (id: string) => table.locator('tbody tr', { has: page.locator(`a[href="/calls/${id}"]`) });
+
+    await expect.poll(() => rowOf(cut.id).locator('.badge', { hasText: 'Stream cut' }).count()).toBe(1);
+    expect(await rowOf(overloaded.id).locator('.badge', { hasText: 'Provider error' }).count()).toBe(1);
+    expect(await rowOf(newest.id).getByText('passed', { exact: true }).count()).toBe(1);
+    expect(await rowOf(newest.id).locator('.badge', { hasText: 'Stream cut' }).count()).toBe(0);
+    await page.screenshot({ path: join(screenshotDir, 'calls-scores.png') });
+
+    await rowOf(cut.id).locator('td').first().click();
+    await page.waitForURL(`${running.server.url}/calls/${cut.id}`);
+    const scores = page.getByRole('region', { name: 'Scores' });
+    await expect.poll(() => scores.locator('.badge', { hasText: 'Stream cut' }).count()).toBe(1);
+    expect(await scores.getByText('Stream cut: status truncated').count()).toBe(1);
+    expect(await scores.getByRole('link', { name: 'Prompt group of this call' }).count()).toBe(1);
+    await page.screenshot({ path: join(screenshotDir, 'call-detail-scores.png'), fullPage: true });
   });
 });

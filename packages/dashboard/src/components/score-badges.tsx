@@ -1,11 +1,14 @@
 import { type CallScore, SCORER_LABELS } from '../api/insights-types.js';
 
-/** Render the failed checks of one call as badges, with the reason in each badge's title; "passed" when none failed. */
-export function ScoreBadges({ scores }: { scores: CallScore[] }) {
+/**
+ * Render the failed checks of one call as badges, with the reason in each badge's title; "passed" when none
+ * failed. `wrap={false}` keeps the badges on one line, for table rows of a fixed height.
+ */
+export function ScoreBadges({ scores, wrap = true }: { scores: CallScore[]; wrap?: boolean }) {
   const failed = scores.filter((score) => !score.passed);
   if (failed.length === 0) return <span className="muted small">passed</span>;
   return (
-    <span style={{ display: 'inline-flex', flexWrap: 'wrap', gap: 4 }}>
+    <span style={{ display: 'inline-flex', flexWrap: wrap ? 'wrap' : 'nowrap', gap: 4 }}>
       {failed.map((score) => (
         <span key={score.scorer} className={`badge ${score.scorer === 'slow' ? 'warn' : 'error'}`} title={describeScore(score)}>
           {SCORER_LABELS[score.scorer] ?? score.scorer}

@@ -1,11 +1,14 @@
 import { useQuery } from '@tanstack/react-query';
 import type { CallBodies, CallRecord } from '@tokenwise/core';
-import { type ReactNode, useMemo, useState } from 'react';
+import { type ReactNode, useId, useMemo, useState } from 'react';
 import { Link } from 'wouter';
+import { useCallScores } from '../api/call-scores.js';
 import { ApiError, api, currentWorkspaceId } from '../api/client.js';
+import { SCORER_LABELS } from '../api/insights-types.js';
 import type { BodyInfo, CallDetail } from '../api/types.js';
 import { CopyButton, ErrorNotice, PageHead, StatusBadge } from '../components/common.js';
 import { ConversationView } from '../components/conversation-view.js';
+import { describeScore, ScoreBadges } from '../components/score-badges.js';
 import { parseConversation } from '../lib/conversation.js';
 import { buildCurl } from '../lib/curl.js';
 import { formatBytes, formatCount, formatDuration, formatTime, formatUsd } from '../lib/format.js';
@@ -138,6 +141,7 @@ export function CallView({ detail }: { detail: CallDetail }) {
           <TokensPanel call={call} />
           <CostPanel detail={detail} />
           <TimingPanel detail={detail} />
+          <ScoresPanel callId={call.id} />
         </div>
 
         <section className="panel">
@@ -358,6 +362,45 @@ function Facts({ title, rows }: { title: string; rows: [string, ReactNode][] }) 
           </div>
         ))}
       </dl>
+    </section>
+  );
+}
+
+/** Show the insights job's checks of the call and a link to its prompt group; render nothing without the insights API. */
+function ScoresPanel({ callId }: { callId: string }) {
+  const headingId = useId();
+  const { entry, unavailable, error } = useCallScores(callId);
+  if (unavailable) return null;
+
+  let content: ReactNode;
+  if (error) {
+    content = <ErrorNotice error={error} />;
+  } else if (!entry) {
+    content = <p className="muted">Loading the scores…</p>;
+  } else if (!entry.scored) {
+    content = <p className="muted">Not scored yet: the insights job reads new calls every minute.</p>;
+  } else {
+    const failed = entry.scores.filter((score) => !score.passed);
+    content = (
+      <div className="stack">
+        <ScoreBadges scores={entry.scores} />
+        {failed.length > 0 && (
+          <ul className="small" style={{ margin: 0, paddingLeft: 18 }}>
+            {failed.map((score) => (
+              <li key={score.scorer}>
+                {SCORER_LABELS[score.scorer] ?? score.scorer}: {describeScore(score)}
+              </li>
+            ))}
+          </ul>
+        )}
+        {entry.prompt_group_id && <Link href={`/prompts/${encodeURIComponent(entry.prompt_group_id)}`}>Prompt group of this call</Link>}
+      </div>
+    );
+  }
+  return (
+    <section className="panel" aria-labelledby={headingId}>
+      <h2 id={headingId}>Scores</h2>
+      {content}
     </section>
   );
 }

@@ -3,6 +3,7 @@ import type { ColumnDef, VisibilityState } from '@tanstack/react-table';
 import type { CallRecord } from '@tokenwise/core';
 import { useCallback, useMemo, useRef, useState } from 'react';
 import { Link, useLocation } from 'wouter';
+import { type CallScores, useCallScoresOfPages } from '../api/call-scores.js';
 import { useCallStream } from '../api/call-stream.js';
 import { ApiError, api, apiAll, apiUrl, currentWorkspaceId } from '../api/client.js';
 import { useHasCalls } from '../api/queries.js';
@@ -12,6 +13,7 @@ import { ErrorNotice, Field, NotAvailable, PageHead, StatusBadge } from '../comp
 import { DataTable } from '../components/data-table.js';
 import { EmptyState } from '../components/empty-state.js';
 import { RangePicker } from '../components/range-picker.js';
+import { describeScore, ScoreBadges } from '../components/score-badges.js';
 import { type CallFilters, matchesLive, readFilters } from '../lib/call-filters.js';
 import { formatDuration, formatTime, formatTokens, formatUsd, shortId } from '../lib/format.js';
 import { type RangeQuery, rangeQuery } from '../lib/range.js';
@@ -74,8 +76,10 @@ export function CallsPage() {
   const streamState = useCallStream(live && hasCalls.data === true, onCall);
 
   const rows = useMemo(() => calls.data?.pages.flatMap((page) => page.calls) ?? [], [calls.data]);
+  const pageIds = useMemo(() => calls.data?.pages.map((page) => page.calls.map((call) => call.id)) ?? [], [calls.data]);
+  const scores = useCallScoresOfPages(pageIds);
   const search = calls.data?.pages[0]?.search ?? null;
-  const columns = useMemo(() => callColumns(deviceNames), [deviceNames]);
+  const columns = useMemo(() => callColumns(deviceNames, scores.byCallId), [deviceNames, scores.byCallId]);
   const { hasNextPage, isFetchingNextPage, fetchNextPage } = calls;
   const loadMore = useCallback(() => {
     if (hasNextPage && !isFetchingNextPage) void fetchNextPage();
@@ -122,6 +126,11 @@ export function CallsPage() {
           Export JSON Lines
         </a>
       </div>
+      {scores.error !== null && (
+        <p className="notice warn" role="status" style={{ marginBottom: 10 }}>
+          The scores could not be loaded: {scores.error instanceof Error ? scores.error.message : String(scores.error)}
+        </p>
+      )}
       {search && !search.available && (
         <div className="notice warn" role="status" style={{ marginBottom: 10 }}>
           {search.note ?? 'Prompt search finds nothing here: this workspace stores no request bodies.'}
@@ -325,7 +334,19 @@ function FilterBar({
   );
 }
 
-function callColumns(deviceNames: Map<string, string>): ColumnDef<CallRecord, unknown>[] {
+/** Show a call's failed checks, "passed", or a dash while the insights job has not read the call. */
+function ScoresCell({ entry }: { entry: CallScores | undefined }) {
+  if (!entry) return <>–</>;
+  if (!entry.scored) return <span title="Not scored yet: the insights job reads new calls every minute.">–</span>;
+  const reasons = entry.scores.filter((score) => !score.passed).map(describeScore);
+  return (
+    <span title={reasons.length > 0 ? reasons.join('\n') : undefined}>
+      <ScoreBadges scores={entry.scores} wrap={false} />
+    </span>
+  );
+}
+
+function callColumns(deviceNames: Map<string, string>, scores: Map<string, CallScores>): ColumnDef<CallRecord, unknown>[] {
   const numeric = { numeric: true };
   return [
     {
@@ -354,6 +375,7 @@ function callColumns(deviceNames: Map<string, string>): ColumnDef<CallRecord, un
       size: 100,
       cell: ({ row }) => <StatusBadge status={row.original.status} httpStatus={row.original.http_status} />,
     },
+    { id: 'scores', header: 'Scores', size: 150, cell: ({ row }) => <ScoresCell entry={scores.get(row.original.id)} /> },
     { id: 'input', header: 'Input', size: 80, meta: numeric, cell: ({ row }) => formatTokens(row.original.usage.input_tokens) },
     {
       id: 'cache_read',
