@@ -14,6 +14,8 @@ interface BaseProps {
   series: ChartSeries[];
   /** Formats a y value for the axis and the hover line. */
   format: (value: number) => string;
+  /** Formats all y axis ticks together, so they can share one unit and one number of decimals; else `format`. */
+  formatTicks?: (values: number[]) => string[];
   /** Text alternative: what the chart shows. */
   label: string;
   height?: number;
@@ -29,7 +31,7 @@ export function LineChart(props: BaseProps) {
   return <UPlotChart {...props} kind="lines" />;
 }
 
-function UPlotChart({ buckets, series, format, label, height = 220, kind }: BaseProps & { kind: 'stacked-bars' | 'lines' }) {
+function UPlotChart({ buckets, series, format, formatTicks, label, height = 220, kind }: BaseProps & { kind: 'stacked-bars' | 'lines' }) {
   const container = useRef<HTMLDivElement>(null);
   const [hover, setHover] = useState<string>('');
   const dark = useDarkTheme();
@@ -85,8 +87,9 @@ function UPlotChart({ buckets, series, format, label, height = 220, kind }: Base
           stroke: axisColor,
           grid: { stroke: gridColor, width: 1 },
           ticks: { stroke: gridColor },
-          size: 64,
-          values: (_u, values) => values.map((value) => format(value)),
+          // Wide enough for the longest tick label, so "$0.00060" is not cut to "0.00060".
+          size: (_u, values) => Math.max(48, 16 + 7.5 * Math.max(0, ...(values ?? []).map((value) => value.length))),
+          values: (_u, values) => (formatTicks ? formatTicks(values) : values.map((value) => format(value))),
         },
       ],
       hooks: {
@@ -121,7 +124,7 @@ function UPlotChart({ buckets, series, format, label, height = 220, kind }: Base
       chart.destroy();
     };
     // uPlot draws on a canvas with fixed colours, so a theme change rebuilds the chart.
-  }, [buckets, series, format, height, kind, dark]);
+  }, [buckets, series, format, formatTicks, height, kind, dark]);
 
   return (
     <figure className="chart-figure" style={{ margin: 0 }}>

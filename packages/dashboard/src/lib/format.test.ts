@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatBytes, formatDuration, formatPercent, formatTokens, formatUsd, shortId } from './format.js';
+import {
+  formatAgo,
+  formatBytes,
+  formatDateTime,
+  formatDuration,
+  formatDurationTicks,
+  formatPercent,
+  formatRange,
+  formatTokens,
+  formatUsd,
+  formatUsdTicks,
+  shortId,
+} from './format.js';
 
 describe('formatUsd', () => {
   it.each([
@@ -32,6 +44,7 @@ describe('formatTokens', () => {
 describe('formatDuration', () => {
   it.each([
     [null, '–'],
+    [0, '0 ms'],
     [0.4, '0.40 ms'],
     [840, '840 ms'],
     [2400, '2.4 s'],
@@ -66,5 +79,49 @@ describe('other formats', () => {
   it('keeps the end of long ids', () => {
     expect(shortId('0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b')).toBe('…2e3f4a5b');
     expect(shortId('abc')).toBe('abc');
+  });
+});
+
+describe('formatRange', () => {
+  // Local times, so the expectations hold in any time zone the tests run in.
+  const now = new Date(2026, 11, 5, 1, 14);
+
+  it('names both dates of a one-day range', () => {
+    const from = new Date(2026, 11, 4, 0, 0).toISOString();
+    const to = new Date(2026, 11, 5, 0, 0).toISOString();
+    expect(formatRange(from, to, now)).toBe('Dec 4, 00:00 to Dec 5, 00:00');
+  });
+
+  it('names both dates of a 24 h range ending now', () => {
+    const from = new Date(2026, 11, 4, 1, 14, 20).toISOString();
+    const to = new Date(2026, 11, 5, 1, 14, 20).toISOString();
+    expect(formatRange(from, to, now)).toBe('Dec 4, 01:14 to Dec 5, 01:14');
+  });
+
+  it('adds the year when a range reaches into another year', () => {
+    const from = new Date(2025, 11, 31, 0, 0).toISOString();
+    const to = new Date(2026, 0, 1, 0, 0).toISOString();
+    expect(formatRange(from, to, now)).toBe('Dec 31, 2025, 00:00 to Jan 1, 2026, 00:00');
+  });
+});
+
+describe('formatDateTime', () => {
+  it('shows the date even for today', () => {
+    const now = new Date(2026, 11, 5, 2, 0);
+    expect(formatDateTime(new Date(2026, 11, 5, 1, 21, 56).toISOString(), now)).toBe('Dec 5, 01:21:56');
+    expect(formatDateTime(null, now)).toBe('–');
+  });
+});
+
+describe('axis ticks', () => {
+  it('keeps duration ticks in one unit', () => {
+    expect(formatDurationTicks([0, 10_000, 20_000])).toEqual(['0 s', '10 s', '20 s']);
+    expect(formatDurationTicks([0, 500, 1000, 1500])).toEqual(['0.0 s', '0.5 s', '1.0 s', '1.5 s']);
+    expect(formatDurationTicks([0, 50, 100])).toEqual(['0 ms', '50 ms', '100 ms']);
+  });
+
+  it('puts a dollar sign on every cost tick', () => {
+    expect(formatUsdTicks([0, 0.0002, 0.0004, 0.0006])).toEqual(['$0.0000', '$0.0002', '$0.0004', '$0.0006']);
+    expect(formatUsdTicks([0, 5, 10])).toEqual(['$0.00', '$5.00', '$10.00']);
   });
 });

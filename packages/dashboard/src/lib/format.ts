@@ -35,6 +35,7 @@ export function formatCount(value: number | null | undefined): string {
 /** Format a duration in ms: 840 ms, 2.4 s, 3 min 12 s, 1 h 05 min. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return MISSING;
+  if (ms === 0) return '0 ms';
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${trimZeros((ms / 1000).toFixed(ms < 10_000 ? 2 : 1))} s`;
@@ -69,6 +70,64 @@ export function formatTime(iso: string | null | undefined, now: Date = new Date(
   const options: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
   if (date.getFullYear() !== now.getFullYear()) options.year = 'numeric';
   return date.toLocaleString('en-US', options);
+}
+
+/**
+ * Format a time range with both ends in full: "Dec 4, 00:00 to Dec 5, 00:00". The year appears on both ends when
+ * either end is outside the current year. Seconds are left out because ranges start on minutes or buckets.
+ */
+export function formatRange(fromIso: string, toIso: string, now: Date = new Date()): string {
+  const from = new Date(fromIso);
+  const to = new Date(toIso);
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) return `${fromIso} to ${toIso}`;
+  const options: Intl.DateTimeFormatOptions = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+  if (from.getFullYear() !== now.getFullYear() || to.getFullYear() !== now.getFullYear()) options.year = 'numeric';
+  return `${from.toLocaleString('en-US', options)} to ${to.toLocaleString('en-US', options)}`;
+}
+
+/** Format an ISO time with its date, whatever the day: "Dec 5, 01:21:56", with the year outside the current one. */
+export function formatDateTime(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) return MISSING;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const options: Intl.DateTimeFormatOptions = {
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  };
+  if (date.getFullYear() !== now.getFullYear()) options.year = 'numeric';
+  return date.toLocaleString('en-US', options);
+}
+
+/**
+ * Format the ticks of a duration axis in one unit, so "0 ms" never sits under "10 s": seconds when the largest
+ * tick is at least 1 s, else milliseconds. `ticks` are in ms.
+ */
+export function formatDurationTicks(ticks: number[]): string[] {
+  const max = Math.max(0, ...ticks.map((tick) => Math.abs(tick)));
+  if (max >= 1000) return formatTicks(ticks.map((tick) => tick / 1000)).map((text) => `${text} s`);
+  return formatTicks(ticks).map((text) => `${text} ms`);
+}
+
+/** Format the ticks of a US dollar axis, each with "$" and the same number of decimals. */
+export function formatUsdTicks(ticks: number[]): string[] {
+  return formatTicks(ticks, 2).map((text) => (text.startsWith('-') ? `-$${text.slice(1)}` : `$${text}`));
+}
+
+/** Format axis ticks with the fewest decimals (at least `minDecimals`) that still tell neighbouring ticks apart. */
+function formatTicks(ticks: number[], minDecimals = 0): string[] {
+  const steps = ticks
+    .slice(1)
+    .map((tick, index) => Math.abs(tick - ticks[index]!))
+    .filter((step) => step > 0);
+  const step = steps.length > 0 ? Math.min(...steps) : Math.max(0, ...ticks.map((tick) => Math.abs(tick)));
+  // A step of 0.0002 needs 4 decimals; the small epsilon keeps 0.1 (stored as 0.1000000000000000055) at 1.
+  const needed = step > 0 ? Math.max(0, Math.ceil(-Math.log10(step) - 1e-9)) : 0;
+  const decimals = Math.min(Math.max(needed, minDecimals), 8);
+  return ticks.map((tick) => tick.toFixed(decimals));
 }
 
 /** Format how long ago an ISO time was: "just now", "5 min ago", "3 h ago", "2 d ago". */

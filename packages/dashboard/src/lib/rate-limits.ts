@@ -8,6 +8,8 @@
  * Headers of other forms are listed as they are.
  */
 
+import { formatDateTime } from './format.js';
+
 export interface Gauge {
   label: string;
   /** Fraction of the limit used, 0 to 1 (may exceed 1 when over the limit). */
@@ -30,7 +32,7 @@ export function readGauges(headers: Record<string, string>): Gauge[] {
           label: match[1]!.replace(/-/g, ' '),
           used: 1 - remaining / limit,
           detail: `${remaining} of ${limit} left`,
-          reset: lower[`anthropic-ratelimit-${match[1]}-reset`] ?? null,
+          reset: formatResetTime(lower[`anthropic-ratelimit-${match[1]}-reset`]),
         });
       }
       continue;
@@ -44,7 +46,7 @@ export function readGauges(headers: Record<string, string>): Gauge[] {
           label: match[1]!.replace(/-/g, ' '),
           used: 1 - remaining / limit,
           detail: `${remaining} of ${limit} left`,
-          reset: lower[`x-ratelimit-reset-${match[1]}`] ?? null,
+          reset: formatResetAfter(lower[`x-ratelimit-reset-${match[1]}`]),
         });
       }
       continue;
@@ -86,10 +88,20 @@ function formatMinutes(minutes: number): string {
   return `${Math.round(minutes / 60 / 24)} d`;
 }
 
-/** Unified reset headers carry epoch seconds; show them as a local time. */
+/**
+ * Show a reset time as a local date and time. Unified reset headers carry epoch seconds, the other Anthropic
+ * ones RFC 3339 times; any other value is shown as sent.
+ */
 function formatResetTime(value: string | undefined): string | null {
   if (value === undefined) return null;
   const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 1e9) return value;
-  return new Date(seconds * 1000).toLocaleString(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+  if (Number.isFinite(seconds) && seconds >= 1e9) return formatDateTime(new Date(seconds * 1000).toISOString());
+  if (/^\d{4}-\d{2}-\d{2}T/.test(value) && !Number.isNaN(Date.parse(value))) return formatDateTime(value);
+  return value;
+}
+
+/** OpenAI reset headers carry a duration such as "6m0s" or "1.5s": the limit resets that long after the call. */
+function formatResetAfter(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  return /^[\d.]+(ms|[hms])/.test(value) ? `${value} after the call` : value;
 }

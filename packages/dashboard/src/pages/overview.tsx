@@ -8,7 +8,18 @@ import { LineChart, StackedBarChart } from '../components/chart.js';
 import { ErrorNotice, Field, PageHead, QueryView, Stat } from '../components/common.js';
 import { EmptyState } from '../components/empty-state.js';
 import { RangePicker } from '../components/range-picker.js';
-import { formatCount, formatDuration, formatPercent, formatTime, formatTokens, formatUsd, shortId } from '../lib/format.js';
+import {
+  formatCount,
+  formatDuration,
+  formatDurationTicks,
+  formatPercent,
+  formatRange,
+  formatTime,
+  formatTokens,
+  formatUsd,
+  formatUsdTicks,
+  shortId,
+} from '../lib/format.js';
 import { rangeQuery } from '../lib/range.js';
 import { useSearchParams } from '../lib/use-search-params.js';
 
@@ -96,11 +107,13 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
   );
   const formatMetric = metric === 'cost' ? formatUsd : metric === 'calls' ? formatCount : formatTokens;
   const title = METRICS.find((item) => item.value === metric)!.title;
+  // A model that cost nothing at all is not "expensive"; an unpriced one (null cost) stays, since its cost is unknown.
+  const topModels = data.top_models.filter((model) => model.api_usd !== 0 || (model.api_equivalent_usd ?? 0) !== 0);
 
   return (
     <div className="stack">
       <p className="muted small" style={{ margin: 0 }}>
-        {formatTime(data.from)} to {formatTime(data.to)}, in {data.bucket} buckets
+        {formatRange(data.from, data.to)}, in {data.bucket} buckets
       </p>
       <section className="stats" aria-label="Totals">
         <Stat
@@ -148,6 +161,7 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
           buckets={data.buckets}
           series={stacked}
           format={formatMetric}
+          formatTicks={metric === 'cost' ? formatUsdTicks : undefined}
           label={`${metric} per ${data.bucket}, stacked by ${data.group_by}`}
         />
       </section>
@@ -155,7 +169,14 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
       <div className="grid cols-2">
         <section className="panel" aria-labelledby="latency-title">
           <h2 id="latency-title">Latency of successful calls</h2>
-          <LineChart buckets={data.buckets} series={latency} format={formatDuration} label="p50 and p95 latency per bucket" height={180} />
+          <LineChart
+            buckets={data.buckets}
+            series={latency}
+            format={formatDuration}
+            formatTicks={formatDurationTicks}
+            label="p50 and p95 latency per bucket"
+            height={180}
+          />
         </section>
         <section className="panel" aria-labelledby="split-title">
           <h2 id="split-title">By {data.group_by}</h2>
@@ -203,8 +224,8 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
         </section>
         <section className="panel" aria-labelledby="top-models-title">
           <h2 id="top-models-title">Most expensive models</h2>
-          {data.top_models.length === 0 ? (
-            <p className="muted">No model in this range.</p>
+          {topModels.length === 0 ? (
+            <p className="muted">No model with a cost in this range.</p>
           ) : (
             <div className="table-scroll">
               <table className="simple">
@@ -217,10 +238,14 @@ function OverviewBody({ data, metric, onMetric }: { data: Overview; metric: Metr
                   </tr>
                 </thead>
                 <tbody>
-                  {data.top_models.map((model) => (
+                  {topModels.map((model) => (
                     <tr key={`${model.provider}/${model.model}`}>
                       <td>
-                        <Link href={`/calls?model=${encodeURIComponent(model.model)}`}>{model.model}</Link>
+                        {model.model ? (
+                          <Link href={`/calls?model=${encodeURIComponent(model.model)}`}>{model.model}</Link>
+                        ) : (
+                          <span className="muted">no model ({model.provider})</span>
+                        )}
                       </td>
                       <td className="num">{formatCount(model.calls)}</td>
                       <td className="num">
