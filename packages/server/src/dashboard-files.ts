@@ -22,10 +22,39 @@ export interface DashboardFiles {
 }
 
 /** The paths the dashboard routes in the browser; each is answered with index.html. */
-const APP_PATHS = /^\/(?:|calls|calls\/[^/]+|sessions|sessions\/[^/]+|devices|settings)$/;
+const APP_PATHS = /^\/(?:|calls|calls\/[^/]+|sessions|sessions\/[^/]+|prompts|prompts\/[^/]+|devices|budgets|settings)$/;
 
 export function isDashboardPath(path: string): boolean {
   return APP_PATHS.test(path);
+}
+
+/**
+ * Paths the server never gives to the browser app: the API, the proxy, the connect scripts, the build's
+ * assets and the health checks. A path whose last segment has a dot names a file, and gets a 404 of its own
+ * when no such file exists.
+ */
+const RESERVED_PATHS = /^\/(?:api|r|connect|assets|metrics|healthz|readyz)(?:[/.]|$)|\.[^/]*$/;
+
+export function isReservedPath(path: string): boolean {
+  return RESERVED_PATHS.test(path);
+}
+
+/**
+ * Decide whether a request for a path that no server route takes gets the dashboard's index.html, so that the
+ * app shows its own not-found page. That holds for a GET or HEAD from a browser (`Accept` names text/html) of
+ * a path that is not reserved. API clients such as curl and fetch keep getting the JSON 404.
+ */
+export function wantsAppPage(req: IncomingMessage, path: string): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (isReservedPath(path)) return false;
+  return /\btext\/html\b/.test(String(req.headers.accept ?? ''));
+}
+
+/** Map "/settings/" to the app path "/settings" that the browser meant; null for any other path. */
+export function withoutTrailingSlash(path: string): string | null {
+  if (path.length < 2 || !path.endsWith('/')) return null;
+  const trimmed = path.replace(/\/+$/, '');
+  return isDashboardPath(trimmed) ? trimmed : null;
 }
 
 /**

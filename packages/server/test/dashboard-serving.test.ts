@@ -92,7 +92,8 @@ describe('dashboard build', () => {
   it('answers the app routes with index.html and a working CSRF token', async () => {
     const { browser } = await startWithOwner();
 
-    for (const path of ['/', '/calls', '/calls/0196', '/sessions', '/sessions/s-1', '/devices', '/settings']) {
+    const appPaths = ['/', '/calls', '/calls/0196', '/sessions', '/sessions/s-1', '/prompts', '/prompts/g-1', '/devices', '/budgets'];
+    for (const path of [...appPaths, '/settings']) {
       const page = await browser.get(path);
       expect(page.status, path).toBe(200);
       expect(page.text, path).toContain('<div id="root">');
@@ -103,6 +104,44 @@ describe('dashboard build', () => {
     const me = (await (await browser.api('GET', '/api/v1/me')).json()) as { workspaces: { id: string }[] };
     const changed = await browser.api('PATCH', `/api/v1/workspaces/${me.workspaces[0]!.id}`, { privacy_mode: true });
     expect(changed.status).toBe(200);
+  });
+
+  it('gives browsers the app for unknown paths', async () => {
+    const { browser } = await startWithOwner();
+    const html = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+
+    for (const path of ['/nope', '/Calls', '/calls/a/b']) {
+      const page = await browser.get(path, html);
+      expect(page.status, path).toBe(200);
+      expect(page.text, path).toContain('<div id="root">');
+    }
+
+    const slash = await browser.get('/settings/?tab=1', html);
+    expect(slash.url).toMatch(/\/settings\?tab=1$/);
+    expect(slash.text).toContain('<div id="root">');
+  });
+
+  it('keeps JSON 404s for API clients and missing files', async () => {
+    const { server, browser } = await startWithOwner();
+    const html = { accept: 'text/html' };
+    const cases: [string, Record<string, string>][] = [
+      ['/nope', {}],
+      ['/nope', { accept: 'application/json' }],
+      ['/favicon.ico', html],
+      ['/api/v1/nope', html],
+      ['/metrics/x', html],
+      ['/connect.zsh', html],
+      ['/assets/missing.js', html],
+    ];
+    for (const [path, headers] of cases) {
+      const page = await browser.get(path, headers);
+      expect(page.status, path).toBe(404);
+      expect(page.headers.get('content-type'), path).toContain('application/json');
+    }
+
+    const posted = await fetch(`${server.server.url}/nope`, { method: 'POST', headers: html });
+    expect(posted.status).toBe(404);
+    expect(((await posted.json()) as { error: { message: string } }).error.message).toContain('nothing at /nope');
   });
 
   it('keeps the plain home page without a build', async () => {

@@ -49,7 +49,7 @@ const STYLE = `
 export function sendPage(res: ServerResponse, status: number, title: string, body: Html, headers: Record<string, string> = {}): void {
   const text = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · Tokenwise</title><style>${STYLE}</style></head>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><title>${escapeHtml(title)} · Tokenwise</title><style>${STYLE}</style></head>
 <body>${body.text}</body></html>
 `;
   res.writeHead(status, {
@@ -59,7 +59,8 @@ export function sendPage(res: ServerResponse, status: number, title: string, bod
     'referrer-policy': 'same-origin',
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    'content-security-policy':
+      "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ...headers,
   });
   res.end(text);

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 import type { DeviceCode, Invite, MembershipWithWorkspace, Store, User } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import { type DashboardFiles, isDashboardPath } from '../dashboard-files.js';
+import { sendApiError } from '../api-responses.js';
+import { type DashboardFiles, isDashboardPath, isReservedPath, wantsAppPage, withoutTrailingSlash } from '../dashboard-files.js';
 import type { RouteAuthorizer } from '../route-authorizer.js';
 import type { AccountService } from './account-service.js';
 import type { DeviceFlow } from './device-flow.js';
@@ -60,6 +61,16 @@ export function createWebUi(options: WebUiOptions) {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const appFallback = !PAGES.has(url.pathname) && !isDashboardPath(url.pathname);
+    if (appFallback && !wantsAppPage(req, url.pathname)) {
+      sendApiError(
+        res,
+        404,
+        'not_found',
+        `nothing at ${url.pathname}: the proxy is under /r/{route-token}/{route}/, the API under /api/v1/`,
+      );
+      return;
+    }
     if (!hostAllowed(req.headers.host)) {
       const message = `This server is not known as "${req.headers.host ?? ''}". Open it by its IP address or localhost, or start tokenwise serve with --public-url set to the address you use.`;
       sendPage(res, 421, 'Unknown host', html`<h1>Unknown host</h1><p>${message}</p>`);
@@ -111,8 +122,15 @@ export function createWebUi(options: WebUiOptions) {
         return setPrivacy(request);
       case '/devices/revoke':
         return revokeDevice(request);
-      default:
-        if (isDashboardPath(url.pathname)) return home(request);
+      default: {
+        const canonical = withoutTrailingSlash(url.pathname);
+        if (canonical !== null) {
+          redirect(res, canonical + url.search);
+          return;
+        }
+        // Every other browser path gets the app, which shows its own "Page not found" for paths it lacks.
+        if (isDashboardPath(url.pathname) || appFallback) return home(request);
+      }
     }
   }
 
@@ -443,7 +461,9 @@ export function createWebUi(options: WebUiOptions) {
 
   return {
     matches(path: string): boolean {
-      return PAGES.has(path) || (options.dashboard?.available === true && isDashboardPath(path));
+      // With the dashboard built, every path that is not reserved comes here, and `handle` answers the ones
+      // that are not a browser's page request with the JSON 404 the rest of the server uses.
+      return PAGES.has(path) || (options.dashboard?.available === true && !isReservedPath(path));
     },
     handle(req: IncomingMessage, res: ServerResponse): void {
       handle(req, res).catch((error: unknown) => {
