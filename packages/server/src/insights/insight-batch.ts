@@ -12,7 +12,7 @@ import type {
 } from '@tokenwise/storage';
 import { RETRY_WINDOW_MS, type ScoreFlag, scoreRecord } from './call-scorers.js';
 import { extractPromptParts, extractReturnedToolResults, isObject, isPromptShape } from './prompt-parts.js';
-import { promptTemplate, sha256 } from './prompt-template.js';
+import { groupOpening, promptTemplate, sha256 } from './prompt-template.js';
 
 /** Derive a group's id from what defines it, so every run of the job and every process names it alike. */
 export function promptGroupId(workspaceId: string, tool: string, kind: PromptGroupKind, templateKey: string | null): string {
@@ -79,7 +79,7 @@ export async function analyzeBatch(
           tool: record.tool,
           kind: prompt.kind,
           templateKey,
-          opening: prompt.kind === 'template' ? prompt.template.opening : null,
+          opening: prompt.kind === 'template' ? groupOpening(prompt.template) : null,
         });
       }
     }

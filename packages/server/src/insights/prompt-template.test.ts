@@ -3,7 +3,7 @@ import type { ApiShape } from '@tokenwise/core';
 import { fixturesRoot, loadWireFixture } from '@tokenwise/testkit';
 import { describe, expect, it } from 'vitest';
 import { extractPromptParts } from './prompt-parts.js';
-import { normalizePromptText, type PromptTemplate, promptTemplate } from './prompt-template.js';
+import { groupOpening, normalizePromptText, type PromptTemplate, promptTemplate } from './prompt-template.js';
 
 type Body = Record<string, unknown>;
 
@@ -223,6 +223,22 @@ describe('promptTemplate versions', () => {
     expect(templateOf('anthropic-sdk', 'anthropic.messages', body).templateKey).not.toBe(
       templateOf('claude-code', 'anthropic.messages', body).templateKey,
     );
+  });
+
+  it('separates a tool-less request with the same opening', () => {
+    const agent = base();
+    const utility = base();
+    delete utility.tools;
+    const mcpOnly = base();
+    mcpOnly.tools = [{ name: 'mcp__github__create_issue', description: 'Create an issue.', input_schema: { type: 'object' } }];
+
+    const agentTemplate = templateOf('claude-code', 'anthropic.messages', agent);
+    const utilityTemplate = templateOf('claude-code', 'anthropic.messages', utility);
+    expect(utilityTemplate.opening).toBe(agentTemplate.opening);
+    expect(utilityTemplate.templateKey).not.toBe(agentTemplate.templateKey);
+    expect(groupOpening(utilityTemplate)).toBe(`${agentTemplate.opening} (no tools)`);
+    expect(groupOpening(agentTemplate)).toBe(agentTemplate.opening);
+    expect(templateOf('claude-code', 'anthropic.messages', mcpOnly).templateKey).toBe(agentTemplate.templateKey);
   });
 
   it('groups requests without a system prompt by tool', () => {

@@ -13,8 +13,13 @@ export interface NormalizedTool {
 export interface PromptTemplate {
   /** The first line of the normalized system prompt, at most `OPENING_MAX_CHARS`; empty without a system prompt. */
   opening: string;
-  /** SHA-256 (hex) of the tool and the opening: the group a call belongs to. */
+  /**
+   * SHA-256 (hex) of the tool, the opening and whether the request offered tools: the group a call belongs to.
+   * Claude Code's title and summary calls open with the same line as its agent calls but offer no tools.
+   */
   templateKey: string;
+  /** True when the request offered no tool definitions at all (MCP tools count as offered). */
+  withoutTools: boolean;
   /** SHA-256 (hex) of the whole normalized system prompt and tool definitions: the version within the group. */
   fingerprint: string;
   /** The normalized system prompt. */
@@ -47,7 +52,11 @@ export function promptTemplate(tool: string, parts: PromptParts, models: readonl
   const opening = openingOf(system);
 
   const fingerprint = sha256(`${system}\n\u0000tools\n${tools.map((offered) => `${offered.name}\u0000${offered.definition}`).join('\n')}`);
-  return { opening, templateKey: sha256(`${tool}\n${opening}`), fingerprint, system, tools };
+  // Requests with tools keep the key of the opening alone, so agent groups recorded before the split keep
+  // their ids and history. NOTE: tool-less calls recorded before the split stay in the agent's old group.
+  const withoutTools = parts.tools.length === 0;
+  const templateKey = sha256(withoutTools ? `${tool}\n${opening}\n\u0000without tools` : `${tool}\n${opening}`);
+  return { opening, templateKey, withoutTools, fingerprint, system, tools };
 }
 
 interface NormalizeContext {
@@ -163,4 +172,12 @@ export function sha256(text: string): string {
 /** Name a group readably: the tool and the opening of its template. */
 export function templateName(tool: string, opening: string): string {
   return opening === '' ? `${tool}: no system prompt` : `${tool}: ${opening}`;
+}
+
+/**
+ * The opening a group stores and shows. A tool-less group gets " (no tools)" appended, so it reads apart from
+ * the agent group with the same first line.
+ */
+export function groupOpening(template: PromptTemplate): string {
+  return template.withoutTools && template.opening !== '' ? `${template.opening} (no tools)` : template.opening;
 }

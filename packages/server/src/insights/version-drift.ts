@@ -37,7 +37,8 @@ export function summarizeDiff(diff: VersionDiff | null): DiffSummary | null {
  * Work out the insights of one template group from its versions, oldest first: each version after the
  * first raises a `version_change`, and each metric that shifted from the version before beyond the
  * workspace's threshold a `metric_shift`. Ids derive from the version and metric, so a later run updates
- * the same insights.
+ * the same insights. A version that alternates with the one before at the same client version raises
+ * neither (see `alternatesWith`).
  */
 export async function groupInsights(store: Store, group: PromptGroup, settings: InsightSettings): Promise<InsightInput[]> {
   if (group.kind !== 'template') return [];
@@ -48,6 +49,7 @@ export async function groupInsights(store: Store, group: PromptGroup, settings: 
   for (let index = 1; index < versions.length; index += 1) {
     const previous = versions[index - 1]!;
     const current = versions[index]!;
+    if (alternatesWith(previous, current)) continue;
     const [before, after] = await Promise.all([
       store.getPromptVersion(group.workspaceId, previous.version.id),
       store.getPromptVersion(group.workspaceId, current.version.id),
@@ -101,6 +103,17 @@ export async function groupInsights(store: Store, group: PromptGroup, settings: 
     }
   }
   return insights;
+}
+
+/**
+ * True when two versions come from the same client version and the older one was still sent after the newer
+ * one appeared. A client release did not replace one prompt with the other then: the client sends both, for
+ * example with a tool definition that varies between calls, so a "new version" insight would be false.
+ */
+function alternatesWith(previous: PromptVersionSummary, current: PromptVersionSummary): boolean {
+  const sameClient = previous.version.toolVersion !== null && previous.version.toolVersion === current.version.toolVersion;
+  const previousLast = previous.sums.lastCallAt === null ? Number.NaN : Date.parse(previous.sums.lastCallAt);
+  return sameClient && previousLast > Date.parse(current.version.firstSeenAt);
 }
 
 function introducedBy(version: PromptVersionSummary): string {
