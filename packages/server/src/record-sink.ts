@@ -78,6 +78,12 @@ export interface BatchingRecordSink {
   write(record: CallRecord, bodies: CallBodies | null, options?: WriteOptions): void;
   /** Spool and store everything written so far; resolves when the queue is empty or every record left has failed this round. */
   flush(): Promise<void>;
+  /**
+   * Wait for the store write in progress and the spool cleanup after it. Once it resolves, every call the
+   * store holds is gone from the spool, unless its segment also holds a call that still waits for the
+   * store. A deletion awaits this before it answers.
+   */
+  settled(): Promise<void>;
   /** Stop the timers, spool and try to store what is queued, close the spool; later writes are dropped. */
   close(): Promise<void>;
   stats(): SinkStats;
@@ -477,6 +483,7 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
       packTimer.schedule(pending.length >= maxBatchSize ? 0 : flushIntervalMs);
     },
     flush,
+    settled: () => drainChain,
     async close() {
       closed = true;
       packTimer.cancel();

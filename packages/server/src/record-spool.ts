@@ -75,8 +75,9 @@ export interface RecordSpool {
   /** End of everything appended or recovered so far. */
   end(): SpoolPosition;
   /**
-   * Delete every segment that ends at or before `position`, except the one appended to: the caller has
-   * stored or given up every call before `position`.
+   * Delete every segment that ends at or before `position`, the one appended to included: the caller has
+   * stored or given up every call before `position`. The next append then starts a new segment, so a call
+   * that is stored and later deleted leaves no copy in the spool. Waits for the append in progress.
    */
   release(position: SpoolPosition): Promise<void>;
   /** Bytes the segment files take now. */
@@ -205,6 +206,24 @@ export async function openRecordSpool(dir: string, options: RecordSpoolOptions =
     return { spooled, refused };
   }
 
+  async function releaseNow(position: SpoolPosition): Promise<void> {
+    const isDone = (segment: Segment) =>
+      segment.number < position.segment || (segment.number === position.segment && position.offset >= segment.size);
+    while (segments.length > 0 && isDone(segments[0]!)) {
+      const segment = segments.shift()!;
+      if (segment === head?.segment) {
+        // A stored call's bytes must not wait in the head for the segment to fill up: the next append opens a new one.
+        const { handle } = head;
+        head = null;
+        await handle.close();
+      }
+      totalBytes -= segment.size;
+      await unlink(join(dir, segmentName(segment.number))).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolFailure('delete', join(dir, segmentName(segment.number)), error);
+      });
+    }
+  }
+
   async function read(from: SpoolPosition, limit: SpoolPosition, maxCalls: number): Promise<ReadResult> {
     const calls: SpooledCall[] = [];
     const skipped: ReadResult['skipped'] = [];
@@ -250,18 +269,11 @@ export async function openRecordSpool(dir: string, options: RecordSpoolOptions =
       const last = segments.at(-1);
       return last ? { segment: last.number, offset: last.size } : { segment: nextNumber, offset: 0 };
     },
-    async release(position) {
-      const isDone = (segment: Segment) =>
-        segment.number < position.segment || (segment.number === position.segment && position.offset >= segment.size);
-      // The head segment stays even when done, because the next append goes to it.
-      while (segments.length > 0 && isDone(segments[0]!) && segments[0] !== head?.segment) {
-        const segment = segments.shift()!;
-        totalBytes -= segment.size;
-        await unlink(join(dir, segmentName(segment.number))).catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-            throw spoolFailure('delete', join(dir, segmentName(segment.number)), error);
-        });
-      }
+    release(position) {
+      // Serialized with appends: the head's size is final here, so a line still being written is never deleted.
+      const result = appending.then(() => releaseNow(position));
+      appending = result.catch(() => undefined);
+      return result;
     },
     bytes: () => totalBytes,
     async close(closeOptions = {}) {

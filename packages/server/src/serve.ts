@@ -19,6 +19,7 @@ import { loadDashboardFiles } from './dashboard-files.js';
 import { createInsightsApp } from './insights/insights-app.js';
 import type { InsightsRunResult } from './insights/insights-job.js';
 import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
+import { withDeletionBarrier } from './deletion-barrier.js';
 import { createServerMetrics } from './export/metrics.js';
 import { createOtlpExporter, type OtlpExporterOptions, type OtlpExporterStats } from './export/otlp-exporter.js';
 import { ensureLocalSetup } from './local-setup.js';
@@ -213,7 +214,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     budgets: budgetGate ?? undefined,
   });
   const accountsApp = createAccountsApp({
-    store,
+    // Deletions answer only after the spool dropped the stored calls' lines (see withDeletionBarrier).
+    store: withDeletionBarrier(store, () => batchingSink.settled()),
     authorizer,
     logger,
     publicUrl: options.publicUrl,

@@ -116,6 +116,32 @@ describe('record spool', () => {
     await spool.close();
   });
 
+  it('deletes a fully released head segment', async () => {
+    const spoolDir = join(dir, 'spool');
+    const spool = await openRecordSpool(spoolDir);
+    const first = await spool.append(packedCalls(2));
+    await spool.release(first.spooled.at(-1)!.end);
+    expect(await segmentFiles(spoolDir)).toEqual([]);
+    expect(spool.bytes()).toBe(0);
+
+    // The next append starts a new segment, and reading it gives the new call only.
+    const second = await spool.append(packedCalls(1));
+    expect(second.spooled[0]!.start.segment).toBeGreaterThan(first.spooled[0]!.start.segment);
+    expect(await segmentFiles(spoolDir)).toHaveLength(1);
+    const read = await spool.read(first.spooled.at(-1)!.end, spool.end(), 10);
+    expect(read.calls).toHaveLength(1);
+    await spool.close();
+  });
+
+  it('keeps a head segment released only in part', async () => {
+    const spoolDir = join(dir, 'spool');
+    const spool = await openRecordSpool(spoolDir);
+    const appended = await spool.append(packedCalls(2));
+    await spool.release(appended.spooled[1]!.start);
+    expect(await segmentFiles(spoolDir)).toHaveLength(1);
+    await spool.close();
+  });
+
   it('recovers the calls an earlier process left', async () => {
     const spoolDir = join(dir, 'spool');
     const earlier = await openRecordSpool(spoolDir);

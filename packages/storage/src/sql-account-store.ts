@@ -65,6 +65,13 @@ type Row = Record<string, unknown>;
 export abstract class SqlAccountStore implements AccountStore {
   /** The runner of this store; it fails with `store_failed` once the store is closed. */
   protected abstract sql(): SqlRunner;
+
+  /**
+   * Remove what a committed deletion may have left in the database's files (SQLite's WAL). Every method
+   * that deletes calls, bodies, prompts or accounts awaits it before it returns, so that a deletion the
+   * API confirms leaves no copy on disk. The default does nothing: see the override for each store.
+   */
+  protected async eraseDeletedData(): Promise<void> {}
   protected abstract now(): string;
   readonly budgets: BudgetStore = new SqlBudgetStore(
     () => this.sql(),
@@ -124,6 +131,7 @@ export abstract class SqlAccountStore implements AccountStore {
 
   async deleteWorkspace(id: string): Promise<boolean> {
     const changes = await this.sql().transaction(deleteWorkspaceSteps(id));
+    if (changes !== null) await this.eraseDeletedData();
     return changes !== null;
   }
 
@@ -200,7 +208,9 @@ export abstract class SqlAccountStore implements AccountStore {
       { sql: "DELETE FROM budget_spend WHERE scope = 'device' AND scope_id = ?", params: [id] },
       { sql: 'DELETE FROM devices WHERE id = ?', params: [id], requireChange: true },
     );
-    return (await this.sql().transaction(steps)) !== null;
+    const deleted = (await this.sql().transaction(steps)) !== null;
+    if (deleted) await this.eraseDeletedData();
+    return deleted;
   }
 
   async touchRouteToken(id: string, usedAt: Date): Promise<void> {
@@ -317,6 +327,7 @@ export abstract class SqlAccountStore implements AccountStore {
     if ((await this.sql().transaction(steps)) === null) {
       throw new TokenwiseError('not_found', `no user with id "${userId}"`);
     }
+    await this.eraseDeletedData();
   }
 
   async addMembership(input: { workspaceId: string; userId: string; role: Role }): Promise<Membership> {
@@ -687,7 +698,9 @@ export abstract class SqlAccountStore implements AccountStore {
     const where = conditions.join(' AND ');
     const steps = [...callChildrenDeletes(where, params), { sql: `DELETE FROM calls WHERE ${where}`, params }];
     const changes = await this.sql().transaction(steps);
-    return changes?.at(-1) ?? 0;
+    const deleted = changes?.at(-1) ?? 0;
+    if (deleted > 0) await this.eraseDeletedData();
+    return deleted;
   }
 
   async deleteExpiredBodies(now: Date): Promise<number> {
@@ -700,7 +713,9 @@ export abstract class SqlAccountStore implements AccountStore {
       { sql: `DELETE FROM call_bodies WHERE call_id IN (${expired})`, params: [now.getTime()] },
       { sql: `UPDATE judge_scores SET reason = NULL WHERE reason IS NOT NULL AND call_id IN (${expired})`, params: [now.getTime()] },
     ]);
-    return changes?.[1] ?? 0;
+    const deleted = changes?.[1] ?? 0;
+    if ((changes ?? []).some((count) => count > 0)) await this.eraseDeletedData();
+    return deleted;
   }
 
   private newDevice(input: IssuedDevice['device']): Device {

@@ -329,6 +329,20 @@ export class SqliteStore extends SqlReportStore implements Store {
     };
   }
 
+  /**
+   * Checkpoint the WAL into the database file and truncate it. `secure_delete` zeroes deleted rows in the
+   * pages it writes, but in WAL mode those pages are appended to the WAL, whose earlier frames still hold
+   * the old rows until a checkpoint resets it.
+   */
+  protected override async eraseDeletedData(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if (!(await this.writes().checkpoint()).busy) return;
+    }
+    // NOTE: a reader that keeps an old snapshot open through every try (another process reading this
+    // file) keeps the WAL from being truncated; the deleted rows stay in it until a later checkpoint,
+    // which SQLite runs on its own once the WAL grows past 1000 pages.
+  }
+
   /** Run a read on this thread's connection, naming the file and the fix when the file is the problem. */
   private read<T>(query: () => T): T {
     try {

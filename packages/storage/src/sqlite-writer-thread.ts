@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type {
+  CheckpointResult,
   InsertRowsResult,
   RunResult,
   SqliteValue,
@@ -48,8 +49,13 @@ function bindRow(row: Record<string, SqliteValue>): Record<string, SqliteValue> 
 /** Thrown inside a transaction to roll it back when a step that requires a change changed nothing. */
 class NothingChanged extends Error {}
 
-function handle(request: WriteRequest): RunResult | InsertRowsResult | TransactionResult {
+function handle(request: WriteRequest): RunResult | InsertRowsResult | TransactionResult | CheckpointResult {
   switch (request.kind) {
+    case 'checkpoint': {
+      // TRUNCATE waits (busy_timeout) for readers of older snapshots, then empties the WAL file.
+      const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      return { busy: row?.busy === 1 };
+    }
     case 'run': {
       const result = prepare(request.sql).run(...request.params.map(toBindable));
       return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };

@@ -31,7 +31,13 @@ export interface TransactionStep {
 export type WriteRequest =
   | { id: number; kind: 'run'; sql: string; params: SqliteValue[] }
   | { id: number; kind: 'insertRows'; sql: string; dependentSqls: string[]; rows: RowPair[] }
-  | { id: number; kind: 'transaction'; steps: TransactionStep[] };
+  | { id: number; kind: 'transaction'; steps: TransactionStep[] }
+  | { id: number; kind: 'checkpoint' };
+
+export interface CheckpointResult {
+  /** True when a reader kept the checkpoint from finishing, so the WAL file still holds old pages. */
+  busy: boolean;
+}
 
 export interface TransactionResult {
   /** Rows changed by each step, or null when a step that requires a change changed none and all was rolled back. */
@@ -49,13 +55,13 @@ export interface InsertRowsResult {
 }
 
 export type WriteReply =
-  | { id: number; ok: true; value: RunResult | InsertRowsResult | TransactionResult }
+  | { id: number; ok: true; value: RunResult | InsertRowsResult | TransactionResult | CheckpointResult }
   | { id: number; ok: false; error: { name: string; message: string; code: string | null } };
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 interface Pending {
-  resolve(value: RunResult | InsertRowsResult | TransactionResult): void;
+  resolve(value: RunResult | InsertRowsResult | TransactionResult | CheckpointResult): void;
   reject(error: Error): void;
 }
 
@@ -93,6 +99,14 @@ export class SqliteWriter {
     return this.send({ kind: 'transaction', steps }) as Promise<TransactionResult>;
   }
 
+  /**
+   * Copy every page of the WAL into the database file and truncate the WAL to zero bytes, so rows deleted
+   * (and zeroed by `secure_delete`) leave no old copy in the WAL. Waits for readers up to the busy timeout.
+   */
+  checkpoint(): Promise<CheckpointResult> {
+    return this.send({ kind: 'checkpoint' }) as Promise<CheckpointResult>;
+  }
+
   /** Finish the writes already sent, then stop the thread. */
   async close(): Promise<void> {
     const worker = this.worker;
@@ -104,7 +118,9 @@ export class SqliteWriter {
     await exited;
   }
 
-  private send(request: DistributiveOmit<WriteRequest, 'id'>): Promise<RunResult | InsertRowsResult | TransactionResult> {
+  private send(
+    request: DistributiveOmit<WriteRequest, 'id'>,
+  ): Promise<RunResult | InsertRowsResult | TransactionResult | CheckpointResult> {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

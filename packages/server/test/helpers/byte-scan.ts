@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { constants, inflateRawSync } from 'node:zlib';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { constants, gunzipSync, inflateRawSync } from 'node:zlib';
 
 /**
  * Return where `marker` occurs in the file as plain bytes, or inside any gzip stream in it (call bodies
@@ -23,6 +24,33 @@ export function findMarkerInFile(path: string, marker: string): string[] {
       continue;
     }
     if (inflated.includes(needle)) found.push(`${path}: gzip stream at byte ${offset}`);
+  }
+  return found;
+}
+
+/** Gzip streams written as base64 (a spool line keeps each compressed body so) start with these characters. */
+const BASE64_GZIP = /H4sI[A-Za-z0-9+/]+={0,2}/g;
+
+/**
+ * Return where `marker` occurs in any file under `dir`: as plain bytes, inside a gzip stream, or inside
+ * a base64-encoded gzip stream (the record spool's lines).
+ */
+export function findMarkerInDir(dir: string, marker: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    found.push(...findMarkerInFile(path, marker));
+    const text = readFileSync(path, 'latin1');
+    for (const match of text.matchAll(BASE64_GZIP)) {
+      let inflated: Buffer;
+      try {
+        inflated = gunzipSync(Buffer.from(match[0], 'base64'), { finishFlush: constants.Z_SYNC_FLUSH });
+      } catch {
+        continue;
+      }
+      if (inflated.includes(Buffer.from(marker, 'utf8'))) found.push(`${path}: base64 gzip stream at byte ${match.index}`);
+    }
   }
   return found;
 }
