@@ -33,6 +33,7 @@ export interface ServeFlags {
   mailFrom?: string;
   judgeApiKeyFile?: string;
   allowPrivateWebhooks?: boolean;
+  trustProxy?: boolean;
 }
 
 export interface ServeConfig {
@@ -76,6 +77,11 @@ export interface ServeConfig {
    * Off by default, so a workspace owner cannot make the server post into the network it runs in.
    */
   allowPrivateWebhooks?: boolean;
+  /**
+   * The server runs behind a reverse proxy that appends the client's address to `X-Forwarded-For`
+   * (`--trust-proxy`), so the per-client limits of sign-in and pairing key on that address.
+   */
+  trustProxy?: boolean;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -114,6 +120,9 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     flags.allowPrivateWebhooks ??
     (privateWebhooksVariable ? parseSwitch(privateWebhooksVariable, 'TOKENWISE_ALLOW_PRIVATE_WEBHOOKS') : false);
 
+  const trustProxyVariable = env.TOKENWISE_TRUST_PROXY;
+  const trustProxy = flags.trustProxy ?? (trustProxyVariable ? parseSwitch(trustProxyVariable, 'TOKENWISE_TRUST_PROXY') : false);
+
   return {
     host: pick(flags.host, '--host', env.TOKENWISE_HOST, 'TOKENWISE_HOST')?.value || DEFAULT_HOST,
     port: port ? parsePort(port.value, port.source) : DEFAULT_PORT,
@@ -132,6 +141,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = p
     ...(mail && { mail }),
     ...(judgeApiKey && { judgeApiKey }),
     ...(allowPrivateWebhooks && { allowPrivateWebhooks }),
+    ...(trustProxy && { trustProxy }),
   };
 }
 

@@ -219,6 +219,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     authorizer,
     logger,
     publicUrl: options.publicUrl,
+    trustProxy: options.trustProxy,
     runJobs: role !== 'proxy',
     retentionIntervalMs: options.retentionIntervalMs,
     dashboard,

@@ -196,3 +196,34 @@ describe('device authorization grant', () => {
     expect(response.headers.get('location')).toBe(`/login?next=${encodeURIComponent(`/device?user_code=${code.user_code}`)}`);
   });
 });
+
+describe('device code rate limit', () => {
+  /** Request one code as the client `forwardedFor` names, the way a reverse proxy forwards it. */
+  const requestCodeAs = (serverUrl: string, forwardedFor: string) =>
+    fetch(`${serverUrl}/api/v1/device/code`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': forwardedFor },
+      body: new URLSearchParams({ client_id: 'tokenwise-cli', device_name: 'limit-test', os: 'linux' }).toString(),
+    });
+
+  it('counts each client behind a trusted proxy apart', async () => {
+    running = await startTestServer({ upstreams: { anthropic: upstream.url }, trustProxy: true });
+    const { server } = running;
+    for (let index = 0; index < 10; index += 1) expect((await requestCodeAs(server.url, '203.0.113.7')).status).toBe(200);
+
+    const limited = await requestCodeAs(server.url, '203.0.113.7');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect(((await limited.json()) as { error_description: string }).error_description).toMatch(/10 per 60 s/);
+    // A forged first entry does not help: the proxy appended the real address last.
+    expect((await requestCodeAs(server.url, '198.51.100.1, 203.0.113.7')).status).toBe(429);
+
+    expect((await requestCodeAs(server.url, '198.51.100.1')).status).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For without --trust-proxy', async () => {
+    const { server } = await start();
+    for (let index = 0; index < 10; index += 1) expect((await requestCodeAs(server.url, `198.51.100.${index}`)).status).toBe(200);
+    expect((await requestCodeAs(server.url, '198.51.100.99')).status).toBe(429);
+  });
+});

@@ -78,6 +78,11 @@ Options:
                           let budget alert webhooks reach loopback and private-network
                           addresses (off: an owner could make the server post into
                           its own network)                               TOKENWISE_ALLOW_PRIVATE_WEBHOOKS
+  --trust-proxy           the server runs behind a reverse proxy (Caddy, nginx) that
+                          appends the client's address to X-Forwarded-For: the
+                          sign-in and pairing limits count each client by the
+                          header's last address (off: every client behind the
+                          proxy shares its limit)                        TOKENWISE_TRUST_PROXY
   -h, --help              show this help
 
 Stop it with Ctrl-C (SIGINT), SIGTERM or by closing its terminal (SIGHUP): it
@@ -112,6 +117,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
         'mail-from': { type: 'string' },
         'judge-api-key-file': { type: 'string' },
         'allow-private-webhooks': { type: 'boolean' },
+        'trust-proxy': { type: 'boolean' },
       },
     }),
   ).values;
@@ -142,6 +148,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
       mailFrom: flags['mail-from'],
       judgeApiKeyFile: flags['judge-api-key-file'],
       allowPrivateWebhooks: flags['allow-private-webhooks'],
+      trustProxy: flags['trust-proxy'],
     },
     io.env,
   );

@@ -18,6 +18,8 @@ export interface AccountsAppOptions {
   logger: Logger;
   /** `--public-url`; without it links use the `Host` of the request. */
   publicUrl: string | undefined;
+  /** `--trust-proxy`: rate limits key on the last `X-Forwarded-For` entry instead of the socket's address. */
+  trustProxy?: boolean;
   /** Runs the retention job; false on proxy-only servers. */
   runJobs: boolean;
   retentionIntervalMs?: number;
@@ -37,8 +39,20 @@ export function createAccountsApp(options: AccountsAppOptions) {
   const accounts = createAccountService({ store, logger });
   const webAuth = createWebAuth({ store, secureCookies: publicUrl?.startsWith('https:') ?? false });
   const principals = createPrincipals({ store, verifier: createApiTokenVerifier(store), webAuth, publicUrl });
-  const deviceFlow = createDeviceFlow({ store, logger, baseUrl });
-  const webUi = createWebUi({ store, accounts, webAuth, deviceFlow, authorizer, logger, publicUrl, baseUrl, dashboard: options.dashboard });
+  const trustProxy = options.trustProxy ?? false;
+  const deviceFlow = createDeviceFlow({ store, logger, baseUrl, trustProxy });
+  const webUi = createWebUi({
+    store,
+    accounts,
+    webAuth,
+    deviceFlow,
+    authorizer,
+    logger,
+    publicUrl,
+    baseUrl,
+    trustProxy,
+    dashboard: options.dashboard,
+  });
   const moreEndpoints = createWorkspaceApi({ store, accounts, principals, authorizer, logger, baseUrl, webAuth });
   const retention = options.runJobs ? startRetentionJob({ store, logger, intervalMs: options.retentionIntervalMs }) : null;
 

@@ -4,6 +4,7 @@ import type { DeviceCode, Store, User, Workspace } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import { generateRouteToken, hashToken } from '../tokens.js';
 import { createAttemptLimiter } from './attempt-limiter.js';
+import { clientAddress } from './client-address.js';
 import { readFields, stringField } from './request-body.js';
 import { formatUserCode, generateSecret, generateUserCode, normalizeUserCode } from './secrets.js';
 
@@ -18,9 +19,15 @@ const CODE_LIFETIME_MS = 15 * 60_000;
 const POLL_INTERVAL_S = 5;
 const SLOW_DOWN_STEP_S = 5;
 const MAX_DEVICE_NAME_LENGTH = 100;
-/** Codes requested per client address within the window. */
-const CODES_PER_CLIENT = 30;
-const CODE_WINDOW_MS = 10 * 60_000;
+/** Codes requested per client address within the window; a client over it waits at most the window. */
+const CODES_PER_CLIENT = 10;
+const CODE_WINDOW_MS = 60_000;
+/**
+ * Codes requested from all clients together within one code lifetime, which bounds the unexpired codes
+ * this process adds to the store however many addresses send requests.
+ */
+const CODES_PER_LIFETIME = 1000;
+const ALL_CLIENTS = '*';
 
 /** An RFC 6749 section 5.2 error code, as RFC 8628 section 3.5 extends them. */
 type OAuthError =
@@ -39,6 +46,8 @@ export interface DeviceFlowOptions {
   baseUrl(req: IncomingMessage): string;
   /** The origin the device sends calls to; defaults to `baseUrl`. */
   proxyBaseUrl?(req: IncomingMessage): string;
+  /** Take the client address from `X-Forwarded-For` (`--trust-proxy`); see `clientAddress`. */
+  trustProxy?: boolean;
   clock?: () => Date;
 }
 
@@ -52,16 +61,32 @@ export function createDeviceFlow(options: DeviceFlowOptions) {
   const { store, logger } = options;
   const clock = options.clock ?? (() => new Date());
   const codeLimiter = createAttemptLimiter({ maxFailures: CODES_PER_CLIENT, windowMs: CODE_WINDOW_MS });
+  const totalLimiter = createAttemptLimiter({ maxFailures: CODES_PER_LIFETIME, windowMs: CODE_LIFETIME_MS });
 
   async function requestCode(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const retryAfterS = codeLimiter.retryAfterS(client);
-    if (retryAfterS > 0) {
-      res.setHeader('retry-after', String(retryAfterS));
-      sendOAuthError(res, 429, 'slow_down', `too many device codes requested from this address: retry in ${retryAfterS} s`);
+    // NOTE: behind a reverse proxy without --trust-proxy every client has the proxy's address, so one
+    // client that keeps requesting codes makes the others wait too (each wait at most CODE_WINDOW_MS).
+    const client = clientAddress(req, options.trustProxy ?? false);
+    const clientRetryS = codeLimiter.retryAfterS(client);
+    if (clientRetryS > 0) {
+      res.setHeader('retry-after', String(clientRetryS));
+      sendOAuthError(
+        res,
+        429,
+        'slow_down',
+        `too many device codes requested from this address (${CODES_PER_CLIENT} per ${CODE_WINDOW_MS / 1000} s): retry in ${clientRetryS} s`,
+      );
+      return;
+    }
+    const totalRetryS = totalLimiter.retryAfterS(ALL_CLIENTS);
+    if (totalRetryS > 0) {
+      logger.warn({ limit: CODES_PER_LIFETIME, retry_after_s: totalRetryS }, 'device code requests rejected: too many unexpired codes');
+      res.setHeader('retry-after', String(totalRetryS));
+      sendOAuthError(res, 429, 'slow_down', `too many device codes requested on this server: retry in ${totalRetryS} s`);
       return;
     }
     codeLimiter.fail(client);
+    totalLimiter.fail(ALL_CLIENTS);
 
     const fields = await readFields(req);
     const deviceName = checkDeviceText(stringField(fields, 'device_name') ?? 'unnamed device', 'device_name');

@@ -6,6 +6,7 @@ import { sendApiError } from '../api-responses.js';
 import { type DashboardFiles, isDashboardPath, isReservedPath, wantsAppPage, withoutTrailingSlash } from '../dashboard-files.js';
 import type { RouteAuthorizer } from '../route-authorizer.js';
 import type { AccountService } from './account-service.js';
+import { clientAddress } from './client-address.js';
 import type { DeviceFlow } from './device-flow.js';
 import { createHostCheck, originMatchesHost } from './host-check.js';
 import { readFields, stringField } from './request-body.js';
@@ -23,6 +24,8 @@ export interface WebUiOptions {
   publicUrl: string | undefined;
   /** The origin this server is reached at, for the commands the pages show. */
   baseUrl(req: IncomingMessage): string;
+  /** Take the client address of the sign-in limit from `X-Forwarded-For`; see `clientAddress`. */
+  trustProxy?: boolean;
   /** The dashboard's build; when available it replaces the plain home page at `/` and serves its own routes. */
   dashboard?: DashboardFiles;
 }
@@ -195,7 +198,11 @@ export function createWebUi(options: WebUiOptions) {
     let status = 200;
     if (req.method === 'POST') {
       const email = stringField(fields, 'email') ?? '';
-      const result = await accounts.signIn(email, stringField(fields, 'password', true) ?? '', clientKey(req));
+      const result = await accounts.signIn(
+        email,
+        stringField(fields, 'password', true) ?? '',
+        clientAddress(req, options.trustProxy ?? false),
+      );
       if (result.ok) {
         await webAuth.signIn(req, res, result.user);
         redirect(res, next);
@@ -510,11 +517,6 @@ function clientMessage(error: unknown): string {
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function clientKey(req: IncomingMessage): string {
-  // NOTE: behind a reverse proxy every client shares the proxy's address, so this limit then applies to all together.
-  return req.socket.remoteAddress ?? 'unknown';
 }
 
 function header(value: string | string[] | undefined): string | undefined {
