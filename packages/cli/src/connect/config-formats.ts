@@ -130,6 +130,8 @@ function parseTomlConfig(text: string, file: string): ConfigObject {
  * too. Formatting only the inserted text keeps every byte around it.
  */
 function editJson(text: string, edits: KeyEdit[]): string {
+  const rewritten = rewriteOneLineJson(text, edits);
+  if (rewritten !== null) return rewritten;
   const formattingOptions = { ...detectJsonFormatting(text), keepLines: false };
   let edited = text;
   for (const edit of edits) {
@@ -139,6 +141,26 @@ function editJson(text: string, edits: KeyEdit[]): string {
     }
   }
   return edited;
+}
+
+/**
+ * Write a new, empty or one-line JSON file (`{}`, `{ "theme": "dark" }`) whole, as JSON with 2-space
+ * indentation: such a file has no indentation style to keep, and inserting formatted text into one line
+ * splits it unevenly. Returns null for a file on several lines or with comments, which is edited in place.
+ */
+function rewriteOneLineJson(text: string, edits: KeyEdit[]): string | null {
+  if (/[\r\n]/.test(text.trim())) return null;
+  const errors: ParseError[] = [];
+  const parsed: unknown = text.trim() === '' ? {} : parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false });
+  if (errors.length > 0 || !isPlainObject(parsed)) return null;
+  const document = structuredClone(parsed) as ConfigObject;
+  for (const edit of edits) {
+    if (edit.value === undefined) deleteAt(document, edit.key);
+    else setAt(document, edit.key, edit.value);
+  }
+  // Edits that change no value leave the file's bytes alone.
+  if (text.trim() !== '' && sameValue(parsed, document)) return text;
+  return `${JSON.stringify(document, null, 2)}${lineEnding(text)}`;
 }
 
 /** Indent with what the file already uses (the first indented line), two spaces for a new file. */
