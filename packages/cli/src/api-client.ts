@@ -1,5 +1,6 @@
 import { dataDirPaths, readServerInfo } from '@tokenwise/server';
 import { CliError, usageError } from './cli-error.js';
+import { describeFetchFailure } from './connect/fetch-failure.js';
 import { flagOrEnv } from './options.js';
 
 /** The API a command talks to: a remote server named by `--server`, or the local one from server.json. */
@@ -71,8 +72,9 @@ export async function fetchApi(target: ApiTarget, path: string, init: RequestIni
       headers: { authorization: `Bearer ${target.apiToken}`, 'content-type': 'application/json', ...init.headers },
     });
   } catch (error) {
-    const cause = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as Error).message;
-    throw new ServerUnreachableError(`failed to reach the Tokenwise server at ${target.url} (${cause}): ${reachHint(target)}`);
+    throw new ServerUnreachableError(
+      `failed to reach the Tokenwise server at ${target.url}: ${describeFetchFailure(error)}. ${reachHint(target)}`,
+    );
   }
 
   if (response.status === 401) {
@@ -91,7 +93,7 @@ export async function fetchApi(target: ApiTarget, path: string, init: RequestIni
 }
 
 function reachHint(target: ApiTarget): string {
-  return target.kind === 'remote' ? 'check --server or TOKENWISE_SERVER and that the server runs' : 'start tokenwise serve again';
+  return target.kind === 'remote' ? 'Check --server or TOKENWISE_SERVER and that the server runs.' : 'Start "tokenwise serve" again.';
 }
 
 async function errorMessage(response: Response): Promise<string> {

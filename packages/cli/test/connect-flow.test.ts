@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -215,5 +216,78 @@ describe('connect route tokens', () => {
     expect(codex.connected).toBe(false);
     expect(report.server.problem).toBeNull();
     expect((await readFile(home.path('.claude/settings.json'), 'utf8')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('connect messages', () => {
+  it('mentions shell profiles only when one changed', async () => {
+    const first = await home.tokenwise(['connect', '--only', 'gemini-cli', '--yes']);
+    expect(first.stdout).toContain('Shell profiles changed');
+
+    const second = await home.tokenwise(['connect', '--only', 'gemini-cli', '--yes']);
+    expect(second.code, second.stdout).toBe(0);
+    expect(second.stdout).toContain('Already connected: nothing to change.');
+    expect(second.stdout).not.toContain('Shell profiles changed');
+  });
+
+  it('explains an unreachable server', async () => {
+    const closed = await closedPort();
+    const server = `http://127.0.0.1:${closed}`;
+    const otherDataDir = await mkdtemp(join(tmpdir(), 'tokenwise-connect-unreachable-'));
+    try {
+      const applied = await home.tokenwise(['connect', '--server', server, '--only', 'claude-code', '--yes'], { dataDir: otherDataDir });
+      expect(applied.code).toBe(1);
+      expect(applied.stderr).toContain(`failed to reach the Tokenwise server at ${server}: connection refused`);
+      expect(applied.stderr).not.toContain('TypeError');
+
+      const dryRun = await home.tokenwise(['connect', '--server', server, '--only', 'claude-code', '--dry-run'], { dataDir: otherDataDir });
+      expect(dryRun.code).toBe(0);
+      expect(dryRun.stdout).toContain(`Warning: failed to reach the Tokenwise server at ${server}: connection refused`);
+
+      const badPort = await home.tokenwise(['connect', '--server', 'http://127.0.0.1:1', '--only', 'claude-code', '--yes'], {
+        dataDir: otherDataDir,
+      });
+      expect(badPort.stderr).toContain('fetch blocks this port as unsafe');
+    } finally {
+      await rm(otherDataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Find a port on 127.0.0.1 that nothing listens on, by binding it once and closing it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('disconnect after revocation', () => {
+  it('says the token was already revoked', async () => {
+    const otherDataDir = await mkdtemp(join(tmpdir(), 'tokenwise-connect-revoked-'));
+    try {
+      const env = { TOKENWISE_API_TOKEN: local.server.apiToken };
+      const args = ['connect', '--server', local.server.url, '--only', 'claude-code', '--yes'];
+      expect((await home.tokenwise(args, { env, dataDir: otherDataDir })).code).toBe(0);
+      const url: string = JSON.parse(await home.read('.claude/settings.json')).env.ANTHROPIC_BASE_URL;
+      const token = /\/r\/([^/]+)\/anthropic$/.exec(url)![1]!;
+      const self = (await (
+        await fetch(`${local.server.url}/api/v1/route-tokens/self`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as {
+        id: string;
+      };
+      const revoked = await fetch(`${local.server.url}/api/v1/route-tokens/${self.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${local.server.apiToken}` },
+      });
+      expect(revoked.status).toBe(200);
+
+      const disconnected = await home.tokenwise(['disconnect', '--yes'], { dataDir: otherDataDir });
+      expect(disconnected.stdout).toContain(`The route token was already revoked on ${local.server.url}.`);
+      expect(disconnected.stdout).not.toContain('Revoked the route token');
+    } finally {
+      await rm(otherDataDir, { recursive: true, force: true });
+    }
   });
 });

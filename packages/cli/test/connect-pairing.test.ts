@@ -83,7 +83,8 @@ describe('connect by pairing', () => {
 
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`To pair this machine, open ${server.url}/device and enter the code [A-Z]{4}-[A-Z]{4}`));
-    expect(result.stdout).toContain(`(or open ${server.url}/device?user_code=`);
+    expect(result.stdout).toContain(`\nOr open ${server.url}/device?user_code=`);
+    expect(result.stdout).toMatch(/user_code=[A-Z]{4}-[A-Z]{4}\nWaiting for approval…\n/);
     expect(result.stdout).toContain('Paired: this machine is device');
     const settings = JSON.parse(await readFile(join(home, '.claude', 'settings.json'), 'utf8')) as { env: { ANTHROPIC_BASE_URL: string } };
     const token = new RegExp(`^${server.url}/r/(twr_[\\w-]+)/anthropic$`).exec(settings.env.ANTHROPIC_BASE_URL)?.[1];

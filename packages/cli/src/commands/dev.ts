@@ -116,7 +116,7 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
     if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
     else {
       io.stdout.write(
-        `Added ${calls} calls in ${sessions.size} sessions on ${deviceIds.length} devices over the last ${days} days to workspace "${workspace.name}" of ${description} in ${result.seconds} s.\n`,
+        `Added ${plural(calls, 'call')} in ${plural(sessions.size, 'session')} on ${plural(deviceIds.length, 'device')} over the last ${plural(days, 'day')} to workspace "${workspace.name}" of ${description} in ${result.seconds} s.\n`,
       );
       if (!workspace.keepBodies)
         io.stdout.write('The workspace is in privacy mode, so the calls have no bodies and prompt search finds none.\n');
@@ -198,4 +198,8 @@ function wholeNumber(value: string, flag: string, min: number, max: number): num
 
 function round1(value: number): number {
   return Math.round(value * 10) / 10;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -10,7 +10,7 @@ import type { ConnectContext, TargetId } from './connect-types.js';
 import { applyFilePlan, changesAnything, type FilePlan } from './file-plans.js';
 import { homeOf } from './machine.js';
 import { type Asker, type ConnectIo, formatDiff, terminalAsker } from './present.js';
-import { fetchTokenInfo, revokeOwnToken } from './server-client.js';
+import { fetchTokenInfo, probeServer, revokeOwnToken } from './server-client.js';
 import { previousToken, retirePreviousToken } from './token-rotation.js';
 import { type Connection, PENDING_TOKEN, resolveConnection } from './token-source.js';
 
@@ -223,7 +223,11 @@ async function finish(outcomes: TargetOutcome[], result: ApplyResult, connection
   out.line(
     connected.length > 0 ? `Connected: ${connected.map((outcome) => outcome.target.displayName).join(', ')}.` : 'No tool was connected.',
   );
-  if (connected.some((outcome) => Object.keys(outcome.plan?.profileVars ?? {}).length > 0)) {
+  // Only a profile this run rewrote needs a new terminal; one already as planned changes nothing.
+  const profileChanged = connected.some((outcome) =>
+    outcome.files.some((file) => file.record?.kind === 'profile' && changesAnything(file)),
+  );
+  if (profileChanged) {
     out.line('Shell profiles changed: open a new terminal (or source your profile) for the variables to apply.');
   }
   if (connected.length > 0) out.line('Check with "tokenwise status"; undo with "tokenwise disconnect".');
@@ -250,16 +254,21 @@ async function dropUnusedToken(connection: Connection, out: Output): Promise<voi
 
 /** Check that the server accepts the route token; returns the public URL the server reports, if any. */
 async function checkToken(connection: Connection, dryRun: boolean, out: Output): Promise<string | null> {
-  if (connection.token === PENDING_TOKEN) return null;
+  if (connection.token === PENDING_TOKEN) {
+    // A dry run creates no token, but the person still needs to know that applying the plan would fail.
+    const problem = await probeServer(connection.serverUrl);
+    if (problem !== null) out.line(`Warning: ${problem}. The plan below is shown anyway, but applying it fails until the server answers.`);
+    return null;
+  }
   const reply = await fetchTokenInfo(connection.serverUrl, connection.token);
   if (reply.kind === 'ok') return publicUrlOf(reply.value.public_url);
   if (reply.kind === 'unsupported') return null;
   if (reply.kind === 'unreachable' && dryRun) {
-    out.line(`Note: ${reply.message}; the plan below is shown anyway.`);
+    out.line(`Warning: ${reply.message}. The plan below is shown anyway.`);
     return null;
   }
   if (reply.kind === 'unreachable')
-    throw new CliError(`${reply.message}: start the server (or check --server) before pointing tools at it`);
+    throw new CliError(`${reply.message}. Start the server (or check --server) before pointing tools at it.`);
   throw new CliError(`${reply.message}; pass a valid --token (run "tokenwise token create" on the server)`);
 }
 

@@ -188,8 +188,13 @@ async function settleToken(state: ConnectState, keepToken: boolean, out: Output)
     return 'kept';
   }
   const reply = await revokeOwnToken(state.serverUrl, state.token.value);
-  if (reply.kind === 'ok' || reply.kind === 'rejected') {
+  if (reply.kind === 'ok' && reply.value.revoked) {
     out.line(`Revoked the route token on ${state.serverUrl}.`);
+    return 'revoked';
+  }
+  if (reply.kind === 'ok' || reply.kind === 'rejected') {
+    // The server no longer accepts the token: an owner revoked the device or the token before this run.
+    out.line(`The route token was already revoked on ${state.serverUrl}.`);
     return 'revoked';
   }
   out.line(`Did not revoke the route token: ${reply.message}. Revoke it on the server (DELETE /api/v1/route-tokens/{id}) when it is back.`);

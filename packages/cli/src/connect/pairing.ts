@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CliError } from '../cli-error.js';
+import { describeFetchFailure } from './fetch-failure.js';
 
 /** The `grant_type` of a device access token request (RFC 8628 section 3.4). */
 const DEVICE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -62,7 +63,8 @@ export async function pairThisDevice(serverUrl: string, options: PairingOptions)
   if (options.openBrowser && hasBrowser(options.env, platform) && openInBrowser(pageUrl, platform)) {
     options.say(`Opened ${pageUrl} in your browser. Waiting for approval…`);
   } else {
-    options.say(`(or open ${pageUrl}) Waiting for approval…`);
+    options.say(`Or open ${pageUrl}`);
+    options.say('Waiting for approval…');
   }
 
   let intervalMs = Math.max(1, code.interval ?? 5) * 1000;
@@ -126,8 +128,9 @@ async function post(
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (error) {
-    const cause = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as Error).name;
-    throw new CliError(`failed to reach the Tokenwise server at ${serverUrl} (${cause}): check --server and that the server runs`);
+    throw new CliError(
+      `failed to reach the Tokenwise server at ${serverUrl}: ${describeFetchFailure(error)}. Check the --server URL and that "tokenwise serve" runs there.`,
+    );
   }
   const text = await response.text();
   try {

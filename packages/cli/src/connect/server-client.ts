@@ -1,4 +1,5 @@
 import { escapeForTerminal } from '../terminal-text.js';
+import { describeFetchFailure } from './fetch-failure.js';
 
 /**
  * The two endpoints a device reaches with only its route token (`Authorization: Bearer <route token>`):
@@ -34,6 +35,17 @@ export function fetchTokenInfo(serverUrl: string, routeToken: string): Promise<S
   return callSelf<RouteTokenInfo>(serverUrl, routeToken, 'GET', '/api/v1/route-tokens/self');
 }
 
+/** Check that a Tokenwise server answers at `serverUrl`; returns why not, or null when `/healthz` answers. */
+export async function probeServer(serverUrl: string): Promise<string | null> {
+  try {
+    const response = await fetch(`${serverUrl}/healthz`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    await response.arrayBuffer();
+    return null;
+  } catch (error) {
+    return `failed to reach the Tokenwise server at ${serverUrl}: ${describeFetchFailure(error)}`;
+  }
+}
+
 export function revokeOwnToken(serverUrl: string, routeToken: string): Promise<ServerReply<{ id: string; revoked: boolean }>> {
   return callSelf(serverUrl, routeToken, 'POST', '/api/v1/route-tokens/self/revoke');
 }
@@ -47,8 +59,7 @@ async function callSelf<T>(serverUrl: string, routeToken: string, method: string
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (error) {
-    const cause = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as Error).name;
-    return { kind: 'unreachable', message: `failed to reach the Tokenwise server at ${serverUrl} (${cause})` };
+    return { kind: 'unreachable', message: `failed to reach the Tokenwise server at ${serverUrl}: ${describeFetchFailure(error)}` };
   }
 
   const text = await response.text();
