@@ -71,9 +71,6 @@ type Handler = (context: Context) => Promise<void>;
  * Members may delete calls, revoke and delete only devices they paired. An id of another workspace is
  * rejected with 404 like an unknown one.
  */
-/** The fields of `PATCH /workspaces/{id}`. */
-const WORKSPACE_FIELDS = ['name', 'privacy_mode', 'redaction', 'body_retention_days', 'budgets_fail_closed'];
-
 export function createWorkspaceApi(options: WorkspaceApiOptions) {
   const { store, accounts, principals, authorizer, logger } = options;
   const clock = options.clock ?? (() => new Date());
@@ -174,7 +171,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
       sendApiError(res, 400, 'invalid_argument', 'delete your account in a signed-in browser session, with your password');
       return;
     }
-    const fields = await readFields(context.req, { accept: ['password'] });
+    const fields = await readFields(context.req);
     if (!(await accounts.checkPassword(caller.user, stringField(fields, 'password', true) ?? ''))) {
       sendApiError(res, 403, 'forbidden', 'wrong password: enter your current password to delete the account');
       return;
@@ -217,7 +214,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function createWorkspace(context: Context): Promise<void> {
     const user = requireUser(context, 'create workspaces');
     if (!user) return;
-    const fields = await readFields(context.req, { accept: ['name'] });
+    const fields = await readFields(context.req);
     const workspace = await accounts.createWorkspace(user.id, checkName(fields.name, 'workspace name'));
     logger.info({ workspace_id: workspace.id, user_id: user.id }, 'workspace created');
     sendJson(context.res, 201, { workspace: describeWorkspace(workspace, 'owner') });
@@ -231,7 +228,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function updateWorkspace(context: Context): Promise<void> {
     const scope = await scopeOf(context, context.params[0]);
     if (!scope || !requireOwner(context, scope, 'change its settings')) return;
-    const fields = await readFields(context.req, { accept: WORKSPACE_FIELDS });
+    const fields = await readFields(context.req);
     const changes: Parameters<Store['updateWorkspace']>[1] = {};
     if (fields.name !== undefined) changes.name = checkName(fields.name, 'workspace name');
     if (fields.privacy_mode !== undefined) changes.keepBodies = !booleanField(fields, 'privacy_mode');
@@ -278,7 +275,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     if (!user) return;
     const scope = await scopeOf(context);
     if (!scope) return;
-    const fields = await readFields(context.req, { accept: ['name'] });
+    const fields = await readFields(context.req);
     const name = fields.name === undefined ? 'script' : checkName(fields.name, 'token name');
     const token = generateApiToken();
     const created = await store.createApiToken({ workspaceId: scope.workspace.id, userId: user.id, name, tokenSha256: hashToken(token) });
@@ -358,7 +355,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function updateDevice(context: Context): Promise<void> {
     const found = await deviceOf(context, true);
     if (!found) return;
-    const fields = await readFields(context.req, { accept: ['name', 'privacy_mode'] });
+    const fields = await readFields(context.req);
     const changes: Parameters<Store['updateDevice']>[1] = {};
     if (fields.name !== undefined) changes.name = checkName(fields.name, 'device name');
     if (fields.privacy_mode !== undefined) changes.privacyMode = booleanField(fields, 'privacy_mode');
@@ -430,7 +427,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function updateMember(context: Context): Promise<void> {
     const found = await memberOf(context);
     if (!found || !requireOwner(context, found.scope, 'change roles')) return;
-    const fields = await readFields(context.req, { accept: ['role'] });
+    const fields = await readFields(context.req);
     const role = stringField(fields, 'role');
     if (!role || !(ROLES as readonly string[]).includes(role)) {
       sendApiError(context.res, 400, 'invalid_argument', `invalid role "${role ?? ''}": expected owner or member`);
@@ -471,7 +468,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function createInvite(context: Context): Promise<void> {
     const scope = await scopeOf(context);
     if (!scope || !requireOwner(context, scope, 'invite people')) return;
-    const fields = await readFields(context.req, { accept: ['role', 'email', 'expires_in_hours', 'own_workspace'] });
+    const fields = await readFields(context.req);
     const role = stringField(fields, 'role') ?? 'member';
     if (!(ROLES as readonly string[]).includes(role)) {
       sendApiError(context.res, 400, 'invalid_argument', `invalid role "${role}": expected owner or member`);
@@ -537,7 +534,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function deleteCalls(context: Context): Promise<void> {
     const scope = await scopeOf(context);
     if (!scope) return;
-    const fields = await readFields(context.req, { accept: ['ids', 'device_id', 'session_id', 'since', 'until', 'all'] });
+    const fields = await readFields(context.req);
     const deletion: Omit<Parameters<Store['deleteCalls']>[0], 'workspaceId'> = {};
     if (fields.ids !== undefined) deletion.ids = idList(fields.ids);
     const deviceId = stringField(fields, 'device_id');
