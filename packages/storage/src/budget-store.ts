@@ -1,4 +1,5 @@
 import { TokenwiseError } from '@tokenwise/core';
+import type { ListPage, PageRequest } from './call-queries.js';
 
 /** Whose calls a budget counts: the whole workspace, one device, or every device one person paired. */
 export type BudgetScope = 'workspace' | 'device' | 'user';
@@ -133,6 +134,8 @@ export interface BudgetStore {
   deleteBudget(workspaceId: string, id: string): Promise<boolean>;
   /** Every budget (of one workspace, or of all) with its spend in the period that contains `now`. */
   listBudgetUsage(query: { workspaceId?: string; now: Date }): Promise<BudgetUsage[]>;
+  /** One page of a workspace's budgets with their spend, oldest first (by creation, then id). */
+  listBudgetUsagePage(query: { workspaceId: string; now: Date }, page: PageRequest): Promise<ListPage<BudgetUsage>>;
 
   /**
    * Grant a holder `min(wantUsd, amount - spent - others' leases)`, never less than `floorUsd`, in one
@@ -147,6 +150,8 @@ export interface BudgetStore {
   recordBudgetAlert(alert: NewBudgetAlert): Promise<BudgetAlert | null>;
   /** Alerts of a workspace, newest first. */
   listBudgetAlerts(workspaceId: string, limit: number): Promise<BudgetAlert[]>;
+  /** One page of a workspace's alerts, newest first (by creation, then id, both descending). */
+  listBudgetAlertsPage(workspaceId: string, page: PageRequest): Promise<ListPage<BudgetAlert>>;
   /** Alerts with a pending delivery due at `now`, oldest first. */
   listDueBudgetAlerts(now: Date, limit: number): Promise<BudgetAlert[]>;
   updateBudgetAlertDelivery(id: string, channel: AlertChannel, delivery: AlertDelivery): Promise<void>;

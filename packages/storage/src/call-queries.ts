@@ -192,6 +192,8 @@ export interface CallQueryStore {
   /** Call counts of the given devices: all of them, and those started at or after `since`. */
   deviceCallStats(deviceIds: readonly string[], since: Date): Promise<DeviceCallStats[]>;
   latestRateLimits(workspaceId: string): Promise<RateLimitSnapshot[]>;
+  /** One page of `latestRateLimits`, ordered by device id, route and tool. */
+  listRateLimitsPage(workspaceId: string, page: PageRequest): Promise<ListPage<RateLimitSnapshot>>;
   /** Whether any call of the workspace has prompt text to search. */
   hasPromptText(workspaceId: string): Promise<boolean>;
 

@@ -1,5 +1,5 @@
 import type { CallRecord } from '@tokenwise/core';
-import type { CallPage, CallSums, PageRequest } from './call-queries.js';
+import type { CallPage, CallSums, ListPage, PageRequest } from './call-queries.js';
 import type { CallCursor } from './store.js';
 
 /**
@@ -254,6 +254,14 @@ export interface InsightStore {
     tools?: readonly string[];
     groupId?: string;
   }): Promise<PromptGroupSummary[]>;
+  /**
+   * One page of the groups with a call in the range, each summed over those calls: the most expensive first
+   * (API spend plus plan traffic at API prices), then the most calls, then by id.
+   */
+  listPromptGroupsPage(
+    query: { workspaceId: string; from?: Date; to?: Date; tools?: readonly string[] },
+    page: PageRequest,
+  ): Promise<ListPage<PromptGroupSummary>>;
   getPromptGroup(workspaceId: string, groupId: string): Promise<PromptGroup | null>;
   /** The versions of a group, oldest first, each with the sums of all its calls. */
   listPromptVersions(workspaceId: string, groupId: string): Promise<PromptVersionSummary[]>;
@@ -276,6 +284,8 @@ export interface InsightStore {
    */
   replaceGroupInsights(workspaceId: string, groupId: string, insights: readonly InsightInput[]): Promise<void>;
   listInsights(query: { workspaceId: string; from?: Date; groupId?: string; limit: number }): Promise<StoredInsight[]>;
+  /** One page of a workspace's insights observed at or after `from`, newest observed first, then by id. */
+  listInsightsPage(query: { workspaceId: string; from?: Date }, page: PageRequest): Promise<ListPage<StoredInsight>>;
 
   getInsightSettings(workspaceId: string): Promise<InsightSettings>;
   setInsightSettings(workspaceId: string, settings: { latencyTargetMs: number; metricShiftPct: number }): Promise<InsightSettings>;

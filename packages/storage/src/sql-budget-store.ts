@@ -21,6 +21,8 @@ import {
   type NewBudget,
   type NewBudgetAlert,
 } from './budget-store.js';
+import type { ListPage, PageRequest } from './call-queries.js';
+import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
 import type { SqlParam, SqlRunner, SqlStep } from './sql-runner.js';
 
 type Row = Record<string, unknown>;
@@ -33,6 +35,21 @@ const BUDGET_COLUMNS =
   'id, workspace_id, name, scope, scope_id, cost_kind, period, amount_usd, alert_threshold, action, webhook_url, email_to, created_at, created_by, updated_at';
 const ALERT_COLUMNS = `id, workspace_id, budget_id, budget_name, period_start_ms, level, spent_usd, amount_usd, message, created_at, email_to,
   webhook_state, webhook_attempts, webhook_next_at_ms, webhook_error, email_state, email_attempts, email_next_at_ms, email_error`;
+
+const BUDGET_ORDER: ListOrder = {
+  list: 'budgets',
+  columns: [
+    { sql: 'b.created_at', field: 'created_at', type: 'text' },
+    { sql: 'b.id', field: 'id', type: 'text' },
+  ],
+};
+const ALERT_ORDER: ListOrder = {
+  list: 'budget-alerts',
+  columns: [
+    { sql: 'created_at', field: 'created_at', type: 'text', descending: true },
+    { sql: 'id', field: 'id', type: 'text', descending: true },
+  ],
+};
 
 /** Build the sum over the spend counters of a budget row `b` from the day `fromExpression` (an SQL placeholder or expression, in ms) on. */
 function spendOf(fromExpression: string, aggregate = 'SUM(s.usd)'): string {
@@ -125,30 +142,25 @@ export class SqlBudgetStore implements BudgetStore {
   }
 
   async listBudgetUsage(query: { workspaceId?: string; now: Date }): Promise<BudgetUsage[]> {
-    const starts = {
-      day: budgetPeriodBounds('day', query.now).startMs,
-      week: budgetPeriodBounds('week', query.now).startMs,
-      month: budgetPeriodBounds('month', query.now).startMs,
-    };
-    const lookbackFrom = starts.day - MAX_CALL_LOOKBACK_DAYS * DAY_MS;
-    const periodStart = "CASE b.period WHEN 'day' THEN CAST(? AS BIGINT) WHEN 'week' THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END";
+    const usage = budgetUsageQuery(query.now);
     const where = query.workspaceId === undefined ? '' : 'WHERE b.workspace_id = ?';
-    const rows = await this.sql().all<Row>(
-      `SELECT ${BUDGET_COLUMNS}, ${spendOf(periodStart)} AS spent_usd, ${spendOf('CAST(? AS BIGINT)', 'MAX(s.max_call_usd)')} AS max_call_usd
-       FROM budgets b ${where} ORDER BY b.created_at, b.id`,
-      [starts.day, starts.week, starts.month, lookbackFrom, ...(query.workspaceId === undefined ? [] : [query.workspaceId])],
-    );
-    return rows.map((row) => {
-      const budget = toBudget(row);
-      const bounds = budgetPeriodBounds(budget.period, query.now);
-      return {
-        budget,
-        periodStartMs: bounds.startMs,
-        periodEndMs: bounds.endMs,
-        spentUsd: roundUsd(Number(row.spent_usd ?? 0)),
-        maxCallUsd: Math.max(0, Number(row.max_call_usd ?? 0)),
-      };
-    });
+    const rows = await this.sql().all<Row>(`${usage.select} ${where} ORDER BY b.created_at, b.id`, [
+      ...usage.params,
+      ...(query.workspaceId === undefined ? [] : [query.workspaceId]),
+    ]);
+    return rows.map((row) => toBudgetUsage(row, query.now));
+  }
+
+  async listBudgetUsagePage(query: { workspaceId: string; now: Date }, page: PageRequest): Promise<ListPage<BudgetUsage>> {
+    const usage = budgetUsageQuery(query.now);
+    const after = listPageQuery(BUDGET_ORDER, page);
+    const rows = await this.sql().all<Row>(`${usage.select} WHERE b.workspace_id = ?${after.after} ORDER BY ${after.orderBy} LIMIT ?`, [
+      ...usage.params,
+      query.workspaceId,
+      ...after.params,
+      after.limit,
+    ]);
+    return toListPage(rows, page, BUDGET_ORDER, (row) => toBudgetUsage(row, query.now));
   }
 
   async acquireBudgetLease(request: BudgetLeaseRequest): Promise<BudgetLease | null> {
@@ -257,6 +269,15 @@ export class SqlBudgetStore implements BudgetStore {
     return rows.map(toAlert);
   }
 
+  async listBudgetAlertsPage(workspaceId: string, page: PageRequest): Promise<ListPage<BudgetAlert>> {
+    const query = listPageQuery(ALERT_ORDER, page);
+    const rows = await this.sql().all<Row>(
+      `SELECT ${ALERT_COLUMNS} FROM budget_alerts WHERE workspace_id = ?${query.after} ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    return toListPage(rows, page, ALERT_ORDER, toAlert);
+  }
+
   async listDueBudgetAlerts(now: Date, limit: number): Promise<BudgetAlert[]> {
     checkLimit(limit);
     const nowMs = now.getTime();
@@ -277,6 +298,38 @@ export class SqlBudgetStore implements BudgetStore {
       [...deliveryParams(delivery), id],
     );
   }
+}
+
+/**
+ * Build the SELECT of budgets `b` with their spend in the period that contains `now` (`spent_usd`) and
+ * the largest call of the last month (`max_call_usd`). It ends with its FROM clause, so the caller appends
+ * WHERE and ORDER BY and passes their parameters after `params`.
+ */
+function budgetUsageQuery(now: Date): { select: string; params: SqlParam[] } {
+  const starts = {
+    day: budgetPeriodBounds('day', now).startMs,
+    week: budgetPeriodBounds('week', now).startMs,
+    month: budgetPeriodBounds('month', now).startMs,
+  };
+  const lookbackFrom = starts.day - MAX_CALL_LOOKBACK_DAYS * DAY_MS;
+  const periodStart = "CASE b.period WHEN 'day' THEN CAST(? AS BIGINT) WHEN 'week' THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END";
+  return {
+    select: `SELECT ${BUDGET_COLUMNS}, ${spendOf(periodStart)} AS spent_usd, ${spendOf('CAST(? AS BIGINT)', 'MAX(s.max_call_usd)')} AS max_call_usd
+       FROM budgets b`,
+    params: [starts.day, starts.week, starts.month, lookbackFrom],
+  };
+}
+
+function toBudgetUsage(row: Row, now: Date): BudgetUsage {
+  const budget = toBudget(row);
+  const bounds = budgetPeriodBounds(budget.period, now);
+  return {
+    budget,
+    periodStartMs: bounds.startMs,
+    periodEndMs: bounds.endMs,
+    spentUsd: roundUsd(Number(row.spent_usd ?? 0)),
+    maxCallUsd: Math.max(0, Number(row.max_call_usd ?? 0)),
+  };
 }
 
 function deliveryParams(delivery: AlertDelivery): SqlParam[] {

@@ -63,6 +63,16 @@ const PRICE_ORDER: ListOrder = {
   ],
 };
 
+/** By device, route and tool, the key of one rate-limit snapshot. */
+const RATE_LIMIT_ORDER: ListOrder = {
+  list: 'rate-limits',
+  columns: [
+    { sql: 'device_id', field: 'device_id', type: 'text' },
+    { sql: 'route', field: 'route', type: 'text' },
+    { sql: 'tool', field: 'tool', type: 'text' },
+  ],
+};
+
 /** Calls re-priced per transaction. */
 const COST_UPDATES_PER_TRANSACTION = 500;
 
@@ -230,9 +240,25 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
   async latestRateLimits(workspaceId: string): Promise<RateLimitSnapshot[]> {
     const groups = await this.sql().all<Row>(
       `SELECT device_id, route, tool, MAX(started_at_ms) AS latest FROM call_rate_limits
-       WHERE workspace_id = ? AND device_id IS NOT NULL GROUP BY device_id, route, tool`,
+       WHERE workspace_id = ? AND device_id IS NOT NULL GROUP BY device_id, route, tool ORDER BY device_id, route, tool`,
       [workspaceId],
     );
+    return this.rateLimitSnapshots(workspaceId, groups);
+  }
+
+  async listRateLimitsPage(workspaceId: string, page: PageRequest): Promise<ListPage<RateLimitSnapshot>> {
+    const query = listPageQuery(RATE_LIMIT_ORDER, page);
+    const groups = await this.sql().all<Row>(
+      `SELECT device_id, route, tool, MAX(started_at_ms) AS latest FROM call_rate_limits
+       WHERE workspace_id = ? AND device_id IS NOT NULL${query.after} GROUP BY device_id, route, tool ORDER BY ${query.orderBy} LIMIT ?`,
+      [workspaceId, ...query.params, query.limit],
+    );
+    const listed = toListPage(groups, page, RATE_LIMIT_ORDER, (group) => group);
+    return { items: await this.rateLimitSnapshots(workspaceId, listed.items), nextCursor: listed.nextCursor };
+  }
+
+  /** Read the newest headers of each (device, route, tool) group, in the order of `groups`. */
+  private async rateLimitSnapshots(workspaceId: string, groups: readonly Row[]): Promise<RateLimitSnapshot[]> {
     const snapshots: RateLimitSnapshot[] = [];
     for (const group of groups) {
       // Two calls of one group can start in the same ms; the later stored one wins.
@@ -252,7 +278,7 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
         headers: JSON.parse(String(row.headers)) as Record<string, string>,
       });
     }
-    return snapshots.sort((a, b) => a.deviceId.localeCompare(b.deviceId) || a.route.localeCompare(b.route) || a.tool.localeCompare(b.tool));
+    return snapshots;
   }
 
   async hasPromptText(workspaceId: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { TokenwiseError } from '@tokenwise/core';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY } from './call-columns.js';
-import type { CallPage, PageRequest } from './call-queries.js';
+import type { CallPage, ListPage, PageRequest } from './call-queries.js';
 import {
   type CallScore,
   DEFAULT_INSIGHT_SETTINGS,
@@ -23,6 +23,7 @@ import {
   type ScoreSummaryQuery,
   type StoredInsight,
 } from './insight-store.js';
+import { type ListOrder, listPageQuery, pageRows, toListPage } from './list-page.js';
 import { SqlAccountStore } from './sql-account-store.js';
 import { readBoolean, type SqlParam, type SqlStep } from './sql-runner.js';
 import type { CallCursor, ListedCall } from './store.js';
@@ -63,6 +64,25 @@ const SCORE_KEYS: Record<ScoreGrouping, string> = {
   tool: 'c.tool',
   model: 'COALESCE(c.model_answered, c.model_requested)',
 };
+
+/** The most expensive first (API spend plus plan traffic at API prices, in nano-USD), then the most calls. */
+const PROMPT_GROUP_ORDER: ListOrder = {
+  list: 'prompt-groups',
+  columns: [
+    { sql: 'cost_nano_usd', field: 'cost_nano_usd', type: 'integer', descending: true },
+    { sql: 'calls', field: 'calls', type: 'integer', descending: true },
+    { sql: 'id', field: 'id', type: 'text' },
+  ],
+};
+/** Newest observed first. */
+const INSIGHT_ORDER: ListOrder = {
+  list: 'insights',
+  columns: [
+    { sql: 'observed_at_ms', field: 'observed_at_ms', type: 'integer', descending: true },
+    { sql: 'id', field: 'id', type: 'text' },
+  ],
+};
+const INSIGHT_COLUMNS = 'id, workspace_id, kind, group_id, version_id, observed_at_ms, created_at, updated_at, summary, details';
 
 const GROUP_COLUMNS = 'id, workspace_id, tool, kind, template_key, opening, created_at';
 const VERSION_COLUMNS = 'id, group_id, fingerprint, first_call_id, first_seen_ms, tool_version, tool_count';
@@ -284,6 +304,22 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
     });
   }
 
+  async listPromptGroupsPage(
+    query: { workspaceId: string; from?: Date; to?: Date; tools?: readonly string[] },
+    page: PageRequest,
+  ): Promise<ListPage<PromptGroupSummary>> {
+    // NOTE: the sort key is a sum over the range's calls, so each page sums and sorts every group of the
+    // range. Only the response is bounded by the page.
+    const summaries = await this.listPromptGroups(query);
+    const rows = summaries.map((summary) => ({
+      cost_nano_usd: Math.round((summary.sums.apiUsd + summary.sums.apiEquivalentUsd) * 1e9),
+      calls: summary.sums.calls,
+      id: summary.group.id,
+      summary,
+    }));
+    return pageRows(rows, PROMPT_GROUP_ORDER, page, (row) => row.summary as PromptGroupSummary);
+  }
+
   async getPromptGroup(workspaceId: string, groupId: string): Promise<PromptGroup | null> {
     const [row] = await this.sql().all<Row>(`SELECT ${GROUP_COLUMNS} FROM prompt_groups WHERE workspace_id = ? AND id = ?`, [
       workspaceId,
@@ -460,22 +496,20 @@ export abstract class SqlInsightStore extends SqlAccountStore implements Insight
       params.push(query.groupId);
     }
     const rows = await this.sql().all<Row>(
-      `SELECT id, workspace_id, kind, group_id, version_id, observed_at_ms, created_at, updated_at, summary, details FROM insights
-       WHERE ${conditions.join(' AND ')} ORDER BY observed_at_ms DESC, id ASC LIMIT ?`,
+      `SELECT ${INSIGHT_COLUMNS} FROM insights WHERE ${conditions.join(' AND ')} ORDER BY observed_at_ms DESC, id ASC LIMIT ?`,
       [...params, query.limit],
     );
-    return rows.map((row) => ({
-      id: String(row.id),
-      workspaceId: String(row.workspace_id),
-      kind: String(row.kind) as StoredInsight['kind'],
-      groupId: String(row.group_id),
-      versionId: optionalText(row.version_id),
-      observedAt: new Date(Number(row.observed_at_ms)).toISOString(),
-      createdAt: String(row.created_at),
-      updatedAt: String(row.updated_at),
-      summary: String(row.summary),
-      details: JSON.parse(String(row.details)) as Record<string, unknown>,
-    }));
+    return rows.map(toStoredInsight);
+  }
+
+  async listInsightsPage(query: { workspaceId: string; from?: Date }, page: PageRequest): Promise<ListPage<StoredInsight>> {
+    const after = listPageQuery(INSIGHT_ORDER, page);
+    const since = query.from === undefined ? '' : ' AND observed_at_ms >= ?';
+    const rows = await this.sql().all<Row>(
+      `SELECT ${INSIGHT_COLUMNS} FROM insights WHERE workspace_id = ?${since}${after.after} ORDER BY ${after.orderBy} LIMIT ?`,
+      [query.workspaceId, ...(query.from === undefined ? [] : [query.from.getTime()]), ...after.params, after.limit],
+    );
+    return toListPage(rows, page, INSIGHT_ORDER, toStoredInsight);
   }
 
   async getInsightSettings(workspaceId: string): Promise<InsightSettings> {
@@ -546,6 +580,21 @@ function toListedCall(row: Row): ListedCall {
   const { seq, rate_limits_json, ...columns } = row;
   for (const column of booleanCallColumns) columns[column] = readBoolean(columns[column]);
   return { cursor: String(seq), record: fromCallRow(columns as unknown as CallRow, optionalText(rate_limits_json)) };
+}
+
+function toStoredInsight(row: Row): StoredInsight {
+  return {
+    id: String(row.id),
+    workspaceId: String(row.workspace_id),
+    kind: String(row.kind) as StoredInsight['kind'],
+    groupId: String(row.group_id),
+    versionId: optionalText(row.version_id),
+    observedAt: new Date(Number(row.observed_at_ms)).toISOString(),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+    summary: String(row.summary),
+    details: JSON.parse(String(row.details)) as Record<string, unknown>,
+  };
 }
 
 function toPromptGroup(row: Row): PromptGroup {

@@ -544,6 +544,28 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE calls ADD COLUMN eval_ms REAL;
     `,
   },
+  // Indexes in the order of each paginated list, after the column that scopes it (workspace or person),
+  // so a page is an index range read with no sort. The budget, alert and insight indexes replace
+  // shorter ones that lacked the id, which breaks ties in the list order.
+  {
+    version: 9,
+    name: 'list order indexes',
+    sql: `
+      CREATE INDEX devices_by_workspace_created ON devices (workspace_id, created_at, id);
+      CREATE INDEX route_tokens_by_workspace_created ON route_tokens (workspace_id, created_at, id);
+      CREATE INDEX invites_by_workspace_created ON invites (workspace_id, created_at, id);
+      CREATE INDEX memberships_by_workspace_created ON memberships (workspace_id, created_at, id);
+      CREATE INDEX api_tokens_by_user_created ON api_tokens (user_id, created_at, id);
+      CREATE INDEX custom_prices_by_workspace_effective ON custom_prices (workspace_id, effective_from_ms DESC, created_at DESC, id);
+
+      DROP INDEX budgets_by_workspace;
+      CREATE INDEX budgets_by_workspace_created ON budgets (workspace_id, created_at, id);
+      DROP INDEX budget_alerts_by_workspace;
+      CREATE INDEX budget_alerts_by_workspace_created ON budget_alerts (workspace_id, created_at, id);
+      DROP INDEX insights_by_workspace;
+      CREATE INDEX insights_by_workspace_observed ON insights (workspace_id, observed_at_ms DESC, id);
+    `,
+  },
 ];
 
 /**

@@ -1,22 +1,31 @@
-import { createHash } from 'node:crypto';
-import type { ListPage, PageRequest, Store } from '@tokenwise/storage';
+import { createHash, randomUUID } from 'node:crypto';
+import type { CallRecord } from '@tokenwise/core';
+import { type Budget, budgetPeriodBounds, type ListPage, type PageRequest, type Store } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fullRecord } from './sample-calls.js';
 import type { StoreHandle } from './store-contract.js';
 
 /** A store factory that takes the clock the store stamps `created_at` with. */
 export type ClockedStoreFactory = (options: { clock: () => Date }) => Promise<StoreHandle>;
 
+/** A sort key element that orders from high to low. */
+interface Descending {
+  descending: string | number;
+}
+
 /** An item of any paged list, reduced to what its order depends on. */
 interface Keyed {
   id: string;
   /** The sort key, compared element by element: strings by code point, numbers numerically. */
-  key: (string | number)[];
+  key: (string | number | Descending)[];
 }
 
 interface Fixture {
   store: Store;
   /** Sets the time the store stamps on rows created next. */
   at(iso: string): void;
+  /** The time set last. */
+  now(): Date;
   /** A fresh SHA-256 hex digest, for tokens and invites. */
   hash(): string;
 }
@@ -209,11 +218,222 @@ const LISTS: Record<string, (fixture: Fixture) => Promise<SeededList>> = {
       },
     );
   },
+
+  async budgets({ store, at, now }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    const byBudget = (usage: { budget: Budget }): Keyed => byCreation(usage.budget);
+    const create = async (workspaceId: string) => byCreation(await store.budgets.createBudget(newBudget(workspaceId)));
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.budgets.listBudgetUsagePage({ workspaceId: mine.id, now: now() }, request), byBudget),
+        all: async () => (await store.budgets.listBudgetUsage({ workspaceId: mine.id, now: now() })).map(byBudget),
+        remove: async (id) => void (await store.budgets.deleteBudget(mine.id, id)),
+      },
+    );
+  },
+
+  async 'budget alerts'({ store, at }) {
+    const [mine, theirs] = [await store.createWorkspace({ name: 'A' }), await store.createWorkspace({ name: 'B' })];
+    const budgets = {
+      [mine.id]: await store.budgets.createBudget(newBudget(mine.id)),
+      [theirs.id]: await store.budgets.createBudget(newBudget(theirs.id)),
+    };
+    // An alert is unique per budget, period and level, so each one gets a period of its own.
+    let periods = 0;
+    const byAlert = (alert: { id: string; createdAt: string }): Keyed => ({
+      id: alert.id,
+      key: [{ descending: alert.createdAt }, { descending: alert.id }],
+    });
+    const create = async (workspaceId: string) => {
+      periods += 1;
+      const budget = budgets[workspaceId]!;
+      const alert = await store.budgets.recordBudgetAlert({
+        workspaceId,
+        budgetId: budget.id,
+        budgetName: budget.name,
+        periodStartMs: budgetPeriodBounds('day', new Date(Date.UTC(2026, 0, periods))).startMs,
+        level: 'threshold',
+        spentUsd: 8,
+        amountUsd: 10,
+        message: 'daily API spend reached 80%',
+        emails: [],
+        webhook: { state: 'none', attempts: 0, nextAttemptAtMs: null, lastError: null },
+        email: { state: 'none', attempts: 0, nextAttemptAtMs: null, lastError: null },
+      });
+      return byAlert(alert!);
+    };
+    return seed(
+      at,
+      () => create(mine.id),
+      () => create(theirs.id),
+      {
+        page: async (request) => keyed(await store.budgets.listBudgetAlertsPage(mine.id, request), byAlert),
+        all: async () => (await store.budgets.listBudgetAlerts(mine.id, 100)).map(byAlert),
+        // The store deletes alerts only with their budget.
+        remove: null,
+      },
+    );
+  },
+
+  async insights({ store, at, now }) {
+    const byInsight = (insight: { id: string; observedAt: string }): Keyed => ({
+      id: insight.id,
+      key: [{ descending: Date.parse(insight.observedAt) }, insight.id],
+    });
+    // Each insight has a group of its own, so replacing that group's insights with none removes it.
+    const groupOf = new Map<string, string>();
+    const create = async (workspaceId: string) => {
+      const insight = {
+        id: randomUUID(),
+        workspaceId,
+        kind: 'version_change' as const,
+        groupId: randomUUID(),
+        versionId: null,
+        // Observed at the seed's time, which makes ties the id breaks.
+        observedAtMs: now().getTime(),
+        summary: 'new version',
+        details: '{}',
+      };
+      await store.upsertInsights([insight]);
+      groupOf.set(insight.id, insight.groupId);
+      return byInsight({ id: insight.id, observedAt: new Date(insight.observedAtMs).toISOString() });
+    };
+    return seed(
+      at,
+      () => create('ws-mine'),
+      () => create('ws-theirs'),
+      {
+        page: async (request) => keyed(await store.listInsightsPage({ workspaceId: 'ws-mine' }, request), byInsight),
+        all: async () => (await store.listInsights({ workspaceId: 'ws-mine', limit: 100 })).map(byInsight),
+        remove: async (id) => void (await store.replaceGroupInsights('ws-mine', groupOf.get(id)!, [])),
+      },
+    );
+  },
+
+  async 'rate limits'({ store, at }) {
+    // Devices with calls on several routes and tools, so device, route and tool all take part in the order.
+    const KEYS = [
+      ['dev-b', 'chatgpt', 'codex'],
+      ['dev-a', 'anthropic', 'claude-code'],
+      ['dev-b', 'anthropic', 'claude-code'],
+      ['dev-a', 'anthropic', 'claude-cli'],
+      ['dev-a', 'chatgpt', 'codex'],
+      ['dev-c', 'anthropic', 'claude-code'],
+    ] as const;
+    const created = new Map<string, number>();
+    const callOf = new Map<string, string>();
+    const bySnapshot = (snapshot: { deviceId: string; route: string; tool: string }): Keyed => ({
+      id: `${snapshot.deviceId}/${snapshot.route}/${snapshot.tool}`,
+      key: [snapshot.deviceId, snapshot.route, snapshot.tool],
+    });
+    const create = async (workspaceId: string) => {
+      const index = created.get(workspaceId) ?? 0;
+      created.set(workspaceId, index + 1);
+      const [deviceId, route, tool] = KEYS[index]!;
+      const record: CallRecord = {
+        ...fullRecord({ id: randomUUID(), workspace_id: workspaceId, device_id: deviceId, route, tool }),
+        rate_limits: { 'retry-after': String(index) },
+      };
+      await store.insertCalls([{ record, bodies: null }]);
+      const snapshot = bySnapshot({ deviceId, route, tool });
+      callOf.set(`${workspaceId} ${snapshot.id}`, record.id);
+      return snapshot;
+    };
+    return seed(
+      at,
+      () => create('ws-mine'),
+      () => create('ws-theirs'),
+      {
+        page: async (request) => keyed(await store.listRateLimitsPage('ws-mine', request), bySnapshot),
+        all: async () => (await store.latestRateLimits('ws-mine')).map(bySnapshot),
+        remove: async (id) => void (await store.deleteCalls({ workspaceId: 'ws-mine', ids: [callOf.get(`ws-mine ${id}`)!] })),
+      },
+    );
+  },
+
+  async 'prompt groups'({ store, at }) {
+    // The cost in USD of each new group's calls: a tie in cost that the call count breaks, and ties in both that the id breaks.
+    const CALL_COSTS = [[0.02], [0.02], [0.01, 0.01], [0.03], [0.02], [0.005]];
+    const created = new Map<string, number>();
+    const callsOf = new Map<string, string[]>();
+    const byGroup = (id: string, costUsd: number, calls: number): Keyed => ({
+      id,
+      key: [{ descending: Math.round(costUsd * 1e9) }, { descending: calls }, id],
+    });
+    const create = async (workspaceId: string) => {
+      const index = created.get(workspaceId) ?? 0;
+      created.set(workspaceId, index + 1);
+      const costs = CALL_COSTS[index]!;
+      const groupId = randomUUID();
+      const records = costs.map((usd) =>
+        fullRecord({ id: randomUUID(), workspace_id: workspaceId, cost: { ...fullRecord().cost, usd, basis: 'exact' } }),
+      );
+      const refs = await store.insertCalls(records.map((record) => ({ record, bodies: null })));
+      await store.saveInsightBatch({
+        groups: [{ id: groupId, workspaceId, tool: 'claude-code', kind: 'not_kept', templateKey: null, opening: null }],
+        versions: [],
+        calls: records.map((record) => ({
+          callId: record.id,
+          workspaceId,
+          deviceId: record.device_id,
+          sessionId: null,
+          startedAtMs: Date.parse(record.started_at),
+          groupId,
+          versionId: null,
+          requestSha256: null,
+        })),
+        scores: [],
+        cursor: refs.at(-1)!.cursor,
+      });
+      callsOf.set(
+        groupId,
+        records.map((record) => record.id),
+      );
+      return byGroup(
+        groupId,
+        costs.reduce((sum, usd) => sum + usd, 0),
+        costs.length,
+      );
+    };
+    const fromSummary = (summary: { group: { id: string }; sums: { apiUsd: number; apiEquivalentUsd: number; calls: number } }) =>
+      byGroup(summary.group.id, summary.sums.apiUsd + summary.sums.apiEquivalentUsd, summary.sums.calls);
+    return seed(
+      at,
+      () => create('ws-mine'),
+      () => create('ws-theirs'),
+      {
+        page: async (request) => keyed(await store.listPromptGroupsPage({ workspaceId: 'ws-mine' }, request), fromSummary),
+        // The unpaged method returns the groups in no particular order.
+        all: async () => sortKeyed((await store.listPromptGroups({ workspaceId: 'ws-mine' })).map(fromSummary)),
+        remove: async (id) => void (await store.deleteCalls({ workspaceId: 'ws-mine', ids: callsOf.get(id)! })),
+      },
+    );
+  },
 };
+
+function newBudget(workspaceId: string) {
+  return {
+    workspaceId,
+    name: 'daily API spend',
+    scope: 'workspace' as const,
+    scopeId: null,
+    costKind: 'api' as const,
+    period: 'day' as const,
+    amountUsd: 10,
+    alertThreshold: 0.8,
+    action: 'alert' as const,
+    webhookUrl: null,
+    emails: [],
+    createdBy: null,
+  };
+}
 
 /**
  * Cursor pagination of the short lists: devices, route and API tokens, invites, members, a person's
- * workspaces and custom prices. Every list must page in a total order, stay within its workspace or
+ * workspaces, custom prices, budgets and their alerts, insights, rate limits and prompt groups. Every list must page in a total order, stay within its workspace or
  * person, and reject cursors it did not issue.
  */
 export function describeListPageContract(name: string, createStore: ClockedStoreFactory): void {
@@ -230,6 +450,7 @@ export function describeListPageContract(name: string, createStore: ClockedStore
         at: (iso) => {
           now = new Date(iso);
         },
+        now: () => now,
         hash: () => {
           hashes += 1;
           return createHash('sha256').update(`secret ${hashes}`).digest('hex');
@@ -333,10 +554,13 @@ function keyed<T>(page: ListPage<T>, toKeyed: (item: T) => Keyed): ListPage<Keye
 }
 
 function compareKeyed(a: Keyed, b: Keyed): number {
-  for (const [index, value] of a.key.entries()) {
-    const other = b.key[index]!;
-    if (value < other) return -1;
-    if (value > other) return 1;
+  for (const [index, element] of a.key.entries()) {
+    const otherElement = b.key[index]!;
+    const direction = typeof element === 'object' ? -1 : 1;
+    const value = typeof element === 'object' ? element.descending : element;
+    const other = typeof otherElement === 'object' ? otherElement.descending : otherElement;
+    if (value < other) return -direction;
+    if (value > other) return direction;
   }
   return 0;
 }
