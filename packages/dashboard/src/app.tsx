@@ -1,4 +1,4 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { Link, Route, Switch, useLocation } from 'wouter';
 import { api, currentWorkspaceId, setCurrentWorkspaceId } from './api/client.js';
@@ -63,7 +63,8 @@ export function App() {
     return (
       <main className="main">
         <h1>No workspace</h1>
-        <p>This account belongs to no workspace. Ask an owner for an invite link.</p>
+        <p>This account belongs to no workspace. Create one, or ask an owner of another workspace for an invite link.</p>
+        <CreateFirstWorkspace onCreated={(id) => setWorkspaceId(id)} />
         <SignOut />
       </main>
     );
@@ -73,6 +74,38 @@ export function App() {
     <WorkspaceContext.Provider value={context}>
       <Shell key={context.workspace.id} />
     </WorkspaceContext.Provider>
+  );
+}
+
+/** The form of an account left without a workspace (its last one was deleted): it may create a new one. */
+function CreateFirstWorkspace({ onCreated }: { onCreated: (id: string) => void }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState('');
+  const create = useMutation({
+    mutationFn: () =>
+      api<{ workspace: { id: string } }>('/workspaces', { method: 'POST', body: { name: name.trim() }, withoutWorkspace: true }),
+    onSuccess: async (result) => {
+      setCurrentWorkspaceId(result.workspace.id);
+      onCreated(result.workspace.id);
+      await queryClient.invalidateQueries({ queryKey: ['me'] });
+    },
+  });
+  return (
+    <form
+      className="row"
+      onSubmit={(event) => {
+        event.preventDefault();
+        create.mutate();
+      }}
+    >
+      <Field label="Workspace name">
+        {(id) => <input id={id} value={name} onChange={(event) => setName(event.target.value)} required maxLength={100} />}
+      </Field>
+      <button type="submit" style={{ alignSelf: 'flex-end' }} disabled={create.isPending}>
+        Create a workspace
+      </button>
+      {create.error && <ErrorNotice error={create.error} />}
+    </form>
   );
 }
 

@@ -195,4 +195,41 @@ describe.skipIf(!haveChromium && !required)('Insights email settings in Chromium
     await expect.poll(async () => (await (await running.api('/api/v1/judge/settings')).json()).judge.sample_rate).toBe(0.25);
     await section.screenshot({ path: join(screenshotDir, 'judge-settings.png') });
   });
+
+  it("scrolls to the email's settings link", async () => {
+    await page.goto(`${running.server.url}/settings#insights-email`);
+    const section = page.getByRole('region', { name: 'Insights email' });
+    await section.waitFor();
+
+    // The section sits below the privacy, members, invites, workspaces and prices sections.
+    await expect.poll(async () => Math.abs((await section.boundingBox())!.y)).toBeLessThan(50);
+    expect(await section.getByLabel('For you (ada@example.com)').isVisible()).toBe(true);
+  });
+
+  it('shows its own page for an unknown path', async () => {
+    await page.goto(`${running.server.url}/no-such-page`);
+
+    await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+    expect(await page.getByRole('link', { name: 'Go to the overview' }).count()).toBe(1);
+  });
+
+  // Runs last: it deletes the only workspace of the signed-in owner.
+  it('creates a workspace after the last one was deleted', async () => {
+    const deleted = await page.evaluate(async () => {
+      const csrf = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content;
+      const me = (await (await fetch('/api/v1/me')).json()) as { workspaces: { id: string }[] };
+      const response = await fetch(`/api/v1/workspaces/${me.workspaces[0]!.id}`, { method: 'DELETE', headers: { 'x-csrf-token': csrf } });
+      return response.status;
+    });
+    expect(deleted).toBe(200);
+
+    await page.goto(`${running.server.url}/`);
+    await page.getByRole('heading', { name: 'No workspace' }).waitFor();
+    await page.getByLabel('Workspace name').fill('Fresh start');
+    await page.getByRole('button', { name: 'Create a workspace' }).click();
+
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    const me = await page.evaluate(async () => (await fetch('/api/v1/me')).json());
+    expect(me.workspaces.map((workspace: { name: string }) => workspace.name)).toEqual(['Fresh start']);
+  });
 });

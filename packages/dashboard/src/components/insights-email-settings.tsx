@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api, apiAll, apiUrl, currentWorkspaceId } from '../api/client.js';
 import { useWorkspace } from '../api/workspace-context.js';
 import { formatTime } from '../lib/format.js';
@@ -45,8 +45,16 @@ export function InsightsEmailSettings({ owner }: { owner: boolean }) {
   });
   for (const member of members.data?.members ?? []) names.set(member.user_id, member.name);
 
+  // The email links to /settings#insights-email. The browser looks for that fragment at load, before this
+  // section exists, so scroll to it once the settings are shown.
+  const section = useRef<HTMLElement>(null);
+  const loaded = settings.data !== undefined;
+  useEffect(() => {
+    if (loaded && window.location.hash === '#insights-email') section.current?.scrollIntoView({ block: 'start' });
+  }, [loaded]);
+
   return (
-    <section className="panel" id="insights-email" aria-labelledby="insights-email-title">
+    <section ref={section} className="panel" id="insights-email" aria-labelledby="insights-email-title">
       <h2 id="insights-email-title">Insights email</h2>
       <p className="muted small" style={{ marginTop: 0 }}>
         Cost and calls by tool, model and person against the period before, top sessions, new prompt versions, error and refusal rates,
