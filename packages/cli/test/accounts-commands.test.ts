@@ -29,7 +29,10 @@ describe('tokenwise users reset-password', () => {
     expect(link).toMatch(new RegExp(`^${local.server.url}/reset-password\\?token=twp_[\\w-]{43}$`));
     const page = await fetch(link);
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('Set a new password');
+    const text = await page.text();
+    expect(text).toContain('Set a new password');
+    expect(text).toContain('For Ada (ada@example.com).');
+    expect(text).toContain('New password (at least 10 characters)');
   });
 
   it('uses --public-url for the link', async () => {

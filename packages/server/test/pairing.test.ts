@@ -145,6 +145,7 @@ describe('device authorization grant', () => {
 
     const page = await ada.browser.get(`/device?user_code=${code.user_code.toLowerCase().replace('-', ' ')}`);
     expect(page.text).toContain('stranger');
+    expect(page.text).toMatch(/<th>Requested<\/th><td>[A-Z][a-z]{2} \d{1,2}, \d\d:\d\d:\d\d UTC \(just now\)<\/td>/);
     const denied = await ada.browser.submit('/device', { user_code: code.user_code, action: 'deny' }, page);
     expect(denied.text).toContain('Device denied');
 

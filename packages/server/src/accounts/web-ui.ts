@@ -9,6 +9,7 @@ import type { AccountService } from './account-service.js';
 import { clientAddress } from './client-address.js';
 import type { DeviceFlow } from './device-flow.js';
 import { createHostCheck, originMatchesHost } from './host-check.js';
+import { MIN_PASSWORD_LENGTH } from './passwords.js';
 import { readFields, stringField } from './request-body.js';
 import { formatUserCode } from './secrets.js';
 import type { SignedIn, WebAuth } from './web-auth.js';
@@ -364,7 +365,7 @@ export function createWebUi(options: WebUiOptions) {
       ? html`<p>A device asks to send its AI tools' calls through Tokenwise. Check that the code matches the one in its terminal.</p>
         <p class="code">${formatUserCode(code.userCode)}</p>
         <table><tr><th>Device</th><td>${code.deviceName}</td></tr><tr><th>OS</th><td>${code.os ?? 'unknown'}</td></tr>
-        <tr><th>Requested</th><td>${code.createdAt}</td></tr></table>
+        <tr><th>Requested</th><td>${formatRequestTime(code.createdAt, new Date())}</td></tr></table>
         <form method="post" action="/device">${csrfField(request.csrf)}<input type="hidden" name="user_code" value="${code.userCode}">
           <label for="workspace">Workspace</label>
           <select id="workspace" name="workspace_id">${memberships.map(
@@ -435,6 +436,7 @@ export function createWebUi(options: WebUiOptions) {
       );
       return;
     }
+    const account = await store.getUser(reset.userId);
     let error: string | null = null;
     if (req.method === 'POST') {
       try {
@@ -453,12 +455,14 @@ export function createWebUi(options: WebUiOptions) {
       res,
       error ? 400 : 200,
       'Reset password',
-      html`<h1>Set a new password</h1>${errorBox(error)}
-        <form method="post" action="/reset-password">${csrfField(request.csrf)}<input type="hidden" name="token" value="${token}">
-          <label for="password">New password</label><input id="password" type="password" name="password" autocomplete="new-password" required>
+      html`<h1>Set a new password</h1>${account ? html`<p>For ${account.name} (${account.email}).</p>` : html``}${errorBox(error)}
+        <form method="post" action="/reset-password">${csrfField(request.csrf)}<input type="hidden" name="token" value="${token}">${
+          account ? html`<input type="hidden" name="username" autocomplete="username" value="${account.email}">` : html``
+        }
+          <label for="password">New password (at least ${MIN_PASSWORD_LENGTH} characters)</label><input id="password" type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required>
           <label for="password_repeat">Repeat it</label><input id="password_repeat" type="password" name="password_repeat" autocomplete="new-password" required>
           <button type="submit">Set password</button></form>
-        <p class="note">Every signed-in browser of this account is signed out.</p>`,
+        <p class="note">Setting the password signs this account out of every other browser.</p>`,
     );
   }
 
@@ -505,6 +509,27 @@ function accountFields(fields: Record<string, unknown>) {
 }
 
 /** Return the local path to continue at after sign-in; anything else (another host, `//evil`) becomes `/`. */
+/**
+ * Format a time for a server-rendered page, which cannot know the browser's time zone: UTC, with how long
+ * ago it was, such as "Dec 5, 01:21:56 UTC (2 min ago)".
+ */
+export function formatRequestTime(iso: string, now: Date): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const text = date.toLocaleString('en-US', {
+    timeZone: 'UTC',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  });
+  const seconds = Math.max(0, Math.round((now.getTime() - date.getTime()) / 1000));
+  const ago = seconds < 60 ? 'just now' : seconds < 3600 ? `${Math.floor(seconds / 60)} min ago` : `${Math.floor(seconds / 3600)} h ago`;
+  return `${text} UTC (${ago})`;
+}
+
 function safeNext(next: string | null | undefined): string {
   if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
   return next;
