@@ -3,6 +3,7 @@ import { TokenwiseError } from '@tokenwise/core';
 import type { ListedCall, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import type { Caller, Principals, WorkspaceScope } from './accounts/principal.js';
+import { rejectUnknownFields } from './accounts/request-body.js';
 import { type ApiErrorCode, readJsonBody, sendApiError, sendJson } from './api-responses.js';
 import type { CallStream } from './call-stream.js';
 import { parseCallFilter } from './dashboard/call-filter-params.js';
@@ -368,6 +369,7 @@ function parseLimit(value: string | null): number {
 
 function parseTokenName(body: unknown): string {
   if (body === undefined) return 'api';
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) rejectUnknownFields(body as Record<string, unknown>, ['name']);
   const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
   if (name === undefined) return 'api';
   if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_ROUTE_TOKEN_NAME || /\p{Cc}/u.test(name)) {

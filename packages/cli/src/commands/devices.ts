@@ -88,7 +88,7 @@ async function listDevices(serverFlag: string | undefined, dataDir: string, io: 
     dataDir,
     async (store) => {
       const workspace = await findLocalWorkspace(store);
-      return workspace === null ? [] : (await store.listDevices(workspace.id)).map(describeDevice);
+      return workspace === null ? [] : (await store.listDevices(workspace.id)).map((device) => describeDevice(device, workspace));
     },
     { readonly: true },
   );
@@ -126,7 +126,8 @@ async function revokeSubcommand(args: string[], io: CliIo): Promise<number> {
   }
   device ??= await withLocalStore(dataDir, async (store) => {
     const workspace = await findLocalWorkspace(store);
-    const found = pickDevice(workspace === null ? [] : (await store.listDevices(workspace.id)).map(describeDevice), idArgument.trim());
+    const devices = workspace === null ? [] : (await store.listDevices(workspace.id)).map((device) => describeDevice(device, workspace));
+    const found = pickDevice(devices, idArgument.trim());
     await store.revokeDevice(found.id);
     return found;
   });

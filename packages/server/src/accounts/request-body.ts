@@ -4,11 +4,33 @@ import { TokenwiseError } from '@tokenwise/core';
 /** Largest form or JSON body the web UI and the device endpoints read, in bytes; they carry a few short fields. */
 const MAX_FORM_BYTES = 16 * 1024;
 
+export interface ReadFieldsOptions {
+  /**
+   * The field names the route takes; a body with any other field is rejected, naming it and these. Left
+   * out by web forms, whose hidden fields vary, and by the OAuth endpoints, which RFC 6749 section 3.1
+   * tells to ignore parameters they do not know.
+   */
+  accept?: readonly string[];
+}
+
 /**
  * Read an `application/x-www-form-urlencoded` or JSON object body into string fields. Fields that are not
  * strings (in JSON) are kept as they are, for the caller to reject. An empty body is an empty object.
  */
-export async function readFields(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readFields(req: IncomingMessage, options: ReadFieldsOptions = {}): Promise<Record<string, unknown>> {
+  const fields = await parseFields(req);
+  if (options.accept) rejectUnknownFields(fields, options.accept);
+  return fields;
+}
+
+/** Throw `invalid_argument` naming the first field of `fields` that is not in `accepted`, and the accepted ones. */
+export function rejectUnknownFields(fields: Record<string, unknown>, accepted: readonly string[]): void {
+  const unknown = Object.keys(fields).find((name) => !accepted.includes(name));
+  if (unknown === undefined) return;
+  throw new TokenwiseError('invalid_argument', `unknown field "${unknown}": this request accepts ${accepted.join(', ')}`);
+}
+
+async function parseFields(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -71,6 +71,9 @@ type Handler = (context: Context) => Promise<void>;
  * Members may delete calls, revoke and delete only devices they paired. An id of another workspace is
  * rejected with 404 like an unknown one.
  */
+/** The fields of `PATCH /workspaces/{id}`. */
+const WORKSPACE_FIELDS = ['name', 'privacy_mode', 'redaction', 'body_retention_days', 'budgets_fail_closed'];
+
 export function createWorkspaceApi(options: WorkspaceApiOptions) {
   const { store, accounts, principals, authorizer, logger } = options;
   const clock = options.clock ?? (() => new Date());
@@ -171,7 +174,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
       sendApiError(res, 400, 'invalid_argument', 'delete your account in a signed-in browser session, with your password');
       return;
     }
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['password'] });
     if (!(await accounts.checkPassword(caller.user, stringField(fields, 'password', true) ?? ''))) {
       sendApiError(res, 403, 'forbidden', 'wrong password: enter your current password to delete the account');
       return;
@@ -214,7 +217,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function createWorkspace(context: Context): Promise<void> {
     const user = requireUser(context, 'create workspaces');
     if (!user) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['name'] });
     const workspace = await accounts.createWorkspace(user.id, checkName(fields.name, 'workspace name'));
     logger.info({ workspace_id: workspace.id, user_id: user.id }, 'workspace created');
     sendJson(context.res, 201, { workspace: describeWorkspace(workspace, 'owner') });
@@ -228,7 +231,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function updateWorkspace(context: Context): Promise<void> {
     const scope = await scopeOf(context, context.params[0]);
     if (!scope || !requireOwner(context, scope, 'change its settings')) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: WORKSPACE_FIELDS });
     const changes: Parameters<Store['updateWorkspace']>[1] = {};
     if (fields.name !== undefined) changes.name = checkName(fields.name, 'workspace name');
     if (fields.privacy_mode !== undefined) changes.keepBodies = !booleanField(fields, 'privacy_mode');
@@ -275,7 +278,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     if (!user) return;
     const scope = await scopeOf(context);
     if (!scope) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['name'] });
     const name = fields.name === undefined ? 'script' : checkName(fields.name, 'token name');
     const token = generateApiToken();
     const created = await store.createApiToken({ workspaceId: scope.workspace.id, userId: user.id, name, tokenSha256: hashToken(token) });
@@ -313,7 +316,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     );
     const rateLimits = await store.latestRateLimits(scope.workspace.id);
     return devices.map((device, index) => ({
-      ...describeDevice(device),
+      ...describeDevice(device, scope.workspace),
       calls_total: stats[index]?.calls ?? 0,
       calls_24h: stats[index]?.callsSince ?? 0,
       last_call_at: stats[index]?.lastCallAt ?? null,
@@ -355,14 +358,14 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function updateDevice(context: Context): Promise<void> {
     const found = await deviceOf(context, true);
     if (!found) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['name', 'privacy_mode'] });
     const changes: Parameters<Store['updateDevice']>[1] = {};
     if (fields.name !== undefined) changes.name = checkName(fields.name, 'device name');
     if (fields.privacy_mode !== undefined) changes.privacyMode = booleanField(fields, 'privacy_mode');
     const device = await store.updateDevice(found.device.id, changes);
     authorizer.forget({ deviceId: found.device.id });
     logger.info({ device_id: found.device.id, privacy_mode: device?.privacyMode ?? null }, 'device settings changed');
-    sendJson(context.res, 200, { device: describeDevice(device ?? found.device) });
+    sendJson(context.res, 200, { device: describeDevice(device ?? found.device, found.scope.workspace) });
   }
 
   async function revokeDevice(context: Context): Promise<void> {
@@ -370,7 +373,9 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     if (!found) return;
     const tokenIds = await authorizer.revokeDevice(found.device.id);
     logger.info({ device_id: found.device.id, workspace_id: found.scope.workspace.id, tokens: tokenIds.length }, 'device revoked');
-    sendJson(context.res, 200, { device: describeDevice((await store.getDevice(found.device.id)) ?? found.device) });
+    sendJson(context.res, 200, {
+      device: describeDevice((await store.getDevice(found.device.id)) ?? found.device, found.scope.workspace),
+    });
   }
 
   async function deleteDevice(context: Context): Promise<void> {
@@ -427,7 +432,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function updateMember(context: Context): Promise<void> {
     const found = await memberOf(context);
     if (!found || !requireOwner(context, found.scope, 'change roles')) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['role'] });
     const role = stringField(fields, 'role');
     if (!role || !(ROLES as readonly string[]).includes(role)) {
       sendApiError(context.res, 400, 'invalid_argument', `invalid role "${role ?? ''}": expected owner or member`);
@@ -468,7 +473,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function createInvite(context: Context): Promise<void> {
     const scope = await scopeOf(context);
     if (!scope || !requireOwner(context, scope, 'invite people')) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['role', 'email', 'expires_in_hours', 'own_workspace'] });
     const role = stringField(fields, 'role') ?? 'member';
     if (!(ROLES as readonly string[]).includes(role)) {
       sendApiError(context.res, 400, 'invalid_argument', `invalid role "${role}": expected owner or member`);
@@ -534,7 +539,7 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function deleteCalls(context: Context): Promise<void> {
     const scope = await scopeOf(context);
     if (!scope) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['ids', 'device_id', 'session_id', 'since', 'until', 'all'] });
     const deletion: Omit<Parameters<Store['deleteCalls']>[0], 'workspaceId'> = {};
     if (fields.ids !== undefined) deletion.ids = idList(fields.ids);
     const deviceId = stringField(fields, 'device_id');
@@ -666,7 +671,13 @@ export function describeWorkspace(workspace: Workspace, role: Role) {
   };
 }
 
-export function describeDevice(device: Device) {
+/**
+ * Describe a device of `workspace`. `privacy_mode` is the device's own setting, and
+ * `effective_privacy_mode` what its calls get: a device can only be stricter than its workspace, so a
+ * private workspace makes every device private, and `privacy_reason` says so.
+ */
+export function describeDevice(device: Device, workspace: Workspace) {
+  const workspacePrivate = !workspace.keepBodies;
   return {
     id: device.id,
     name: device.name,
@@ -675,6 +686,12 @@ export function describeDevice(device: Device) {
     created_at: device.createdAt,
     last_seen_at: device.lastSeenAt,
     privacy_mode: device.privacyMode,
+    effective_privacy_mode: device.privacyMode || workspacePrivate,
+    privacy_reason: workspacePrivate
+      ? "the workspace's privacy mode is on, so every device's calls are stored without bodies"
+      : device.privacyMode
+        ? "this device's privacy mode is on, so its calls are stored without bodies"
+        : null,
     revoked_at: device.revokedAt,
   };
 }

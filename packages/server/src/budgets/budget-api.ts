@@ -47,6 +47,20 @@ interface Context {
 type Handler = (context: Context) => Promise<void>;
 
 const MAX_NAME_LENGTH = 100;
+/** The fields of a budget in `POST /budgets` and `PATCH /budgets/{id}`. */
+const BUDGET_FIELDS = [
+  'name',
+  'scope',
+  'device_id',
+  'user_id',
+  'cost_kind',
+  'period',
+  'amount_usd',
+  'alert_threshold',
+  'action',
+  'webhook_url',
+  'emails',
+];
 const MAX_EMAILS = 20;
 const DEFAULT_ALERT_THRESHOLD = 0.8;
 const DEFAULT_ALERT_LIMIT = 50;
@@ -118,7 +132,7 @@ export function createBudgetApi(options: BudgetApiOptions) {
 
   async function createBudget(context: Context): Promise<void> {
     if (!requireOwner(context, 'manage budgets')) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: BUDGET_FIELDS });
     const workspaceId = context.scope.workspace.id;
     const scope = choiceField(fields, 'scope', BUDGET_SCOPES) ?? 'workspace';
     const scopeId = await scopeIdOf(fields, scope, workspaceId);
@@ -154,7 +168,8 @@ export function createBudgetApi(options: BudgetApiOptions) {
   async function updateBudget(context: Context): Promise<void> {
     const found = await budgetOf(context);
     if (!found || !requireOwner(context, 'manage budgets')) return;
-    const fields = await readFields(context.req);
+    // The scope's fields are accepted here only to be rejected with the reason below.
+    const fields = await readFields(context.req, { accept: BUDGET_FIELDS });
     for (const fixed of ['scope', 'device_id', 'user_id']) {
       if (fields[fixed] !== undefined) {
         throw new TokenwiseError('invalid_argument', `${fixed} cannot change: delete the budget and create one for the other scope`);

@@ -1,4 +1,4 @@
-import { TokenwiseError } from '@tokenwise/core';
+import { type CallStatus, TokenwiseError } from '@tokenwise/core';
 import type { CallFilter, Device } from '@tokenwise/storage';
 import { parseSince } from '../since.js';
 
@@ -9,6 +9,9 @@ export const RANGES_MS: Record<string, number> = { '24h': 86_400_000, '7d': 7 * 
 const MAX_VALUES = 200;
 const MAX_SEARCH_CHARS = 200;
 const LIST_PARAMETERS = ['tool', 'model', 'provider', 'route', 'device_id', 'user_id', 'status', 'session_id'] as const;
+const CALL_STATUSES: readonly CallStatus[] = ['success', 'error', 'truncated', 'aborted'];
+/** Device and user ids are UUIDs; any other value cannot match, so it is a mistake worth reporting. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface FilterOptions {
   now: Date;
@@ -29,6 +32,19 @@ export function parseCallFilter(params: URLSearchParams, workspaceId: string, op
   const filter: CallFilter = { workspaceId, ...parseTimeRange(params, options.now, options.defaultRange) };
 
   const lists = Object.fromEntries(LIST_PARAMETERS.map((name) => [name, listParameter(params, name)]));
+  for (const status of lists.status ?? []) {
+    if (!(CALL_STATUSES as readonly string[]).includes(status)) {
+      throw new TokenwiseError('invalid_argument', `invalid status "${status}": expected ${CALL_STATUSES.join(', ')}`);
+    }
+  }
+  for (const [name, listedBy] of [
+    ['device_id', 'GET /api/v1/devices'],
+    ['user_id', 'GET /api/v1/members'],
+  ] as const) {
+    const invalid = lists[name]?.find((id) => !UUID.test(id));
+    if (invalid !== undefined)
+      throw new TokenwiseError('invalid_argument', `invalid ${name} "${invalid}": expected a UUID as ${listedBy} lists`);
+  }
   if (lists.tool) filter.tools = lists.tool;
   if (lists.model) filter.models = lists.model;
   if (lists.provider) filter.providers = lists.provider;

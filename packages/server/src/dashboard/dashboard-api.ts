@@ -288,7 +288,18 @@ export function createDashboardApi(options: DashboardApiOptions) {
 
   async function createPrice(context: Context): Promise<void> {
     if (!requireOwner(context, 'set prices')) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, {
+      accept: [
+        'model',
+        'provider',
+        'effective_from',
+        'input_mtok',
+        'output_mtok',
+        'cache_read_mtok',
+        'cache_write_mtok',
+        'cache_write_1h_mtok',
+      ],
+    });
     const model = requiredText(fields, 'model');
     const provider =
       fields.provider === undefined || fields.provider === null || fields.provider === '' ? null : requiredText(fields, 'provider');
@@ -326,7 +337,7 @@ export function createDashboardApi(options: DashboardApiOptions) {
 
   async function reprice(context: Context): Promise<void> {
     if (!requireOwner(context, 're-price calls')) return;
-    const fields = await readFields(context.req);
+    const fields = await readFields(context.req, { accept: ['from', 'to', 'model'] });
     const params = new URLSearchParams();
     for (const name of ['from', 'to', 'model'] as const) {
       const value = fields[name];

@@ -154,7 +154,7 @@ export function createInsightsApi(options: InsightsApiOptions) {
 
     async setSettings({ req, res, scope }) {
       if (scope.role !== 'owner') return sendApiError(res, 403, 'forbidden', 'only owners of the workspace change the insights settings');
-      const fields = await readFields(req);
+      const fields = await readFields(req, { accept: ['latency_target_ms', 'metric_shift_pct'] });
       const current = await store.getInsightSettings(scope.workspace.id);
       const latencyTargetMs = numberField(fields, 'latency_target_ms', current.latencyTargetMs, {
         min: 1,

@@ -1,0 +1,88 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Person, pairDevice, setUpOwner } from './helpers/accounts.js';
+import { startTestServer, type TestServer } from './helpers/test-server.js';
+
+let running: TestServer;
+let ada: Person & { workspaceId: string };
+
+afterEach(async () => {
+  await running?.dispose();
+});
+
+async function start(): Promise<void> {
+  running = await startTestServer();
+  ada = (await setUpOwner(running.server)) as Person & { workspaceId: string };
+}
+
+async function errorOf(response: Response): Promise<{ status: number; message: string }> {
+  const body = (await response.json()) as { error: { message: string } };
+  return { status: response.status, message: body.error.message };
+}
+
+describe('unknown JSON fields', () => {
+  it('reject a workspace change with a typo', async () => {
+    await start();
+    const rejected = await errorOf(await ada.browser.api('PATCH', `/api/v1/workspaces/${ada.workspaceId}`, { privacy: true }));
+    expect(rejected.status).toBe(400);
+    expect(rejected.message).toContain('unknown field "privacy"');
+    expect(rejected.message).toContain('privacy_mode');
+
+    const workspace = (await (await ada.browser.api('GET', `/api/v1/workspaces/${ada.workspaceId}`)).json()) as {
+      workspace: { privacy_mode: boolean };
+    };
+    expect(workspace.workspace.privacy_mode).toBe(false);
+  });
+
+  it('reject unknown fields on other write routes', async () => {
+    await start();
+    const cases: [method: string, path: string, body: Record<string, unknown>, accepted: string][] = [
+      ['POST', '/api/v1/calls/delete', { id: ['x'] }, 'ids'],
+      ['POST', '/api/v1/workspaces', { name: 'Lab', private: true }, 'name'],
+      ['POST', '/api/v1/invites', { role: 'member', emails: ['a@example.com'] }, 'email'],
+      ['POST', '/api/v1/route-tokens', { name: 'ci', device: 'x' }, 'name'],
+      ['POST', '/api/v1/prices', { model: 'm', input_mtok: 1, output_mtok: 2, effective_from: '2026-01-01', cache: 1 }, 'cache_read_mtok'],
+      ['POST', '/api/v1/budgets', { period: 'month', amount_usd: 5, limit_usd: 5 }, 'amount_usd'],
+    ];
+    for (const [method, path, body, accepted] of cases) {
+      const rejected = await errorOf(await ada.browser.api(method, path, body));
+      const unknown = Object.keys(body).at(-1)!;
+      expect({ path, status: rejected.status }).toEqual({ path, status: 400 });
+      expect(rejected.message).toContain(`unknown field "${unknown}"`);
+      expect(rejected.message).toContain(accepted);
+    }
+  });
+});
+
+describe('call filters', () => {
+  it('reject an unknown status', async () => {
+    await start();
+    const rejected = await errorOf(await running.api('/api/v1/calls?status=weird'));
+    expect(rejected.status).toBe(400);
+    expect(rejected.message).toContain('"weird"');
+    expect(rejected.message).toContain('success, error, truncated, aborted');
+  });
+
+  it('reject a device_id that is no UUID', async () => {
+    await start();
+    const rejected = await errorOf(await running.api('/api/v1/calls?device_id=not-a-uuid'));
+    expect(rejected.status).toBe(400);
+    expect(rejected.message).toContain('"not-a-uuid"');
+  });
+});
+
+describe('device privacy', () => {
+  it('reports the private workspace as the reason', async () => {
+    await start();
+    const laptop = await pairDevice(running.server, ada, 'ada-laptop');
+    expect((await ada.browser.api('PATCH', `/api/v1/workspaces/${ada.workspaceId}`, { privacy_mode: true })).status).toBe(200);
+
+    const changed = await ada.browser.api('PATCH', `/api/v1/devices/${laptop.deviceId}`, { privacy_mode: false });
+    expect(changed.status).toBe(200);
+    const { device } = (await changed.json()) as {
+      device: { privacy_mode: boolean; effective_privacy_mode: boolean; privacy_reason: string | null };
+    };
+    expect(device.privacy_mode).toBe(false);
+    expect(device.effective_privacy_mode).toBe(true);
+    expect(device.privacy_reason).toContain("workspace's privacy mode is on");
+  });
+});
