@@ -116,6 +116,27 @@ describe('request headers', () => {
     expect(names).toContain('x-end-to-end');
   });
 
+  it('strips only Tokenwise cookies', async () => {
+    await sendRequest(proxy.port, {
+      method: 'POST',
+      path: proxy.pathFor('anthropic', '/v1/messages'),
+      headers: { cookie: ['tokenwise_session=tws_FAKE; __cf_bm=kept; __Host-tokenwise_csrf=x', 'tokenwise_csrf=y'] },
+      body: '{}',
+    });
+    const cookies = headerPairs(lastRequest().rawHeaders).filter(([name]) => name === 'cookie');
+    expect(cookies).toEqual([['cookie', '__cf_bm=kept']]);
+  });
+
+  it('forwards a cookie field unchanged without Tokenwise cookies', async () => {
+    await sendRequest(proxy.port, {
+      method: 'POST',
+      path: proxy.pathFor('anthropic', '/v1/messages'),
+      headers: { cookie: 'a=1;b=2' },
+      body: '{}',
+    });
+    expect(headerPairs(lastRequest().rawHeaders).filter(([name]) => name === 'cookie')).toEqual([['cookie', 'a=1;b=2']]);
+  });
+
   it('replaces host with the upstream', async () => {
     await sendRequest(proxy.port, {
       method: 'POST',
@@ -257,7 +278,7 @@ describe('response', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gzipped.length });
         res.end(gzipped);
       } else if (req.url === '/cookies') {
-        res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+        res.setHeader('set-cookie', ['a=1; Path=/', 'tokenwise_session=forged; Path=/', 'b=2; Path=/']);
         res.end('ok');
       } else if (req.url === '/overloaded') {
         res.writeHead(529, 'Overloaded', { 'content-type': 'application/json', 'retry-after': '7', 'x-should-retry': 'true' });
@@ -285,7 +306,7 @@ describe('response', () => {
     expect(response.body.equals(gzipped)).toBe(true);
   });
 
-  it('keeps every set-cookie', async () => {
+  it("keeps every set-cookie but Tokenwise's own", async () => {
     const response = await sendRequest(specialProxy.port, { method: 'GET', path: specialProxy.pathFor('openai', '/cookies') });
     expect(response.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
   });

@@ -33,17 +33,30 @@ const WEBSOCKET_HANDSHAKE = new Set([
 ]);
 
 /**
+ * Names of the cookies of Tokenwise's own web UI (`tokenwise_session`, `tokenwise_csrf`, with `__Host-` over
+ * HTTPS; see web-auth.ts). The proxy shares the dashboard's origin, so a client that runs in a browser
+ * sends them along with its calls; they never go upstream, and an upstream cannot set them.
+ */
+const OWN_COOKIE = /^(__Host-)?tokenwise_/;
+
+/**
  * Filter a request's raw header list (`IncomingMessage.rawHeaders`: name, value, name, value, ...) down
  * to what goes upstream. Names keep their case, order and repetitions, so the upstream receives the
- * client's fields byte for byte.
+ * client's fields byte for byte, except `cookie`, which loses Tokenwise's own cookies.
  */
 export function forwardRequestHeaders(rawHeaders: readonly string[]): string[] {
-  return filterRawHeaders(rawHeaders, REQUEST_ONLY);
+  return withoutOwnCookies(filterRawHeaders(rawHeaders, REQUEST_ONLY));
 }
 
 /** Filter a response's raw header list like `forwardResponseHeaders`, for responses relayed onto a raw socket. */
 export function forwardRawResponseHeaders(rawHeaders: readonly string[]): string[] {
-  return filterRawHeaders(rawHeaders, new Set());
+  const forwarded = filterRawHeaders(rawHeaders, new Set());
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < forwarded.length; i += 2) {
+    if (forwarded[i]!.toLowerCase() === 'set-cookie' && setsOwnCookie(forwarded[i + 1]!)) continue;
+    kept.push(forwarded[i]!, forwarded[i + 1]!);
+  }
+  return kept;
 }
 
 /**
@@ -57,7 +70,8 @@ export function forwardUpgradeHeaders(rawHeaders: readonly string[]): Record<str
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if (dropped.has(lower)) continue;
-    const value = rawHeaders[i + 1]!;
+    const value = lower === 'cookie' ? withoutOwnCookiePairs(rawHeaders[i + 1]!) : rawHeaders[i + 1]!;
+    if (lower === 'cookie' && value === '') continue;
     const seen = byLowerName.get(lower);
     if (seen) seen.value += `${lower === 'cookie' ? '; ' : ', '}${value}`;
     else byLowerName.set(lower, { name, value });
@@ -65,7 +79,11 @@ export function forwardUpgradeHeaders(rawHeaders: readonly string[]): Record<str
   return Object.fromEntries([...byLowerName.values()].map(({ name, value }) => [name, value]));
 }
 
-/** Response fields to send the client: everything the upstream sent minus hop-by-hop ones. */
+/**
+ * Response fields to send the client: everything the upstream sent minus hop-by-hop ones, and minus a
+ * `set-cookie` for one of Tokenwise's own cookies. The provider's other cookies (Cloudflare's `__cf_bm`,
+ * say) pass, because a client may keep them and send them back, as it would to the provider directly.
+ */
 export function forwardResponseHeaders(
   headers: Readonly<Record<string, string | string[] | undefined>>,
 ): Record<string, string | string[]> {
@@ -74,7 +92,13 @@ export function forwardResponseHeaders(
 
   const forwarded: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !dropped.has(name)) forwarded[name] = value;
+    if (value === undefined || dropped.has(name)) continue;
+    if (name === 'set-cookie') {
+      const cookies = (Array.isArray(value) ? value : [value]).filter((cookie) => !setsOwnCookie(cookie));
+      if (cookies.length > 0) forwarded[name] = cookies;
+      continue;
+    }
+    forwarded[name] = value;
   }
   return forwarded;
 }
@@ -101,6 +125,36 @@ export function captureHeaders(headers: Readonly<Record<string, string | string[
 /** Tell whether a request has a body: it has one exactly when it has `content-length` or `transfer-encoding` (RFC 9112 section 6.1). */
 export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
   return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+/** Remove Tokenwise's own cookies from every `cookie` field of a raw header list; a field left empty goes. */
+function withoutOwnCookies(rawHeaders: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.toLowerCase() !== 'cookie') {
+      kept.push(name, rawHeaders[i + 1]!);
+      continue;
+    }
+    const value = withoutOwnCookiePairs(rawHeaders[i + 1]!);
+    if (value !== '') kept.push(name, value);
+  }
+  return kept;
+}
+
+/** Drop the `name=value` pairs of Tokenwise's own cookies from a `cookie` value (RFC 6265 section 4.2.1); others keep their bytes. */
+function withoutOwnCookiePairs(value: string): string {
+  const pairs = value.split(';');
+  const kept = pairs.filter((pair) => !OWN_COOKIE.test(pair.trim()));
+  if (kept.length === pairs.length) return value;
+  return kept
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== '')
+    .join('; ');
+}
+
+function setsOwnCookie(setCookie: string): boolean {
+  return OWN_COOKIE.test(setCookie.trimStart());
 }
 
 function filterRawHeaders(rawHeaders: readonly string[], extra: ReadonlySet<string>): string[] {
