@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createHttpCapture, createRouteRegistry } from '@tokenwise/core';
-import { PostgresStore, SqliteStore } from '@tokenwise/storage';
+import { PostgresStore, rebuildRollupsSteps, SqliteStore } from '@tokenwise/storage';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { anthropicJsonResponse, anthropicRequestBody, anthropicRequestHeaders } from './payloads.mjs';
@@ -181,39 +181,26 @@ const SUGGESTED_INDEXES = [
   'CREATE INDEX bench_calls_by_tool_model ON calls (workspace_id, tool, model_answered, started_at_ms DESC, seq DESC)',
 ];
 
-/**
- * An hourly rollup of `calls` per workspace, tool and model, which the dashboard could keep beside the
- * calls and update in the transaction of each batch. The bench builds it from the seeded calls to time reads.
- */
-const ROLLUP_SQL = [
-  `CREATE TABLE bench_call_rollups AS
-    SELECT workspace_id, started_at_ms / 3600000 AS hour, tool, coalesce(model_answered, model_requested) AS model, count(*) AS calls,
-      sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
-      sum(cost_usd) AS cost_usd, sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors
-    FROM calls GROUP BY workspace_id, started_at_ms / 3600000, tool, coalesce(model_answered, model_requested)`,
-  'CREATE INDEX bench_call_rollups_by_hour ON bench_call_rollups (workspace_id, hour)',
-];
-
-/** Return the overview queries, read from the hourly rollup over whole hours. */
+/** Return the overview queries above, read from the store's hourly rollup (`call_rollups`) over whole hours. */
 function rollupQueries() {
   const overview = `SELECT tool, model, sum(calls) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-      sum(cache_read_tokens) AS cache_read_tokens, sum(cost_usd) AS cost_usd, sum(errors) AS errors
-    FROM bench_call_rollups WHERE workspace_id = :workspace AND hour >= :fromHour AND hour < :toHour
+      sum(cache_read_tokens) AS cache_read_tokens, sum(cost_usd) AS cost_usd, sum(CASE WHEN status = 'error' THEN calls ELSE 0 END) AS errors
+    FROM call_rollups WHERE workspace_id = :workspace AND hour_ms >= :fromMs AND hour_ms < :toMs
     GROUP BY tool, model ORDER BY cost_usd DESC`;
   const range = (days) => (nowMs) => ({
     workspace: MAIN_WORKSPACE,
-    fromHour: Math.floor((nowMs - days * DAY_MS) / 3_600_000),
-    toHour: Math.floor(nowMs / 3_600_000) + 1,
+    fromMs: Math.floor((nowMs - days * DAY_MS) / 3_600_000) * 3_600_000,
+    toMs: (Math.floor(nowMs / 3_600_000) + 1) * 3_600_000,
   });
   return {
     'overview 24h': { sql: overview, params: range(1) },
     'overview 7d': { sql: overview, params: range(7) },
     'overview 30d': { sql: overview, params: range(30) },
     'daily cost 30d': {
-      sql: `SELECT hour / 24 AS day, sum(calls) AS calls, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
+      sql: `SELECT hour_ms / ${DAY_MS} AS day, sum(calls) AS calls, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
           sum(output_tokens) AS output_tokens
-        FROM bench_call_rollups WHERE workspace_id = :workspace AND hour >= :fromHour AND hour < :toHour
-        GROUP BY hour / 24 ORDER BY day`,
+        FROM call_rollups WHERE workspace_id = :workspace AND hour_ms >= :fromMs AND hour_ms < :toMs
+        GROUP BY hour_ms / ${DAY_MS} ORDER BY day`,
       params: range(30),
     },
   };
@@ -275,7 +262,11 @@ export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeat
 
     for (const size of sizes) {
       const have = db.prepare('SELECT count(*) AS n FROM calls').get().n;
-      if (have < size) seed.run({ count: size - have, nowMs: Date.now(), spanMs: SPAN_MS, templateSeq, tag: `s${size}` });
+      if (have < size) {
+        seed.run({ count: size - have, nowMs: Date.now(), spanMs: SPAN_MS, templateSeq, tag: `s${size}` });
+        // The seed writes into `calls` around the store, so the store's hourly rollup is rebuilt from them.
+        for (const step of rebuildRollupsSteps()) db.prepare(step.sql).run();
+      }
       result.queries[size] = { shipped: await timeQueries(run, repeats) };
       result.store_methods[size] = await timeStoreMethods(store, repeats);
       log(`sqlite ${size} calls: ${JSON.stringify(result.queries[size].shipped)} ${JSON.stringify(result.store_methods[size])}`);
@@ -284,7 +275,6 @@ export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeat
     for (const index of SUGGESTED_INDEXES) db.exec(index);
     result.queries[largest].with_suggested_indexes = await timeQueries(run, repeats);
     log(`sqlite ${largest} calls with suggested indexes: ${JSON.stringify(result.queries[largest].with_suggested_indexes)}`);
-    for (const statement of ROLLUP_SQL) db.exec(statement);
     result.queries[largest].hourly_rollup_table = await timeQueries(run, repeats, rollupQueries());
     log(`sqlite ${largest} calls, hourly rollup table: ${JSON.stringify(result.queries[largest].hourly_rollup_table)}`);
   } finally {
@@ -337,9 +327,11 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
           templateSeq,
           tag: `s${size}`,
         });
+        for (const step of rebuildRollupsSteps()) await admin.query(step.sql);
         // Autovacuum vacuums and analyzes a table within minutes of such an insert. Doing it now gives the
         // planner its statistics and index-only scans their visibility map.
         await admin.query('VACUUM ANALYZE calls');
+        await admin.query('VACUUM ANALYZE call_rollups');
       }
       result.queries[size] = { shipped: await timeQueries(run, repeats) };
       result.store_methods[size] = await timeStoreMethods(store, repeats);
@@ -350,8 +342,6 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
     await admin.query('VACUUM ANALYZE calls');
     result.queries[largest].with_suggested_indexes = await timeQueries(run, repeats);
     log(`postgres ${largest} calls with suggested indexes: ${JSON.stringify(result.queries[largest].with_suggested_indexes)}`);
-    for (const statement of ROLLUP_SQL) await admin.query(statement);
-    await admin.query('ANALYZE bench_call_rollups');
     result.queries[largest].hourly_rollup_table = await timeQueries(run, repeats, rollupQueries());
     log(`postgres ${largest} calls, hourly rollup table: ${JSON.stringify(result.queries[largest].hourly_rollup_table)}`);
   } finally {

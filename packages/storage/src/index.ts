@@ -1,5 +1,4 @@
 export * from './account-store.js';
-export * from './budget-store.js';
 export type { BodyRow } from './body-columns.js';
 export {
   type BodiesToPack,
@@ -10,7 +9,9 @@ export {
   type PromptToDerive,
   packBodies,
 } from './body-packer.js';
+export * from './budget-store.js';
 export * from './call-queries.js';
+export { rebuildRollupsSteps } from './call-rollups.js';
 export * from './insight-store.js';
 export * from './migrations.js';
 export * from './postgres-copy.js';

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { bodyColumns, booleanBodyColumns } from './body-columns.js';
 import { booleanCallColumns, callColumns } from './call-columns.js';
+import { addToRollupsSql } from './call-rollups.js';
 import { promptColumns, rateLimitColumns } from './call-side-rows.js';
 import { newestVersion } from './migrations.js';
 import { ADVISORY_LOCKS } from './postgres-migrations.js';
@@ -20,6 +21,9 @@ interface TableSpec {
   /** Rows per read and per INSERT statement. */
   pageSize: number;
 }
+
+/** Adds the copied calls whose ids are `$1` to the hourly rollup. */
+const ADD_TO_ROLLUPS_SQL = addToRollupsSql('id = ANY($1)');
 
 /** Tables in foreign-key order, so every row's parents are copied first. */
 const TABLES: readonly TableSpec[] = [
@@ -472,7 +476,13 @@ async function copyTable(
       if (table.name === 'calls') {
         await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCKS.insertCalls, schema]);
       }
-      const result = await client.query(`${insertSql(table.name, table.columns, rows.length)} ON CONFLICT DO NOTHING`, values);
+      const returning = table.name === 'calls' ? ' RETURNING id' : '';
+      const result = await client.query<{ id: string }>(
+        `${insertSql(table.name, table.columns, rows.length)} ON CONFLICT DO NOTHING${returning}`,
+        values,
+      );
+      // The copy inserts calls without `insertCalls`, so it adds them to the hourly rollup itself.
+      if (table.name === 'calls' && result.rows.length > 0) await client.query(ADD_TO_ROLLUPS_SQL, [result.rows.map((row) => row.id)]);
       await client.query('COMMIT');
       inserted += result.rowCount ?? 0;
     } catch (error) {

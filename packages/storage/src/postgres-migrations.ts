@@ -465,6 +465,53 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  // See SQLite's version 6.
+  {
+    version: 6,
+    name: 'hourly call rollups',
+    sql: `
+      CREATE TABLE call_rollups (
+        workspace_id TEXT NOT NULL,
+        hour_ms BIGINT NOT NULL,
+        tool TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        route TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        calls BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        api_usd DOUBLE PRECISION NOT NULL,
+        api_equivalent_usd DOUBLE PRECISION NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        uncached_input_tokens BIGINT NOT NULL,
+        cache_read_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        unpriced_calls BIGINT NOT NULL,
+        unknown_cost_calls BIGINT NOT NULL,
+        ratio_read_tokens BIGINT NOT NULL,
+        ratio_input_tokens BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, hour_ms, tool, model, provider, route, device_id, status)
+      );
+      INSERT INTO call_rollups (workspace_id, hour_ms, tool, model, provider, route, device_id, status, calls, cost_usd, api_usd,
+          api_equivalent_usd, input_tokens, uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens,
+          reasoning_tokens, unpriced_calls, unknown_cost_calls, ratio_read_tokens, ratio_input_tokens)
+        SELECT workspace_id, started_at_ms - started_at_ms % 3600000, tool, COALESCE(model_answered, model_requested, ''), provider,
+          route, COALESCE(device_id, ''), status, COUNT(*), SUM(COALESCE(cost_usd, 0)),
+          SUM(CASE WHEN cost_basis IN ('exact', 'partial') THEN COALESCE(cost_usd, 0) ELSE 0 END),
+          SUM(CASE WHEN cost_basis = 'api_equivalent' THEN COALESCE(cost_usd, 0) ELSE 0 END),
+          SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(uncached_input_tokens, 0)), SUM(COALESCE(cache_read_tokens, 0)),
+          SUM(COALESCE(cache_write_tokens, 0)), SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(reasoning_tokens, 0)),
+          SUM(CASE WHEN cost_basis = 'unpriced' THEN 1 ELSE 0 END), SUM(CASE WHEN cost_basis = 'unknown' THEN 1 ELSE 0 END),
+          SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN cache_read_tokens ELSE 0 END),
+          SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN input_tokens ELSE 0 END)
+        FROM calls WHERE workspace_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+      CREATE INDEX calls_by_workspace_tool_model
+        ON calls (workspace_id, tool, COALESCE(model_answered, model_requested), started_at_ms DESC, seq DESC);
+    `,
+  },
   // See SQLite's version 7.
   {
     version: 7,

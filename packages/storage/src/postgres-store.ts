@@ -4,6 +4,7 @@ import pg from 'pg';
 import { type BodyRow, bodyColumns, fromBodyRow } from './body-columns.js';
 import { spendUpsertSql } from './budget-spend-sql.js';
 import { type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
+import { addToRollupsSql } from './call-rollups.js';
 import { packedBodiesOf, promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
 import { describePostgresFailure } from './postgres-errors.js';
@@ -45,6 +46,8 @@ const CALLS_PER_STATEMENT = 500;
 const BODIES_PER_STATEMENT = 20;
 /** Prompt rows per INSERT statement; each carries up to 32 Ki characters of text. */
 const PROMPTS_PER_STATEMENT = 100;
+/** Adds the calls whose ids are `$1` to the hourly rollup. */
+const ADD_TO_ROLLUPS_SQL = addToRollupsSql('id = ANY($1)');
 /** Adds the cost of the calls whose ids are `$1` to the budget spend counters. */
 const ADD_SPEND_SQL = spendUpsertSql('1', 'c.id = ANY($1)');
 
@@ -178,6 +181,7 @@ export class PostgresStore extends SqlReportStore implements Store {
       }
 
       if (stored.length > 0) await client.query(ADD_SPEND_SQL, [stored.map(({ id }) => id)]);
+      if (stored.length > 0) await client.query(ADD_TO_ROLLUPS_SQL, [stored.map(({ id }) => id)]);
 
       return stored.sort((a, b) => a.seq - b.seq).map(({ id, seq }) => ({ id, cursor: String(seq) }));
     }).catch((error: unknown) => {

@@ -20,6 +20,7 @@ import type {
 } from './account-store.js';
 import type { BudgetStore } from './budget-store.js';
 import type { ListPage, PageRequest } from './call-queries.js';
+import { recomputeRollupsSteps } from './call-rollups.js';
 import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
 import { SqlBudgetStore } from './sql-budget-store.js';
 import { readBoolean, type SqlParam, type SqlRunner, type SqlStep } from './sql-runner.js';
@@ -749,12 +750,18 @@ function checkRetention(days: number | null): number | null {
   return days;
 }
 
-/** Deletes of the rows that belong to the calls matching `where` (a condition on `calls`), to run before deleting those calls. */
+/**
+ * Deletes of the rows that belong to the calls matching `where` (a condition on `calls`), to run before
+ * deleting those calls, and the recount of the rollup hours they are in without them.
+ */
 function callChildrenDeletes(where: string, params: SqlParam[]): SqlStep[] {
-  return ['call_bodies', 'call_prompts', 'call_rate_limits', 'call_insights', 'call_scores', 'judge_scores'].map((table) => ({
-    sql: `DELETE FROM ${table} WHERE call_id IN (SELECT id FROM calls WHERE ${where})`,
-    params,
-  }));
+  return [
+    ...recomputeRollupsSteps({ sql: where, params }, { sql: `(${where}) IS NOT TRUE`, params }),
+    ...['call_bodies', 'call_prompts', 'call_rate_limits', 'call_insights', 'call_scores', 'judge_scores'].map((table) => ({
+      sql: `DELETE FROM ${table} WHERE call_id IN (SELECT id FROM calls WHERE ${where})`,
+      params,
+    })),
+  ];
 }
 
 /** Deletes of the budgets matching `where` (a condition on `budgets`) with their leases and alerts. */

@@ -26,7 +26,9 @@ import type {
   SessionSummary,
   StoredCustomPrice,
 } from './call-queries.js';
+import { recomputeRollupsSteps } from './call-rollups.js';
 import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
+import { addRows, planRollup, type RollupPlan, readRollupSums, rollupGroupColumn, rollupWhere } from './overview-rollup.js';
 import { SqlInsightStore } from './sql-insight-store.js';
 import { readBoolean, type SqlParam, type SqlStep } from './sql-runner.js';
 import type { ListedCall } from './store.js';
@@ -124,24 +126,14 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
     const where = filterWhere(filter);
     const bucket = 'CAST((started_at_ms - ?) / ? AS INTEGER)';
     const bucketParams = [filter.from.getTime(), bucketMs];
+    // Whole hours come from the hourly rollup where the filter allows it, the rest from `calls`.
+    const plan = planRollup(filter.from.getTime(), filter.to.getTime(), bucketMs);
+    const rollup = plan === null || rollupWhere(filter, []) === null ? null : plan;
 
-    const [totalsRow] = await this.sql().all<Row>(
-      `SELECT ${SUMS},
-         SUM(uncached_input_tokens) AS uncached_input_tokens,
-         SUM(reasoning_tokens) AS reasoning_tokens,
-         COUNT(DISTINCT session_id) AS sessions,
-         SUM(CASE WHEN cost_basis = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_calls,
-         SUM(CASE WHEN cost_basis = 'unknown' THEN 1 ELSE 0 END) AS unknown_cost_calls,
-         SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN cache_read_tokens END) AS ratio_read,
-         SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN input_tokens END) AS ratio_input
-       FROM calls WHERE ${where.conditions.join(' AND ')}`,
-      where.params,
-    );
-    const groupRows = await this.sql().all<Row>(
-      `SELECT ${bucket} AS bucket, ${GROUP_COLUMNS[groupBy]} AS group_key, ${SUMS}
-       FROM calls WHERE ${where.conditions.join(' AND ')} GROUP BY 1, 2`,
-      [...bucketParams, ...where.params],
-    );
+    const totalsRow = rollup ? await this.totalsWithRollup(filter, rollup) : (await this.callTotals(filter, true))[0];
+    const groupRows = rollup
+      ? await this.groupsWithRollup(filter, rollup, bucketMs, groupBy)
+      : await this.callGroups(filter, bucketMs, groupBy);
     const [latency, ttft, bucketTotal, bucketTtft] = [
       await this.percentiles('0', [], 'total_ms', where),
       await this.percentiles('0', [], 'ttft_ms', where),
@@ -156,8 +148,98 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
       groups: groupRows.map((row): GroupedSums => ({ bucket: Number(row.bucket), key: optionalText(row.group_key), ...readSums(row) })),
       bucketLatency: mergeBucketLatency(bucketTotal, bucketTtft),
       topSessions: await this.topSessions(filter, top),
-      topModels: await this.topModels(filter, top),
+      topModels: rollup ? await this.topModelsWithRollup(filter, rollup, top) : await this.topModels(filter, top),
     };
+  }
+
+  /** Sum the calls of `filter` into one row of totals, with the session count only when `withSessions`. */
+  private async callTotals(filter: CallFilter, withSessions: boolean): Promise<Row[]> {
+    const where = filterWhere(filter);
+    return this.sql().all<Row>(
+      `SELECT ${SUMS},
+         SUM(uncached_input_tokens) AS uncached_input_tokens,
+         SUM(reasoning_tokens) AS reasoning_tokens,
+         ${withSessions ? 'COUNT(DISTINCT session_id) AS sessions,' : ''}
+         SUM(CASE WHEN cost_basis = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_calls,
+         SUM(CASE WHEN cost_basis = 'unknown' THEN 1 ELSE 0 END) AS unknown_cost_calls,
+         SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN cache_read_tokens END) AS ratio_read,
+         SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN input_tokens END) AS ratio_input
+       FROM calls WHERE ${where.conditions.join(' AND ')}`,
+      where.params,
+    );
+  }
+
+  /** Sum the calls of `filter` per bucket and group key, counting buckets from `bucketFrom`. */
+  private async callGroups(filter: CallFilter, bucketMs: number, groupBy: CallGrouping, bucketFrom = filter.from!): Promise<Row[]> {
+    const where = filterWhere(filter);
+    return this.sql().all<Row>(
+      `SELECT CAST((started_at_ms - ?) / ? AS INTEGER) AS bucket, ${GROUP_COLUMNS[groupBy]} AS group_key, ${SUMS}
+       FROM calls WHERE ${where.conditions.join(' AND ')} GROUP BY 1, 2`,
+      [bucketFrom.getTime(), bucketMs, ...where.params],
+    );
+  }
+
+  /** Sum the totals: whole hours from the rollup, the edges and the session count from `calls`. */
+  private async totalsWithRollup(filter: CallFilter & { from: Date; to: Date }, plan: RollupPlan): Promise<Row> {
+    const rows = await readRollupSums(this.sql(), rollupWhere(filter, [plan.wholeHours])!);
+    for (const [from, to] of plan.edges)
+      rows.push(...(await this.callTotals({ ...filter, from: new Date(from), to: new Date(to) }, false)));
+    const where = filterWhere(filter);
+    const [sessions] = await this.sql().all<Row>(
+      `SELECT COUNT(DISTINCT session_id) AS sessions FROM calls WHERE ${where.conditions.join(' AND ')}`,
+      where.params,
+    );
+    return { ...addRows(rows, [])[0], sessions: sessions?.sessions ?? 0 };
+  }
+
+  /** Sum the series: the hours inside one bucket from the rollup, every other part of the range from `calls`. */
+  private async groupsWithRollup(
+    filter: CallFilter & { from: Date; to: Date },
+    plan: RollupPlan,
+    bucketMs: number,
+    groupBy: CallGrouping,
+  ): Promise<Row[]> {
+    const rows: Row[] = [];
+    if (plan.seriesHours.length > 0) {
+      const rollupRows = await readRollupSums(this.sql(), rollupWhere(filter, plan.seriesHours)!, {
+        columns: ['CAST((hour_ms - ?) / ? AS INTEGER)', rollupGroupColumn(groupBy)],
+        params: [filter.from.getTime(), bucketMs],
+      });
+      rows.push(...rollupRows.map(({ key_0, key_1, ...sums }) => ({ bucket: key_0, group_key: key_1, ...sums })));
+    }
+    for (const [from, to] of plan.seriesFromCalls) {
+      rows.push(...(await this.callGroups({ ...filter, from: new Date(from), to: new Date(to) }, bucketMs, groupBy, filter.from)));
+    }
+    return addRows(
+      rows.map((row) => ({ ...row, bucket: Number(row.bucket) })),
+      ['bucket', 'group_key'],
+    );
+  }
+
+  /** Rank the top models from the rollup's whole hours and the edges' calls, in the order `topModels` uses. */
+  private async topModelsWithRollup(filter: CallFilter & { from: Date; to: Date }, plan: RollupPlan, top: number): Promise<ModelSummary[]> {
+    const rollupRows = await readRollupSums(this.sql(), rollupWhere(filter, [plan.wholeHours])!, {
+      columns: [rollupGroupColumn('model'), 'provider'],
+      params: [],
+    });
+    const rows: Row[] = rollupRows.map(({ key_0, key_1, ...sums }) => ({ model: key_0, provider: key_1, ...sums }));
+    for (const [from, to] of plan.edges) {
+      const where = filterWhere({ ...filter, from: new Date(from), to: new Date(to) });
+      rows.push(
+        ...(await this.sql().all<Row>(
+          `SELECT ${MODEL} AS model, provider, ${SUMS}, SUM(COALESCE(cost_usd, 0)) AS cost_total
+           FROM calls WHERE ${where.conditions.join(' AND ')} GROUP BY 1, 2`,
+          where.params,
+        )),
+      );
+    }
+    const byCost = addRows(rows, ['model', 'provider']).sort(
+      (a, b) =>
+        roundUsd(Number(b.cost_total ?? 0)) - roundUsd(Number(a.cost_total ?? 0)) ||
+        Number(b.calls ?? 0) - Number(a.calls ?? 0) ||
+        compareNullableText(optionalText(a.model), optionalText(b.model)),
+    );
+    return byCost.slice(0, top).map((row) => ({ model: optionalText(row.model), provider: String(row.provider), sums: readSums(row) }));
   }
 
   async listSessions(filter: CallFilter, page: PageRequest): Promise<{ sessions: SessionSummary[]; nextCursor: string | null }> {
@@ -369,7 +451,10 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
         },
         oneCallSpendStep(id, 1),
       ]);
-      const changes = await this.sql().transaction(steps);
+      // The hours of the re-priced calls are summed again, so the rollup keeps equal to the calls.
+      const ids = updates.slice(start, start + COST_UPDATES_PER_TRANSACTION).map(({ id }) => id);
+      const rollupSteps = recomputeRollupsSteps({ sql: `id IN (${placeholders(ids)})`, params: ids });
+      const changes = (await this.sql().transaction([...steps, ...rollupSteps]))?.slice(0, steps.length);
       // Every third step, from the second on, is an UPDATE of calls.
       changed += (changes ?? []).filter((_, index) => index % 3 === 1).reduce((sum, count) => sum + count, 0);
     }
@@ -502,6 +587,14 @@ export function filterWhere(filter: CallFilter): { conditions: string[]; params:
     params.push(`%${escapeLike(filter.promptText.toLowerCase())}%`);
   }
   return { conditions, params };
+}
+
+/** Order text in code point order, with null last. */
+function compareNullableText(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return a < b ? -1 : 1;
 }
 
 function escapeLike(text: string): string {

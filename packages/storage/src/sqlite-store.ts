@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { type BodyRow, bodyColumns, booleanBodyColumns, fromBodyRow } from './body-columns.js';
 import { spendUpsertSql } from './budget-spend-sql.js';
 import { booleanCallColumns, type CallRow, callColumns, fromCallRow, RATE_LIMITS_SUBQUERY, toCallRow } from './call-columns.js';
+import { addToRollupsSql } from './call-rollups.js';
 import { packedBodiesOf, promptColumns, rateLimitColumns, sideRowsOf } from './call-side-rows.js';
 import type { MigrationResult } from './migrations.js';
 import { SqlReportStore } from './sql-report-store.js';
@@ -123,16 +124,16 @@ export class SqliteStore extends SqlReportStore implements Store {
 
     const { inserted } = await this.writes().insertRows(
       INSERT_CALL_SQL,
-      [INSERT_BODIES_SQL, INSERT_PROMPT_SQL, INSERT_RATE_LIMITS_SQL, ADD_SPEND_SQL],
+      [INSERT_BODIES_SQL, INSERT_PROMPT_SQL, INSERT_RATE_LIMITS_SQL],
       rows.map((row) => ({
         primary: row.call,
         dependents: [
           row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies },
           row.side.prompt as SqliteRow | null,
           row.side.rateLimits as SqliteRow | null,
-          { call_id: row.call.id ?? null },
         ],
       })),
+      [ADD_SPEND_SQL, ADD_TO_ROLLUPS_SQL],
     );
     return inserted.map(({ index, rowid }) => ({ id: String(rows[index]!.call.id), cursor: String(rowid) }));
   }
@@ -382,8 +383,14 @@ const INSERT_PROMPT_SQL = `INSERT INTO call_prompts (${promptColumns.join(', ')}
 const INSERT_RATE_LIMITS_SQL = `INSERT INTO call_rate_limits (${rateLimitColumns.join(', ')}) VALUES (${rateLimitColumns.map((column) => `@${column}`).join(', ')})
   ON CONFLICT (call_id) DO NOTHING`;
 
-/** Adds a new call's cost to the budget spend counters; it runs after the call's row is inserted. */
-const ADD_SPEND_SQL = spendUpsertSql('1', 'c.id = @call_id');
+/**
+ * Adds the costs of the calls a batch inserted to the budget spend counters, once per batch: one statement
+ * per call took a fifth of the writer thread's time. `@first_rowid` is the first new call's `seq`.
+ */
+const ADD_SPEND_SQL = spendUpsertSql('1', 'c.seq >= @first_rowid');
+
+/** Adds the calls a batch inserted to the hourly rollup; `@first_rowid` is the first call's `seq`. */
+const ADD_TO_ROLLUPS_SQL = addToRollupsSql('seq >= @first_rowid');
 
 /** better-sqlite3 binds no booleans, so they travel as 0 and 1. */
 function toSqliteRow<Row extends object>(row: Row, booleanColumns: readonly (keyof Row)[]): SqliteRow {

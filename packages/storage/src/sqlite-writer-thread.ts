@@ -42,8 +42,13 @@ function toBindable(value: SqliteValue | Uint8Array): SqliteValue {
   return value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
 }
 
+/** Make `row` bindable in place: it is this thread's own copy, and copying every row cost more than inserting it. */
 function bindRow(row: Record<string, SqliteValue>): Record<string, SqliteValue> {
-  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, toBindable(value)]));
+  for (const key in row) {
+    const value = row[key];
+    if (value instanceof Uint8Array) row[key] = toBindable(value);
+  }
+  return row;
 }
 
 /** Thrown inside a transaction to roll it back when a step that requires a change changed nothing. */
@@ -73,6 +78,9 @@ function handle(request: WriteRequest): RunResult | InsertRowsResult | Transacti
           });
           inserted.push({ index, rowid: Number(result.lastInsertRowid) });
         });
+        // The rows inserted now are exactly those from the first new rowid on: this connection is the only
+        // writer, the transaction holds the write lock, and rowids only grow.
+        if (inserted.length > 0) for (const sql of request.afterSqls) prepare(sql).run({ first_rowid: inserted[0]!.rowid });
         return inserted;
       });
       return { inserted: insertAll.immediate() };

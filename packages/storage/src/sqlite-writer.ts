@@ -30,7 +30,7 @@ export interface TransactionStep {
 
 export type WriteRequest =
   | { id: number; kind: 'run'; sql: string; params: SqliteValue[] }
-  | { id: number; kind: 'insertRows'; sql: string; dependentSqls: string[]; rows: RowPair[] }
+  | { id: number; kind: 'insertRows'; sql: string; dependentSqls: string[]; rows: RowPair[]; afterSqls: string[] }
   | { id: number; kind: 'transaction'; steps: TransactionStep[] }
   | { id: number; kind: 'checkpoint' };
 
@@ -89,9 +89,12 @@ export class SqliteWriter {
     return this.send({ kind: 'run', sql, params }) as Promise<RunResult>;
   }
 
-  /** Insert every row in one IMMEDIATE transaction: all of them or none. */
-  insertRows(sql: string, dependentSqls: string[], rows: RowPair[]): Promise<InsertRowsResult> {
-    return this.send({ kind: 'insertRows', sql, dependentSqls, rows }) as Promise<InsertRowsResult>;
+  /**
+   * Insert every row in one IMMEDIATE transaction: all of them or none. Each of `afterSqls` then runs once
+   * in the same transaction when a row was new, with `@first_rowid`, the rowid of the first row inserted.
+   */
+  insertRows(sql: string, dependentSqls: string[], rows: RowPair[], afterSqls: string[] = []): Promise<InsertRowsResult> {
+    return this.send({ kind: 'insertRows', sql, dependentSqls, rows, afterSqls }) as Promise<InsertRowsResult>;
   }
 
   /** Run the steps in one IMMEDIATE transaction: all of them or none. */

@@ -8,6 +8,7 @@ import { describeInsightContract } from './insight-contract.js';
 import { describeListPageContract } from './list-page-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
 import { describeReportContract } from './report-contract.js';
+import { describeRollupContract } from './rollup-contract.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -28,6 +29,7 @@ describeWithPostgres('PostgresStore', () => {
   describeInsightContract('PostgresStore', createPostgresStore);
   describeListPageContract('PostgresStore', createPostgresStore);
   describeReportContract('PostgresStore', createPostgresStore);
+  describeRollupContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {
     let schema: TestSchema;
@@ -66,6 +68,7 @@ describeWithPostgres('PostgresStore', () => {
         'call_insights',
         'call_prompts',
         'call_rate_limits',
+        'call_rollups',
         'call_scores',
         'calls',
         'custom_prices',

@@ -12,6 +12,7 @@ import { describeCallQueryContract } from './call-query-contract.js';
 import { describeInsightContract } from './insight-contract.js';
 import { describeListPageContract } from './list-page-contract.js';
 import { describeReportContract } from './report-contract.js';
+import { describeRollupContract } from './rollup-contract.js';
 import { recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -30,6 +31,7 @@ describeCallQueryContract('SqliteStore', createSqliteStore);
 describeInsightContract('SqliteStore', createSqliteStore);
 describeListPageContract('SqliteStore', createSqliteStore);
 describeReportContract('SqliteStore', createSqliteStore);
+describeRollupContract('SqliteStore', createSqliteStore);
 
 describe('SqliteStore file', () => {
   let dir: string;
@@ -99,6 +101,29 @@ describe('SqliteStore file', () => {
     expect(await store.getDevice(active!.deviceId!)).toMatchObject({ workspaceId: 'ws', name: 'laptop', revokedAt: null });
     expect(await store.getDevice(gone!.deviceId!)).toMatchObject({ name: 'old', revokedAt: '2026-02-01' });
     await store.close();
+  });
+
+  it('fills the hourly rollup from calls stored before version 6', async () => {
+    const store = new SqliteStore(path);
+    await store.insertCalls(recordSeries(5).map((record) => ({ record: { ...record, workspace_id: 'ws-1' }, bodies: null })));
+    await store.close();
+    // Make the file what a Tokenwise without version 6 left: its calls, and no rollup.
+    const db = new Database(path);
+    db.exec('DROP TABLE call_rollups; DROP INDEX calls_by_workspace_tool_model; DELETE FROM schema_migrations WHERE version = 6');
+    db.close();
+
+    const migrated = new SqliteStore(path);
+    const overview = await migrated.overview({
+      filter: { workspaceId: 'ws-1', from: new Date('2026-12-04T09:00:00.000Z'), to: new Date('2026-12-04T10:00:00.000Z') },
+      bucketMs: 3_600_000,
+      groupBy: 'tool',
+      top: 5,
+    });
+    await migrated.close();
+
+    expect(migrated.migration.applied).toEqual([6]);
+    expect(overview.totals.calls).toBe(5);
+    expect(overview.groups.map((group) => group.calls)).toEqual([5]);
   });
 
   it('rejects a database from a newer version', async () => {
