@@ -36,7 +36,10 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > MAX_BODY_BYTES) {
-      throw new TokenwiseError('invalid_argument', `request body larger than ${MAX_BODY_BYTES} bytes: send a small JSON object`);
+      throw new TokenwiseError(
+        'invalid_argument',
+        `request body larger than ${MAX_BODY_BYTES} bytes, the limit of this request: send only the fields this request takes`,
+      );
     }
     chunks.push(chunk as Buffer);
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Person, pairDevice, setUpOwner } from './helpers/accounts.js';
 import { startTestServer, type TestServer } from './helpers/test-server.js';
@@ -84,5 +85,45 @@ describe('device privacy', () => {
     expect(device.privacy_mode).toBe(false);
     expect(device.effective_privacy_mode).toBe(true);
     expect(device.privacy_reason).toContain("workspace's privacy mode is on");
+  });
+});
+
+describe('JSON body limits', () => {
+  it('take 1000 ids in one delete', async () => {
+    await start();
+    const ids = Array.from({ length: 1000 }, () => randomUUID());
+    const response = await running.api('/api/v1/calls/delete', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ids }, null, 2),
+    });
+    // The body is read whole: none of these random ids is a call, which is the only complaint.
+    const answer = await errorOf(response);
+    expect(answer.status).toBe(404);
+    expect(answer.message).toContain('none of these call ids');
+  });
+
+  it('name the limit of a body too large', async () => {
+    await start();
+    const ids = Array.from({ length: 2000 }, () => randomUUID());
+    const rejected = await errorOf(
+      await running.api('/api/v1/calls/delete', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ids }),
+      }),
+    );
+    expect(rejected.status).toBe(400);
+    expect(rejected.message).toContain('65536 bytes');
+    expect(rejected.message).toContain('at most 1000 ids');
+    expect(rejected.message).not.toContain('form');
+  });
+
+  it('name the default limit on other routes', async () => {
+    await start();
+    const rejected = await errorOf(await ada.browser.api('POST', '/api/v1/workspaces', { name: 'x'.repeat(20_000) }));
+    expect(rejected.status).toBe(400);
+    expect(rejected.message).toContain('16384 bytes');
+    expect(rejected.message).not.toContain('form');
   });
 });

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 
-/** Largest form or JSON body the web UI and the device endpoints read, in bytes; they carry a few short fields. */
-const MAX_FORM_BYTES = 16 * 1024;
+/** Largest form or JSON body read by default, in bytes: forms and most API requests carry a few short fields. */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024;
 
 export interface ReadFieldsOptions {
   /**
@@ -11,6 +11,10 @@ export interface ReadFieldsOptions {
    * tells to ignore parameters they do not know.
    */
   accept?: readonly string[];
+  /** Largest body this request takes, in bytes; default `DEFAULT_MAX_BODY_BYTES`. */
+  maxBytes?: number;
+  /** What a client whose body is too large should do instead, added to the error message. */
+  tooLargeHint?: string;
 }
 
 /**
@@ -18,7 +22,7 @@ export interface ReadFieldsOptions {
  * strings (in JSON) are kept as they are, for the caller to reject. An empty body is an empty object.
  */
 export async function readFields(req: IncomingMessage, options: ReadFieldsOptions = {}): Promise<Record<string, unknown>> {
-  const fields = await parseFields(req);
+  const fields = await parseFields(req, options);
   if (options.accept) rejectUnknownFields(fields, options.accept);
   return fields;
 }
@@ -30,20 +34,23 @@ export function rejectUnknownFields(fields: Record<string, unknown>, accepted: r
   throw new TokenwiseError('invalid_argument', `unknown field "${unknown}": this request accepts ${accepted.join(', ')}`);
 }
 
-async function parseFields(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function parseFields(req: IncomingMessage, options: ReadFieldsOptions): Promise<Record<string, unknown>> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BODY_BYTES;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) {
-      throw new TokenwiseError('invalid_argument', `request body larger than ${MAX_FORM_BYTES} bytes: send only the form's fields`);
+    if (size > maxBytes) {
+      const hint =
+        options.tooLargeHint ?? (type === 'application/json' ? 'send only the fields this request takes' : "send only the form's fields");
+      throw new TokenwiseError('invalid_argument', `request body larger than ${maxBytes} bytes, the limit of this request: ${hint}`);
     }
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};
 
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json') {
     let parsed: unknown;
     try {

@@ -27,6 +27,8 @@ export interface WorkspaceApiOptions {
 
 /** Calls deleted by id in one request at most. */
 const MAX_DELETE_IDS = 1000;
+/** `POST /calls/delete` body limit: room for MAX_DELETE_IDS UUIDs (38 bytes each in JSON) with spacing. */
+const MAX_DELETE_BODY_BYTES = 64 * 1024;
 
 interface Context {
   req: IncomingMessage;
@@ -539,7 +541,11 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
   async function deleteCalls(context: Context): Promise<void> {
     const scope = await scopeOf(context);
     if (!scope) return;
-    const fields = await readFields(context.req, { accept: ['ids', 'device_id', 'session_id', 'since', 'until', 'all'] });
+    const fields = await readFields(context.req, {
+      accept: ['ids', 'device_id', 'session_id', 'since', 'until', 'all'],
+      maxBytes: MAX_DELETE_BODY_BYTES,
+      tooLargeHint: `send at most ${MAX_DELETE_IDS} ids per request`,
+    });
     const deletion: Omit<Parameters<Store['deleteCalls']>[0], 'workspaceId'> = {};
     if (fields.ids !== undefined) deletion.ids = idList(fields.ids);
     const deviceId = stringField(fields, 'device_id');

@@ -120,7 +120,8 @@ export function createJudgeApi(options: JudgeApiOptions) {
       sendApiError(context.res, 403, 'forbidden', 'only owners of the workspace change the LLM judge');
       return;
     }
-    const fields = await readFields(context.req);
+    // A rubric of MAX_RUBRIC_CHARS characters can take 6 bytes each once JSON escapes them (`\u2014`).
+    const fields = await readFields(context.req, { maxBytes: 64 * 1024 });
     const unknown = Object.keys(fields).filter((name) => !(FIELDS as readonly string[]).includes(name));
     if (unknown.length > 0) throw new TokenwiseError('invalid_argument', `unknown field ${unknown.join(', ')}: send ${FIELDS.join(', ')}`);
 
