@@ -1,17 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Person, pairDevice, setUpOwner } from './helpers/accounts.js';
+import type { CallRecord } from '@tokenwise/core';
+import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { invitePerson, type Person, pairDevice, sendPrompt, setUpOwner } from './helpers/accounts.js';
 import { startTestServer, type TestServer } from './helpers/test-server.js';
 
 let running: TestServer;
 let ada: Person & { workspaceId: string };
+let upstream: FakeProvider;
+
+beforeAll(async () => {
+  upstream = await startFakeProvider();
+});
+
+afterAll(async () => {
+  await upstream.close();
+});
 
 afterEach(async () => {
   await running?.dispose();
 });
 
 async function start(): Promise<void> {
-  running = await startTestServer();
+  running = await startTestServer({ upstreams: { anthropic: upstream.url } });
   ada = (await setUpOwner(running.server)) as Person & { workspaceId: string };
 }
 
@@ -125,5 +136,34 @@ describe('JSON body limits', () => {
     expect(rejected.status).toBe(400);
     expect(rejected.message).toContain('16384 bytes');
     expect(rejected.message).not.toContain('form');
+  });
+});
+
+describe('member deletes', () => {
+  it("answer 403 for another person's call", async () => {
+    await start();
+    const adaLaptop = await pairDevice(running.server, ada, 'ada-laptop');
+    expect((await sendPrompt(running.server.url, adaLaptop.token, 'owner prompt', 'session-ada')).status).toBe(200);
+    const carol = await invitePerson(ada, 'carol@example.com', 'Carol', { role: 'member' });
+
+    const listCalls = async () => ((await (await carol.browser.api('GET', '/api/v1/calls')).json()) as { calls: CallRecord[] }).calls;
+    await vi.waitFor(async () => expect(await listCalls()).toHaveLength(1));
+    const [call] = await listCalls();
+    expect((await carol.browser.api('GET', `/api/v1/calls/${call!.id}`)).status).toBe(200);
+
+    const attempts = [
+      await carol.browser.api('DELETE', `/api/v1/calls/${call!.id}`),
+      await carol.browser.api('POST', '/api/v1/calls/delete', { ids: [call!.id] }),
+      await carol.browser.api('DELETE', '/api/v1/sessions/session-ada'),
+    ];
+    for (const attempt of attempts) {
+      const rejected = await errorOf(attempt);
+      expect(rejected.status).toBe(403);
+      expect(rejected.message).toContain('members delete only calls of devices they paired');
+    }
+    expect((await carol.browser.api('GET', `/api/v1/calls/${call!.id}`)).status).toBe(200);
+
+    // An unknown id is still 404 for a member.
+    expect((await carol.browser.api('DELETE', '/api/v1/calls/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
 });

@@ -532,10 +532,35 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     if (!scope) return;
     const id = context.params[0]!;
     if ((await deleteWhere(context, scope, { ids: [id] })) === 0) {
-      notFound(context.res, 'call', id);
+      if (await othersCallsExist(scope, { ids: [id] })) sendMembersDeleteRule(context);
+      else notFound(context.res, 'call', id);
       return;
     }
     sendJson(context.res, 200, { id, deleted: true });
+  }
+
+  /**
+   * Tell whether a member's deletion that deleted nothing matched calls the member can read but not
+   * delete: calls of the workspace from devices someone else paired.
+   */
+  async function othersCallsExist(scope: WorkspaceScope, match: { ids?: readonly string[]; sessionId?: string }): Promise<boolean> {
+    if (scope.role === 'owner') return false;
+    if (match.sessionId !== undefined) {
+      return (await store.listCalls({ workspaceId: scope.workspace.id, sessionId: match.sessionId, limit: 1 })).length > 0;
+    }
+    for (const id of match.ids ?? []) {
+      if ((await store.getCall(id))?.record.workspace_id === scope.workspace.id) return true;
+    }
+    return false;
+  }
+
+  function sendMembersDeleteRule(context: Context): void {
+    sendApiError(
+      context.res,
+      403,
+      'forbidden',
+      'members delete only calls of devices they paired: ask an owner of the workspace to delete the others',
+    );
   }
 
   async function deleteCalls(context: Context): Promise<void> {
@@ -576,7 +601,8 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     const deleted = await deleteWhere(context, scope, deletion);
     // Ids of calls in another workspace are unknown here, like any unknown id.
     if (deleted === 0 && deletion.ids !== undefined) {
-      sendApiError(context.res, 404, 'not_found', 'none of these call ids is in this workspace');
+      if (await othersCallsExist(scope, { ids: deletion.ids })) sendMembersDeleteRule(context);
+      else sendApiError(context.res, 404, 'not_found', 'none of these call ids is in this workspace');
       return;
     }
     sendJson(context.res, 200, { deleted });
@@ -588,7 +614,8 @@ export function createWorkspaceApi(options: WorkspaceApiOptions) {
     const sessionId = context.params[0]!;
     const deleted = await deleteWhere(context, scope, { sessionId });
     if (deleted === 0) {
-      notFound(context.res, 'session with calls', sessionId);
+      if (await othersCallsExist(scope, { sessionId })) sendMembersDeleteRule(context);
+      else notFound(context.res, 'session with calls', sessionId);
       return;
     }
     sendJson(context.res, 200, { session_id: sessionId, deleted });
