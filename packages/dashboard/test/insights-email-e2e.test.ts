@@ -213,6 +213,33 @@ describe.skipIf(!haveChromium && !required)('Insights email settings in Chromium
     expect(await page.getByRole('link', { name: 'Go to the overview' }).count()).toBe(1);
   });
 
+  it('fits the default call columns at 1280 px', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // The calls this test stored are one and two weeks old.
+    await page.goto(`${running.server.url}/calls?range=30d`);
+    await page.locator('.grid-table th').first().waitFor();
+
+    const fit = await page.locator('.grid-table').evaluate((element) => ({
+      scroll: element.scrollWidth,
+      client: element.clientWidth,
+      clippedHeaders: [...element.querySelectorAll('th')].filter((th) => th.scrollWidth > th.clientWidth).map((th) => th.textContent),
+    }));
+    expect(fit.scroll).toBeLessThanOrEqual(fit.client);
+    expect(fit.clippedHeaders).toEqual([]);
+  });
+
+  it('wraps the navigation on a phone', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${running.server.url}/settings`);
+    const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
+    await links.first().waitFor();
+
+    const rightEdges = await links.evaluateAll((elements) => elements.map((element) => element.getBoundingClientRect().right));
+    expect(rightEdges).toHaveLength(7);
+    for (const right of rightEdges) expect(right).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   // Runs last: it deletes the only workspace of the signed-in owner.
   it('creates a workspace after the last one was deleted', async () => {
     const deleted = await page.evaluate(async () => {

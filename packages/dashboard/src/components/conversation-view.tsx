@@ -1,4 +1,9 @@
+import { useState } from 'react';
 import type { Block, Conversation, Message } from '../lib/conversation.js';
+
+/** Text blocks longer than this many lines or characters show their beginning and a "Show all" button. */
+const COLLAPSE_LINES = 24;
+const COLLAPSE_CHARS = 2000;
 
 /** A conversation as a person reads it: system prompt, tool definitions folded away, turns, the answer. */
 export function ConversationView({ conversation }: { conversation: Conversation }) {
@@ -56,7 +61,7 @@ function MessageView({ message, title }: { message: Message; title?: string }) {
 function BlockView({ block }: { block: Block }) {
   switch (block.kind) {
     case 'text':
-      return <div className="block text">{block.text}</div>;
+      return <LongText text={block.text} />;
     case 'thinking':
       return (
         <details className="block" open={block.text.length < 600}>
@@ -102,6 +107,28 @@ function BlockView({ block }: { block: Block }) {
         </details>
       );
   }
+}
+
+/**
+ * A text block, cut to its first lines while it is long: a system prompt of Claude Code runs to thousands of
+ * pixels and would push the turns off the page.
+ */
+function LongText({ text }: { text: string }) {
+  const [expanded, setExpanded] = useState(false);
+  const lines = text.split('\n');
+  const long = lines.length > COLLAPSE_LINES || text.length > COLLAPSE_CHARS;
+  if (!long) return <div className="block text">{text}</div>;
+  const preview = lines.slice(0, COLLAPSE_LINES).join('\n').slice(0, COLLAPSE_CHARS);
+  return (
+    <div className="block">
+      <div className="text">{expanded ? text : `${preview}…`}</div>
+      <button type="button" style={{ marginTop: 6 }} aria-expanded={expanded} onClick={() => setExpanded(!expanded)}>
+        {expanded
+          ? 'Show less'
+          : `Show all ${lines.length.toLocaleString('en-US')} lines (${text.length.toLocaleString('en-US')} characters)`}
+      </button>
+    </div>
+  );
 }
 
 function resultLength(blocks: Block[]): number {

@@ -348,11 +348,12 @@ function ScoresCell({ entry }: { entry: CallScores | undefined }) {
 
 function callColumns(deviceNames: Map<string, string>, scores: Map<string, CallScores>): ColumnDef<CallRecord, unknown>[] {
   const numeric = { numeric: true };
+  // The default columns add up to about 1,020 px, the width of the main area of a 1280 px window.
   return [
     {
       id: 'time',
       header: 'Time',
-      size: 150,
+      size: 115,
       // The row itself takes the focus and opens on Enter, so the link stays out of the tab order.
       cell: ({ row }) => (
         <Link href={`/calls/${row.original.id}`} tabIndex={-1}>
@@ -360,11 +361,11 @@ function callColumns(deviceNames: Map<string, string>, scores: Map<string, CallS
         </Link>
       ),
     },
-    { id: 'tool', header: 'Tool', size: 110, cell: ({ row }) => row.original.tool },
+    { id: 'tool', header: 'Tool', size: 95, cell: ({ row }) => row.original.tool },
     {
       id: 'model',
       header: 'Model',
-      size: 200,
+      size: 130,
       cell: ({ row }) => (
         <span title={row.original.model_answered ?? undefined}>{row.original.model_answered ?? row.original.model_requested ?? '–'}</span>
       ),
@@ -372,15 +373,15 @@ function callColumns(deviceNames: Map<string, string>, scores: Map<string, CallS
     {
       id: 'status',
       header: 'Status',
-      size: 100,
+      size: 90,
       cell: ({ row }) => <StatusBadge status={row.original.status} httpStatus={row.original.http_status} />,
     },
-    { id: 'scores', header: 'Scores', size: 150, cell: ({ row }) => <ScoresCell entry={scores.get(row.original.id)} /> },
-    { id: 'input', header: 'Input', size: 80, meta: numeric, cell: ({ row }) => formatTokens(row.original.usage.input_tokens) },
+    { id: 'scores', header: 'Scores', size: 110, cell: ({ row }) => <ScoresCell entry={scores.get(row.original.id)} /> },
+    { id: 'input', header: 'Input', size: 60, meta: numeric, cell: ({ row }) => formatTokens(row.original.usage.input_tokens) },
     {
       id: 'cache_read',
       header: 'Cache read',
-      size: 90,
+      size: 95,
       meta: numeric,
       cell: ({ row }) => formatTokens(row.original.usage.cache_read_tokens),
     },
@@ -391,12 +392,12 @@ function callColumns(deviceNames: Map<string, string>, scores: Map<string, CallS
       meta: numeric,
       cell: ({ row }) => formatTokens(row.original.usage.cache_write_tokens),
     },
-    { id: 'output', header: 'Output', size: 80, meta: numeric, cell: ({ row }) => formatTokens(row.original.usage.output_tokens) },
+    { id: 'output', header: 'Output', size: 70, meta: numeric, cell: ({ row }) => formatTokens(row.original.usage.output_tokens) },
     { id: 'reasoning', header: 'Reasoning', size: 90, meta: numeric, cell: ({ row }) => formatTokens(row.original.usage.reasoning_tokens) },
     {
       id: 'cost',
       header: 'Cost',
-      size: 100,
+      size: 80,
       meta: numeric,
       cell: ({ row }) => {
         const cost = row.original.cost;
@@ -409,11 +410,11 @@ function callColumns(deviceNames: Map<string, string>, scores: Map<string, CallS
       },
     },
     { id: 'ttft', header: 'First token', size: 95, meta: numeric, cell: ({ row }) => formatDuration(row.original.timing.ttft_ms) },
-    { id: 'latency', header: 'Latency', size: 85, meta: numeric, cell: ({ row }) => formatDuration(row.original.timing.total_ms) },
+    { id: 'latency', header: 'Latency', size: 80, meta: numeric, cell: ({ row }) => formatDuration(row.original.timing.total_ms) },
     {
       id: 'session',
       header: 'Session',
-      size: 110,
+      size: 95,
       cell: ({ row }) =>
         row.original.session_id ? (
           <Link href={`/sessions/${encodeURIComponent(row.original.session_id)}`} className="mono">
