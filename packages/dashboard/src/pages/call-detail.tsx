@@ -181,7 +181,11 @@ export function CallView({ detail }: { detail: CallDetail }) {
                 {conversation ? (
                   <ConversationView conversation={conversation} />
                 ) : (
-                  <p className="muted">This request is not a conversation this page can read; the raw request tab shows it.</p>
+                  <p className="muted">
+                    {detail.bodies.request?.truncated
+                      ? 'Only the beginning of this request was stored (it was cut at the body cap), so its JSON is incomplete and cannot be shown as a conversation. The Raw request tab shows the stored part.'
+                      : 'This request is not a conversation this page can read; the Raw request tab shows it.'}
+                  </p>
                 )}
               </BodyGate>
             ) : tab === 'request' ? (
@@ -221,6 +225,8 @@ interface BodyState {
   error: unknown;
   /** Size of a body not loaded yet, so the page can offer to load it. */
   pendingBytes: number | null;
+  /** True when the store kept only the beginning of the body (cut at the body cap), so `pendingBytes` is the size sent. */
+  truncated: boolean;
   load(): void;
 }
 
@@ -244,12 +250,13 @@ function useBody(info: BodyInfo | null, wanted: boolean): BodyState {
     enabled: lazy && wanted && (!large || requested),
     staleTime: Number.POSITIVE_INFINITY,
   });
-  if (!lazy) return { text: info?.text ?? null, loading: false, error: null, pendingBytes: null, load() {} };
+  if (!lazy) return { text: info?.text ?? null, loading: false, error: null, pendingBytes: null, truncated: false, load() {} };
   return {
     text: query.data ?? null,
     loading: query.isFetching,
     error: query.error,
     pendingBytes: query.data === undefined && large && !requested ? info!.bytes : null,
+    truncated: info!.truncated,
     load: () => setRequested(true),
   };
 }
@@ -259,14 +266,16 @@ function BodyGate({ states, children }: { states: BodyState[]; children: ReactNo
   if (pending) {
     return (
       <p>
-        This call's body is {formatBytes(pending.pendingBytes)}.{' '}
+        {pending.truncated
+          ? `This body was ${formatBytes(pending.pendingBytes)} when sent; only its beginning, up to the server's body cap, is stored.`
+          : `This call's body is ${formatBytes(pending.pendingBytes)}.`}{' '}
         <button
           type="button"
           onClick={() => {
             for (const state of states) state.load();
           }}
         >
-          Load it
+          {pending.truncated ? 'Load the stored part' : 'Load it'}
         </button>
       </p>
     );
