@@ -319,12 +319,12 @@ const STICKY_PATTERNS = SECRET_PATTERNS.map(({ pattern }) => new RegExp(pattern.
  * on a long one.
  */
 const ANY_CANDIDATE = (() => {
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
   const eitherCase = (word: string) => [...word].map((character) => `[${character.toUpperCase()}${character}]`).join('');
   const alternatives = new Set<string>(KEY_WORDS.map(eitherCase));
   for (const { starts } of SECRET_PATTERNS) {
     for (const rule of 'kind' in starts ? [starts] : starts) {
-      if (rule.kind === 'literal') for (const literalText of rule.literals) alternatives.add(escape(literalText));
+      if (rule.kind === 'literal') for (const literalText of rule.literals) alternatives.add(escapeRegExp(literalText));
       if (rule.kind === 'word') for (const word of rule.words) alternatives.add(eitherCase(word));
     }
   }
