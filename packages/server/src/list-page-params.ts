@@ -1,7 +1,10 @@
 import type { PageRequest } from '@tokenwise/storage';
 import { integerParameter } from './dashboard/call-filter-params.js';
 
-/** Items per page of the short lists (workspaces, devices, members, invites, tokens, prices) without `limit`. */
+/**
+ * Items per page without `limit` of the short lists: workspaces, devices, members, invites, tokens,
+ * prices, budgets, budget alerts, prompt groups, insights and rate limits.
+ */
 export const LIST_DEFAULT_LIMIT = 100;
 /** The largest `limit` those lists accept. */
 export const LIST_MAX_LIMIT = 500;

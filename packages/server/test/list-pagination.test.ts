@@ -1,11 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invitePerson, type Person, setUpOwner } from './helpers/accounts.js';
+import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { invitePerson, type PairedDevice, type Person, pairDevice, setUpOwner } from './helpers/accounts.js';
 import { startTestServer, type TestServer } from './helpers/test-server.js';
 
 /**
  * Cursor pagination of the short lists over HTTP. Ada's workspace contains a few of each item, and Bob's
- * own workspace one of each, so a page that leaked across workspaces would show it.
+ * own workspace one of each, so a page that leaked across workspaces would show it. Calls through the
+ * proxy to the fake provider give both workspaces prompt groups, insights, rate limits and budget alerts.
  */
+let provider: FakeProvider;
 let running: TestServer;
 let ada: Person;
 let bob: Person;
@@ -19,16 +22,44 @@ const LISTS = [
   { path: '/api/v1/invites', key: 'invites', id: 'id' },
   { path: '/api/v1/prices', key: 'prices', id: 'id' },
   { path: '/api/v1/workspaces', key: 'workspaces', id: 'id' },
+  { path: '/api/v1/budgets', key: 'budgets', id: 'id' },
+  { path: '/api/v1/budget-alerts', key: 'alerts', id: 'id' },
+  { path: '/api/v1/prompts', key: 'groups', id: 'id' },
+  { path: '/api/v1/insights', key: 'insights', id: 'id' },
+  { path: '/api/v1/rate-limits', key: 'rate_limits', id: 'call_id' },
 ] as const;
 
-type ListRoute = (typeof LISTS)[number];
+/**
+ * The system prompts each person's devices send: a group whose prompt changes three times (for Bob once),
+ * so the insights job raises a version change for each change, and groups with one version.
+ */
+const PROMPTS = {
+  ada: [
+    [
+      'You are the payments helper.\nBe brief.',
+      'You are the payments helper.\nBe exact.',
+      'You are the payments helper.\nBe kind.',
+      'You are the payments helper.\nBe calm.',
+    ],
+    ['You are the website helper.\nBe brief.'],
+    ['You are the release helper.\nBe brief.'],
+  ],
+  bob: [['You are the notes helper.\nBe brief.', 'You are the notes helper.\nBe exact.']],
+};
+
+interface ListRoute {
+  path: string;
+  key: string;
+  id: string;
+}
 interface ListBody {
   next_cursor: string | null;
   [key: string]: unknown;
 }
 
 beforeAll(async () => {
-  running = await startTestServer();
+  provider = await startFakeProvider({ extraResponseHeaders: { 'anthropic-ratelimit-unified-5h-utilization': '0.42' } });
+  running = await startTestServer({ upstreams: { anthropic: provider.url } });
   ada = await setUpOwner(running.server);
   await invitePerson(ada, 'carol@example.com', 'Carol', { role: 'member' });
   await invitePerson(ada, 'dan@example.com', 'Dan', { role: 'member' });
@@ -46,8 +77,30 @@ beforeAll(async () => {
         input_mtok: 1,
         output_mtok: 2,
       });
+      // The amount is less than one call, so the calls below cross the threshold and the amount: two alerts per budget.
+      await expectCreated(person, '/api/v1/budgets', { name: `team ${index}`, period: 'day', amount_usd: 0.000001 });
     }
   }
+
+  // Each group comes from a device of its own, so each workspace has a rate-limit snapshot per group.
+  for (const [person, groups] of [
+    [ada, PROMPTS.ada],
+    [bob, PROMPTS.bob],
+  ] as const) {
+    for (const [index, versions] of groups.entries()) {
+      const device = await pairDevice(running.server, person, `laptop ${index}`);
+      for (const system of versions) await sendSystemPrompt(device, system);
+    }
+    const sent = groups.flat().length;
+    await vi.waitFor(async () => {
+      const { calls } = (await (await listResponse(person, { path: '/api/v1/calls', key: 'calls', id: 'id' }, {})).json()) as {
+        calls: unknown[];
+      };
+      expect(calls).toHaveLength(sent);
+    });
+  }
+  await running.server.runInsights();
+  await running.server.runBudgetAlerts();
   for (const name of ['Side project', 'Experiments']) {
     expect((await ada.browser.api('POST', '/api/v1/workspaces', { name })).status).toBe(201);
   }
@@ -55,6 +108,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await running?.dispose();
+  await provider?.close();
 });
 
 describe.each(LISTS)('GET $path', (list) => {
@@ -115,6 +169,22 @@ describe.each(LISTS)('GET $path', (list) => {
     }
   });
 });
+
+/** Send one Messages call with the system prompt `system` through the proxy with the device's route token. */
+async function sendSystemPrompt(device: PairedDevice, system: string): Promise<void> {
+  const response = await fetch(`${running.server.url}/r/${device.token}/anthropic/v1/messages`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-api-key': FAKE_CREDENTIALS.anthropicApiKey,
+      'anthropic-version': '2023-06-01',
+      'user-agent': 'claude-cli/2.1.197 (external, cli)',
+    },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, system, messages: [{ role: 'user', content: 'say hi' }] }),
+  });
+  await response.arrayBuffer();
+  expect(response.status).toBe(200);
+}
 
 async function expectCreated(person: Person, path: string, body: unknown): Promise<void> {
   const response = await person.browser.api('POST', path, body, { 'x-tokenwise-workspace': person.workspaceId });

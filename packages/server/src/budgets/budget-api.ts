@@ -19,6 +19,7 @@ import type { Caller, Principals, WorkspaceScope } from '../accounts/principal.j
 import { readFields } from '../accounts/request-body.js';
 import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
+import { parseListPage } from '../list-page-params.js';
 import { maskWebhookUrl, parseWebhookUrl } from './alert-webhook.js';
 
 export interface BudgetApiOptions {
@@ -63,8 +64,6 @@ const BUDGET_FIELDS = [
 ];
 const MAX_EMAILS = 20;
 const DEFAULT_ALERT_THRESHOLD = 0.8;
-const DEFAULT_ALERT_LIMIT = 50;
-const MAX_ALERT_LIMIT = 500;
 
 const ROUTES: [method: string, pattern: RegExp, name: string][] = [
   ['GET', /^\/budgets$/, 'list'],
@@ -78,13 +77,13 @@ const ROUTES: [method: string, pattern: RegExp, name: string][] = [
 /**
  * Create the budget routes under `/api/v1`, every one acting in the caller's workspace:
  *
- *   GET    /budgets             budgets with their spend in the current period
+ *   GET    /budgets             budgets with their spend in the current period, oldest first, cursor-paginated
  *   POST   /budgets             {period, amount_usd, scope?, device_id?, user_id?, cost_kind?, action?,
  *                                alert_threshold?, name?, webhook_url?, emails?} (owner)
  *   GET    /budgets/{id}
  *   PATCH  /budgets/{id}        any of the fields above except the scope (owner)
  *   DELETE /budgets/{id}        (owner)
- *   GET    /budget-alerts       the workspace's alerts, newest first, with their delivery state
+ *   GET    /budget-alerts       the workspace's alerts, newest first, with their delivery state, cursor-paginated
  *
  * A budget id of another workspace gets 404 like an unknown one. A webhook URL is never returned whole,
  * because its path is the secret that lets anyone post to the channel.
@@ -113,8 +112,11 @@ export function createBudgetApi(options: BudgetApiOptions) {
   }
 
   async function listBudgets(context: Context): Promise<void> {
-    const usage = await usageOf(context.scope.workspace.id);
-    sendJson(context.res, 200, { budgets: usage.map(describeBudgetUsage) });
+    const page = await store.budgets.listBudgetUsagePage(
+      { workspaceId: context.scope.workspace.id, now: clock() },
+      parseListPage(context.url.searchParams),
+    );
+    sendJson(context.res, 200, { budgets: page.items.map(describeBudgetUsage), next_cursor: page.nextCursor });
   }
 
   /** Return the budget of the path with its usage, or send 404 and return null. */
@@ -213,9 +215,8 @@ export function createBudgetApi(options: BudgetApiOptions) {
   }
 
   async function listAlerts(context: Context): Promise<void> {
-    const limit = limitParameter(context.url.searchParams.get('limit'));
-    const alerts = await store.budgets.listBudgetAlerts(context.scope.workspace.id, limit);
-    sendJson(context.res, 200, { alerts: alerts.map(describeAlert) });
+    const page = await store.budgets.listBudgetAlertsPage(context.scope.workspace.id, parseListPage(context.url.searchParams));
+    sendJson(context.res, 200, { alerts: page.items.map(describeAlert), next_cursor: page.nextCursor });
   }
 
   /** Return the device or person id of a scoped budget after checking that it belongs to the workspace. */
@@ -412,15 +413,6 @@ function emailsField(fields: Record<string, unknown>): string[] | undefined {
     }
     return email.toLowerCase();
   });
-}
-
-function limitParameter(value: string | null): number {
-  if (value === null) return DEFAULT_ALERT_LIMIT;
-  const limit = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(limit >= 1 && limit <= MAX_ALERT_LIMIT)) {
-    throw new TokenwiseError('invalid_argument', `invalid limit "${value}": expected a whole number from 1 to ${MAX_ALERT_LIMIT}`);
-  }
-  return limit;
 }
 
 function decodeSegment(segment: string | undefined): string {

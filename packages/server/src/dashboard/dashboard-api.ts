@@ -62,7 +62,7 @@ type Handler = (context: Context) => Promise<void>;
  *   GET    /calls/{id}/bodies/{side}        one body as text (side: request or response)
  *   GET    /sessions                        sessions, latest activity first, cursor-paginated
  *   GET    /sessions/{id}                   one session and its calls oldest first, cursor-paginated
- *   GET    /rate-limits                     the newest rate-limit headers per device, route and tool
+ *   GET    /rate-limits                     the newest rate-limit headers per device, route and tool, cursor-paginated
  *   GET    /connect                         the commands that pair a machine with this server
  *   GET    /prices                          the workspace's custom prices, newest effective first, cursor-paginated
  *   POST   /prices                          a custom price (owner)
@@ -264,8 +264,8 @@ export function createDashboardApi(options: DashboardApiOptions) {
   }
 
   async function rateLimits(context: Context): Promise<void> {
-    const snapshots = await store.latestRateLimits(context.scope.workspace.id);
-    sendJson(context.res, 200, { rate_limits: snapshots.map(describeRateLimits) });
+    const snapshots = await store.listRateLimitsPage(context.scope.workspace.id, parseListPage(context.url.searchParams));
+    sendJson(context.res, 200, { rate_limits: snapshots.items.map(describeRateLimits), next_cursor: snapshots.nextCursor });
   }
 
   async function connect(context: Context): Promise<void> {

@@ -7,6 +7,7 @@ import { readFields } from '../accounts/request-body.js';
 import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import { integerParameter, listParameter, parseTimeRange } from '../dashboard/call-filter-params.js';
+import { parseListPage } from '../list-page-params.js';
 import type { InsightsJob } from './insights-job.js';
 import {
   describeCallScores,
@@ -61,11 +62,11 @@ const ROUTES: [method: string, pattern: RegExp, name: string][] = [
 /**
  * Prompt groups, versions, call scores and insights under `/api/v1` (docs/api.md has every parameter):
  *
- *   GET   /prompts                                      groups with a call in the range, the most expensive first
+ *   GET   /prompts                                      groups with a call in the range, the most expensive first, cursor-paginated
  *   GET   /prompts/{group_id}                           one group, its versions with their metrics, its insights
  *   GET   /prompts/{group_id}/calls                     its calls newest first, with their scores (`version_id` narrows)
  *   GET   /prompts/{group_id}/versions/{id}/diff        a version against the one before (or `against`)
- *   GET   /insights                                     insights newest first
+ *   GET   /insights                                     insights newest first, cursor-paginated
  *   GET   /insights/scores                              failed checks per scorer, by group, session, tool or model, with a trend
  *   GET   /insights/calls?ids=…                         the scores of listed calls
  *   GET   /insights/settings, PATCH (owners)            latency target and metric shift threshold
@@ -81,7 +82,8 @@ export function createInsightsApi(options: InsightsApiOptions) {
     async listGroups({ res, url, scope }) {
       const range = parseTimeRange(url.searchParams, clock(), '7d');
       const tools = listParameter(url.searchParams, 'tool');
-      sendJson(res, 200, await describePromptGroups(store, scope.workspace, { ...range, ...(tools ? { tools } : {}) }));
+      const page = parseListPage(url.searchParams);
+      sendJson(res, 200, await describePromptGroups(store, scope.workspace, { ...range, ...(tools ? { tools } : {}) }, page));
     },
 
     async getGroup({ res, scope, params }) {
@@ -111,8 +113,8 @@ export function createInsightsApi(options: InsightsApiOptions) {
 
     async listInsights({ res, url, scope }) {
       const { from } = parseTimeRange(url.searchParams, clock(), '30d');
-      const limit = integerParameter(url.searchParams, 'limit', { min: 1, max: 500, fallback: 100 });
-      sendJson(res, 200, await describeInsights(store, scope.workspace.id, { from, limit }));
+      const page = parseListPage(url.searchParams);
+      sendJson(res, 200, await describeInsights(store, scope.workspace.id, from === undefined ? {} : { from }, page));
     },
 
     async scores({ res, url, scope }) {

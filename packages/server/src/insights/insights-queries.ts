@@ -1,4 +1,5 @@
 import type {
+  PageRequest,
   PromptGroup,
   PromptGroupSummary,
   PromptSums,
@@ -33,12 +34,21 @@ export interface TimeRange {
   to?: Date;
 }
 
-/** Describe the prompt groups of a workspace with a call in the range, the most expensive first. */
-export async function describePromptGroups(store: Store, workspace: Workspace, range: TimeRange & { tools?: readonly string[] }) {
-  const summaries = await store.listPromptGroups({ workspaceId: workspace.id, ...range });
+/** Describe one page of the prompt groups of a workspace with a call in the range, the most expensive first. */
+export async function describePromptGroups(
+  store: Store,
+  workspace: Workspace,
+  range: TimeRange & { tools?: readonly string[] },
+  page: PageRequest,
+) {
+  const summaries = await store.listPromptGroupsPage({ workspaceId: workspace.id, ...range }, page);
   const people = await peopleOfDevices(store, workspace.id);
-  const groups = summaries.map((summary) => describeGroupSummary(summary, people)).sort(byCostThenCalls);
-  return { groups, privacy: await describePrivacy(store, workspace), status: await describeJobStatus(store) };
+  return {
+    groups: summaries.items.map((summary) => describeGroupSummary(summary, people)),
+    next_cursor: summaries.nextCursor,
+    privacy: await describePrivacy(store, workspace),
+    status: await describeJobStatus(store),
+  };
 }
 
 /** Describe one group with its versions (oldest first, each with its metrics and what changed from the one before) and its insights. */
@@ -200,10 +210,10 @@ export async function describeScoreSummary(
   };
 }
 
-/** List the insights of a workspace, newest first. */
-export async function describeInsights(store: Store, workspaceId: string, query: { from?: Date; limit: number }) {
-  const insights = await store.listInsights({ workspaceId, ...query });
-  return { insights: insights.map(describeInsight), status: await describeJobStatus(store) };
+/** List one page of the insights of a workspace, newest first. */
+export async function describeInsights(store: Store, workspaceId: string, query: { from?: Date }, page: PageRequest) {
+  const insights = await store.listInsightsPage({ workspaceId, ...query }, page);
+  return { insights: insights.items.map(describeInsight), next_cursor: insights.nextCursor, status: await describeJobStatus(store) };
 }
 
 export function describeInsight(insight: StoredInsight) {
@@ -347,10 +357,6 @@ async function peopleOfDevices(store: Store, workspaceId: string): Promise<Map<s
     people.set(device.id, { user_id: device.userId, name: names.get(device.userId) ?? device.userId });
   }
   return people;
-}
-
-function byCostThenCalls(a: { cost_usd: number; calls: number; id: string }, b: { cost_usd: number; calls: number; id: string }): number {
-  return b.cost_usd - a.cost_usd || b.calls - a.calls || a.id.localeCompare(b.id);
 }
 
 function emptySummary(group: PromptGroup): PromptGroupSummary {
