@@ -93,6 +93,14 @@ describe('dev seed into SQLite', () => {
       const headerNames = rateLimits.flatMap((snapshot) => Object.keys(snapshot.headers));
       expect(headerNames.some((name) => name.startsWith('anthropic-ratelimit-'))).toBe(true);
       expect(headerNames.some((name) => name.startsWith('x-codex-'))).toBe(true);
+
+      // Each device was paired before its first call and was last seen at its newest one.
+      for (const device of await store.listDevices(result.workspace_id)) {
+        const starts = calls.filter((call) => call.device_id === device.id).map((call) => Date.parse(call.started_at));
+        expect(Date.parse(device.createdAt)).toBeLessThanOrEqual(Math.min(...starts));
+        expect(device.lastSeenAt).not.toBeNull();
+        expect(Date.parse(device.lastSeenAt!)).toBe(Math.max(...starts));
+      }
     } finally {
       await store.close();
     }

@@ -128,6 +128,8 @@ export interface DeviceChanges {
   name?: string;
   /** True drops the bodies of this device's calls even when the workspace keeps bodies. */
   privacyMode?: boolean;
+  /** Its last call, for data recorded elsewhere (`tokenwise dev seed`); the proxy updates it through `touchRouteToken`. */
+  lastSeenAt?: Date;
 }
 
 /** Calls to delete: always within one workspace, narrowed by every other field given. */

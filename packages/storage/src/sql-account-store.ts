@@ -24,7 +24,7 @@ import { recomputeRollupsSteps } from './call-rollups.js';
 import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
 import { SqlBudgetStore } from './sql-budget-store.js';
 import { readBoolean, type SqlParam, type SqlRunner, type SqlStep } from './sql-runner.js';
-import type { ApiToken, Device, NewApiToken, RouteToken, Workspace } from './store.js';
+import type { ApiToken, Device, NewApiToken, NewDevice, RouteToken, Workspace } from './store.js';
 import { checkSha256, type TokenRow, toApiToken, toRouteToken } from './store-rows.js';
 
 const DAY_MS = 86_400_000;
@@ -136,8 +136,9 @@ export abstract class SqlAccountStore implements AccountStore {
     return changes !== null;
   }
 
-  async createDevice(input: { workspaceId: string; name: string; os?: string | null; userId?: string | null }): Promise<Device> {
+  async createDevice(input: NewDevice): Promise<Device> {
     const device = this.newDevice({ workspaceId: input.workspaceId, name: input.name, os: input.os ?? null, userId: input.userId ?? null });
+    if (input.createdAt !== undefined) device.createdAt = input.createdAt.toISOString();
     await this.sql().run(...insertDevice(device));
     return device;
   }
@@ -182,6 +183,10 @@ export abstract class SqlAccountStore implements AccountStore {
     if (changes.privacyMode !== undefined) {
       assignments.push('privacy_mode = ?');
       params.push(changes.privacyMode);
+    }
+    if (changes.lastSeenAt !== undefined) {
+      assignments.push('last_seen_at = ?');
+      params.push(changes.lastSeenAt.toISOString());
     }
     if (assignments.length > 0) await this.sql().run(`UPDATE devices SET ${assignments.join(', ')} WHERE id = ?`, [...params, id]);
     return this.getDevice(id);

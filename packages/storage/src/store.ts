@@ -116,6 +116,15 @@ export interface ApiToken {
   lastUsedAt: string | null;
 }
 
+export interface NewDevice {
+  workspaceId: string;
+  name: string;
+  os?: string | null;
+  userId?: string | null;
+  /** When it was paired; now by default. `tokenwise dev seed` dates its devices before their first call. */
+  createdAt?: Date;
+}
+
 export interface NewRouteToken {
   workspaceId: string;
   deviceId: string | null;
@@ -155,7 +164,7 @@ export interface Store extends AccountStore, CallQueryStore, InsightStore, Repor
 
   createWorkspace(input: { name: string; keepBodies?: boolean; bodyRetentionDays?: number | null }): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;
-  createDevice(input: { workspaceId: string; name: string; os?: string | null; userId?: string | null }): Promise<Device>;
+  createDevice(input: NewDevice): Promise<Device>;
   getDevice(id: string): Promise<Device | null>;
 
   createRouteToken(input: NewRouteToken): Promise<RouteToken>;
