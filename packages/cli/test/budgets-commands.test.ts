@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
@@ -112,4 +112,51 @@ describe('tokenwise budgets', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('no Tokenwise server runs for this data directory: start tokenwise serve');
   });
+});
+
+describe('budget lists longer than one page', () => {
+  /** One more than the API's default page size of 100, so the list needs a second page. */
+  const CREATED = 101;
+
+  it('list and alerts follow the cursor', async () => {
+    const server = await startServe(['--port', '0', '--data-dir', dataDir, '--upstream', `anthropic=${upstream.url}`]);
+    servers.push(server);
+    const { api_token: apiToken } = JSON.parse(await readFile(join(dataDir, 'server.json'), 'utf8')) as { api_token: string };
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}${path}`, { ...init, headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' } });
+    const created: string[] = [];
+    for (let index = 0; index < CREATED; index += 1) {
+      // Less than one call, so the next call crosses the threshold and the amount of every budget.
+      const response = await api('/api/v1/budgets', {
+        method: 'POST',
+        body: JSON.stringify({ name: `team ${index}`, period: 'day', amount_usd: 0.000001 }),
+      });
+      expect(response.status).toBe(201);
+      created.push(((await response.json()) as { budget: { id: string } }).budget.id);
+    }
+    expect(await callStatus(server)).toBe(200);
+    // The alert job runs every 10 s and records a threshold and a limit alert per budget.
+    await vi.waitFor(
+      async () => {
+        const alerts = await runCli(['budgets', 'alerts', '--all', '--json', '--data-dir', dataDir]);
+        expect(alerts.stdout.trim().split('\n')).toHaveLength(2 * CREATED);
+      },
+      { timeout: 30_000, interval: 1000 },
+    );
+
+    const budgets = await listBudgets();
+    const newest = await runCli(['budgets', 'alerts', '--json', '--data-dir', dataDir]);
+    const every = await runCli(['budgets', 'alerts', '--all', '--json', '--data-dir', dataDir]);
+
+    expect(budgets.map((budget) => budget.id)).toEqual(created);
+    expect(newest.code).toBe(0);
+    expect(newest.stdout.trim().split('\n')).toHaveLength(100);
+    expect(newest.stderr).toContain('Showing the newest 100 alerts. Pass --all to list every one.');
+    const everyIds = every.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(new Set(everyIds).size).toBe(2 * CREATED);
+    expect(every.stderr).not.toContain('Showing the newest');
+  }, 90_000);
 });

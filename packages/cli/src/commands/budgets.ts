@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { resolveDataDir } from '@tokenwise/server';
-import { type ApiTarget, findApiTarget, requestApi } from '../api-client.js';
+import { type ApiTarget, findApiTarget, requestAllPages, requestApi } from '../api-client.js';
 import { CliError, usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
 import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
@@ -9,7 +9,7 @@ import { escapeForTerminal } from '../terminal-text.js';
 export const BUDGETS_HELP = `Usage: tokenwise budgets list [--json] [options]
        tokenwise budgets create --period day|week|month --amount USD [options]
        tokenwise budgets delete ID [options]
-       tokenwise budgets alerts [--json] [options]
+       tokenwise budgets alerts [--all] [--json] [options]
 
 Manage the spending budgets of the workspace. A budget counts the cost of
 the calls of the whole workspace, one device or one person per UTC day, week
@@ -20,7 +20,7 @@ Subcommands:
   list            list the budgets with their spend in the current period
   create          create a budget (owners)
   delete ID       delete a budget by its id (owners)
-  alerts          list the recent alerts and how they were delivered
+  alerts          list the newest 100 alerts and how they were delivered
 
 Options of create:
   --period P              day, week or month (UTC)
@@ -37,6 +37,9 @@ Options of create:
   --email ADDRESS         email the alerts here (repeatable; default: the owners,
                           when the server has --smtp-url)
 
+Options of alerts:
+  --all                   list every alert, not only the newest 100
+
 Options:
   --json                  list, alerts: one JSON object per line            TOKENWISE_JSON
   --data-dir DIR          data directory of the local server (default ~/.tokenwise)
@@ -46,6 +49,9 @@ Options:
 
 Budgets live on the server: the commands need a running server.
 `;
+
+/** Alerts `budgets alerts` shows without --all: one page of the API's default size. */
+const NEWEST_ALERTS = 100;
 
 interface BudgetDescription {
   id: string;
@@ -107,7 +113,7 @@ async function listSubcommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const target = await targetOf(flags.server, flags['data-dir'], io);
-  const { budgets } = await requestApi<{ budgets: BudgetDescription[] }>(target, '/api/v1/budgets');
+  const budgets = await requestAllPages<BudgetDescription>(target, '/api/v1/budgets', 'budgets');
   if (booleanFlagOrEnv(flags.json, io.env, 'TOKENWISE_JSON')) {
     for (const budget of budgets) io.stdout.write(`${JSON.stringify(budget)}\n`);
   } else if (budgets.length === 0) {
@@ -189,14 +195,30 @@ async function deleteSubcommand(args: string[], io: CliIo): Promise<number> {
 
 async function alertsSubcommand(args: string[], io: CliIo): Promise<number> {
   const flags = parseFlagsOf('budgets alerts', () =>
-    parseArgs({ args: joinDashValues(args), strict: true, options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' } } }),
+    parseArgs({
+      args: joinDashValues(args),
+      strict: true,
+      options: { ...COMMON_OPTIONS, ...CLIENT_OPTIONS, json: { type: 'boolean' }, all: { type: 'boolean' } },
+    }),
   ).values;
   if (flags.help) {
     io.stdout.write(BUDGETS_HELP);
     return 0;
   }
   const target = await targetOf(flags.server, flags['data-dir'], io);
-  const { alerts } = await requestApi<{ alerts: AlertDescription[] }>(target, '/api/v1/budget-alerts');
+  let alerts: AlertDescription[];
+  if (flags.all) {
+    alerts = await requestAllPages<AlertDescription>(target, '/api/v1/budget-alerts', 'alerts');
+  } else {
+    const page = await requestApi<{ alerts: AlertDescription[]; next_cursor?: string | null }>(
+      target,
+      `/api/v1/budget-alerts?limit=${NEWEST_ALERTS}`,
+    );
+    alerts = page.alerts;
+    if (typeof page.next_cursor === 'string') {
+      io.stderr.write(`Showing the newest ${NEWEST_ALERTS} alerts. Pass --all to list every one.\n`);
+    }
+  }
   if (booleanFlagOrEnv(flags.json, io.env, 'TOKENWISE_JSON')) {
     for (const alert of alerts) io.stdout.write(`${JSON.stringify(alert)}\n`);
     return 0;
