@@ -222,7 +222,9 @@ describe.skipIf(!haveChromium && !required)('Insights email settings in Chromium
     const fit = await page.locator('.grid-table').evaluate((element) => ({
       scroll: element.scrollWidth,
       client: element.clientWidth,
-      clippedHeaders: [...element.querySelectorAll('th')].filter((th) => th.scrollWidth > th.clientWidth).map((th) => th.textContent),
+      clippedHeaders: Array.from(element.querySelectorAll('th'))
+        .filter((th) => th.scrollWidth > th.clientWidth)
+        .map((th) => th.textContent),
     }));
     expect(fit.scroll).toBeLessThanOrEqual(fit.client);
     expect(fit.clippedHeaders).toEqual([]);
