@@ -111,4 +111,30 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
     expect(await page.getByText('No alerts yet.').isVisible()).toBe(true);
     await page.screenshot({ path: join(screenshotDir, 'budgets.png'), fullPage: true });
   });
+
+  it('shows every budget and the newest alerts past one page', async () => {
+    // One more than the API's default page size of 100; each budget is less than the call made above,
+    // so the alert job records a threshold and a limit alert for each.
+    const CREATED = 101;
+    for (let index = 0; index < CREATED; index += 1) {
+      const response = await server.api('/api/v1/budgets', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `Runner ${index}`, period: 'day', amount_usd: 0.000001 }),
+      });
+      expect(response.status).toBe(201);
+    }
+    await server.server.runBudgetAlerts();
+
+    await page.reload();
+    const budgets = page.getByRole('region', { name: 'Budgets', exact: true });
+    const alerts = page.getByRole('region', { name: 'Alerts', exact: true });
+    await budgets.getByRole('row', { name: new RegExp(`Runner ${CREATED - 1}\\b`) }).waitFor();
+    await alerts.getByText('The newest 100 alerts.').waitFor();
+    const budgetRows = budgets.locator('tbody tr');
+
+    // The budget created in the browser, then the ones created here.
+    expect(await budgetRows.count()).toBe(CREATED + 1);
+    expect(await alerts.locator('tbody tr').count()).toBe(100);
+  });
 });

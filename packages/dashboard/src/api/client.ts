@@ -118,14 +118,28 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
 
 /**
  * Read every page of a cursor-paginated list, following `next_cursor` until it is null, and return the
- * items under `key` in the list's order. For the short lists (devices, members, invites, prices), which a
- * page shows whole.
+ * items under `key` in the list's order. For the short lists (devices, members, invites, prices, budgets,
+ * prompt groups, rate limits), which a page shows whole.
  */
 export async function apiAll<T>(path: string, key: string, options: Pick<RequestOptions, 'query' | 'signal'> = {}): Promise<T[]> {
+  return (await apiAllWithFirstPage<T, unknown>(path, key, options)).items;
+}
+
+/**
+ * Read every page like `apiAll`, and also return the first page, whose fields besides the list (such as
+ * the prompt groups' `privacy` and `status`) describe the whole list.
+ */
+export async function apiAllWithFirstPage<T, Page>(
+  path: string,
+  key: string,
+  options: Pick<RequestOptions, 'query' | 'signal'> = {},
+): Promise<{ items: T[]; firstPage: Page }> {
   const items: T[] = [];
+  let firstPage: Page | undefined;
   let cursor: string | null = null;
   do {
     const page: Record<string, unknown> = await api<Record<string, unknown>>(path, { ...options, query: { ...options.query, cursor } });
+    firstPage ??= page as Page;
     const pageItems = page[key];
     if (!Array.isArray(pageItems)) throw new ApiError(0, 'invalid_response', `The server's response to ${path} has no "${key}" list.`);
     items.push(...(pageItems as T[]));
@@ -135,7 +149,7 @@ export async function apiAll<T>(path: string, key: string, options: Pick<Request
       throw new ApiError(0, 'invalid_response', `The server returned the same cursor twice for ${path}. Reload the page.`);
     cursor = next;
   } while (cursor !== null);
-  return items;
+  return { items, firstPage: firstPage as Page };
 }
 
 function parseJson(text: string): unknown {

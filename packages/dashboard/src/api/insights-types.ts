@@ -44,6 +44,8 @@ export interface JobStatus {
 
 export interface PromptGroupList {
   groups: PromptGroup[];
+  /** Null on the last page. The prompts page follows it to read every group. */
+  next_cursor: string | null;
   privacy: { privacy_mode: boolean; private_devices: number; note: string | null };
   status: JobStatus;
 }
@@ -143,6 +145,7 @@ export interface ScoreSummary {
 
 export interface InsightList {
   insights: Insight[];
+  next_cursor: string | null;
   status: JobStatus;
 }
 

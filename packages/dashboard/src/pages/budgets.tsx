@@ -63,7 +63,10 @@ export function BudgetsPage() {
 
 function BudgetList({ owner }: { owner: boolean }) {
   const queryClient = useQueryClient();
-  const budgets = useQuery({ queryKey: ['budgets', currentWorkspaceId()], queryFn: () => api<{ budgets: Budget[] }>('/budgets') });
+  const budgets = useQuery({
+    queryKey: ['budgets', currentWorkspaceId()],
+    queryFn: async () => ({ budgets: await apiAll<Budget>('/budgets', 'budgets') }),
+  });
   const remove = useMutation({
     mutationFn: (budget: Budget) => api(`/budgets/${encodeURIComponent(budget.id)}`, { method: 'DELETE' }),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ['budgets'] }),
@@ -338,10 +341,13 @@ function FailMode({ workspace, owner }: { workspace: Workspace; owner: boolean }
   );
 }
 
+/** The number of alerts the page shows, the newest ones. */
+const NEWEST_ALERTS = 100;
+
 function Alerts() {
   const alerts = useQuery({
     queryKey: ['budget-alerts', currentWorkspaceId()],
-    queryFn: () => api<{ alerts: BudgetAlert[] }>('/budget-alerts'),
+    queryFn: () => api<{ alerts: BudgetAlert[]; next_cursor: string | null }>('/budget-alerts', { query: { limit: NEWEST_ALERTS } }),
   });
   const delivery = (channel: AlertDelivery) =>
     channel.state === 'none' ? '-' : `${channel.state}${channel.last_error ? ` (${channel.last_error})` : ''}`;
@@ -375,6 +381,11 @@ function Alerts() {
                   ))}
                 </tbody>
               </table>
+              {data.next_cursor !== null && (
+                <p className="muted small">
+                  The newest {NEWEST_ALERTS} alerts. <code>tokenwise budgets alerts --all</code> lists every one.
+                </p>
+              )}
             </div>
           )
         }

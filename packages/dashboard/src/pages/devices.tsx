@@ -144,7 +144,7 @@ function DevicePrivacy({
 function RateLimits({ device }: { device: Device }) {
   const fallback = useQuery({
     queryKey: ['rate-limits', currentWorkspaceId()],
-    queryFn: () => api<{ rate_limits: RateLimitObservation[] }>('/rate-limits'),
+    queryFn: async () => ({ rate_limits: await apiAll<RateLimitObservation>('/rate-limits', 'rate_limits') }),
     enabled: device.rate_limits === undefined,
   });
   const observations = device.rate_limits ?? fallback.data?.rate_limits.filter((item) => item.device_id === device.id);

@@ -1,6 +1,6 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
-import { api, currentWorkspaceId } from '../api/client.js';
+import { api, apiAllWithFirstPage, currentWorkspaceId } from '../api/client.js';
 import { type InsightList, type PromptGroup, type PromptGroupList, SCORER_LABELS, type ScoreSummary } from '../api/insights-types.js';
 import { useHasCalls } from '../api/queries.js';
 import { StackedBarChart } from '../components/chart.js';
@@ -27,7 +27,13 @@ export function PromptsPage() {
 
   const groups = useQuery({
     queryKey: ['prompt-groups', currentWorkspaceId(), range],
-    queryFn: ({ signal }) => api<PromptGroupList>('/prompts', { query: { ...range }, signal }),
+    queryFn: async ({ signal }): Promise<PromptGroupList> => {
+      const { items, firstPage } = await apiAllWithFirstPage<PromptGroup, PromptGroupList>('/prompts', 'groups', {
+        query: { ...range },
+        signal,
+      });
+      return { ...firstPage, groups: items, next_cursor: null };
+    },
     enabled: hasCalls.data === true,
     placeholderData: keepPreviousData,
   });
