@@ -1,4 +1,8 @@
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CallRecord } from '@tokenwise/core';
@@ -140,5 +144,41 @@ describe('a data directory that is a file', () => {
       const result = await runCli([...args, '--data-dir', file]);
       expectPlainFailure(result, file);
     }
+  });
+});
+
+describe('a failed command', () => {
+  it('leaves no new data directory from dev seed', async () => {
+    const fresh = join(root, 'fresh-seed', 'data');
+
+    const result = await runCli(['dev', 'seed', '--calls', '5', '--workspace', 'nope', '--data-dir', fresh]);
+
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('no workspace with this id');
+    expect(existsSync(join(root, 'fresh-seed'))).toBe(false);
+  });
+
+  it('leaves no new data directory from serve on a busy port', async () => {
+    const busy = createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    const { port } = busy.address() as AddressInfo;
+    const fresh = join(root, 'fresh-serve');
+    try {
+      const result = await runCli(['serve', '--port', String(port), '--data-dir', fresh]);
+
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('already in use');
+      expect(existsSync(fresh)).toBe(false);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('keeps a data directory that existed', async () => {
+    const result = await runCli(['dev', 'seed', '--calls', '5', '--workspace', 'nope', '--data-dir', testDir]);
+
+    expect(result.code).not.toBe(0);
+    expect(existsSync(join(testDir, 'tokenwise.db'))).toBe(true);
   });
 });

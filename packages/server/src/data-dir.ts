@@ -48,11 +48,17 @@ export function dataDirPaths(dir: string): DataDirPaths {
   };
 }
 
+export interface PreparedDataDir extends DataDirPaths {
+  /** The first directory `prepareDataDir` created: the data directory or a parent of it; undefined when it existed. */
+  created: string | undefined;
+}
+
 /** Create the data directory (mode 0700) if it does not exist; an existing directory keeps its mode. */
-export async function prepareDataDir(dir: string): Promise<DataDirPaths> {
+export async function prepareDataDir(dir: string): Promise<PreparedDataDir> {
   const paths = dataDirPaths(dir);
   try {
-    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    const created = await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    return { ...paths, created };
   } catch (error) {
     throw new TokenwiseError(
       'invalid_argument',
@@ -60,7 +66,14 @@ export async function prepareDataDir(dir: string): Promise<DataDirPaths> {
       { cause: error },
     );
   }
-  return paths;
+}
+
+/**
+ * Remove the directory `prepareDataDir` created, with what was written into it since, after the command
+ * that needed it failed. A data directory that existed before is left alone.
+ */
+export async function removeCreatedDataDir(paths: PreparedDataDir): Promise<void> {
+  if (paths.created !== undefined) await rm(paths.created, { recursive: true, force: true });
 }
 
 /**

@@ -16,12 +16,12 @@ import { createConnectScriptsHandler } from './connect-scripts.js';
 import { createDashboardApi, isDashboardPath } from './dashboard/dashboard-api.js';
 import { createPriceBook } from './dashboard/price-book.js';
 import { loadDashboardFiles } from './dashboard-files.js';
-import { createInsightsApp } from './insights/insights-app.js';
-import type { InsightsRunResult } from './insights/insights-job.js';
-import { type DataDirPaths, prepareDataDir, readServerInfo, removeServerInfo, writeServerInfo } from './data-dir.js';
+import { type DataDirPaths, prepareDataDir, readServerInfo, removeCreatedDataDir, removeServerInfo, writeServerInfo } from './data-dir.js';
 import { withDeletionBarrier } from './deletion-barrier.js';
 import { createServerMetrics } from './export/metrics.js';
 import { createOtlpExporter, type OtlpExporterOptions, type OtlpExporterStats } from './export/otlp-exporter.js';
+import { createInsightsApp } from './insights/insights-app.js';
+import type { InsightsRunResult } from './insights/insights-job.js';
 import { ensureLocalSetup } from './local-setup.js';
 import { createServerLogger, logCall } from './log.js';
 import { type OllamaObserver, resolveOllamaObserver, startOllamaObserver } from './ollama-observer.js';
@@ -129,9 +129,17 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
 
   const { logger, suppressedCounts } = createServerLogger({ level: options.logLevel, destination: options.logDestination });
   const role = options.role ?? 'both';
-  const store = options.store ?? (await openStore(options, paths, logger));
+  // A start that fails leaves no new data directory behind; one that existed keeps what it had.
+  const removeCreated = () => removeCreatedDataDir(paths).catch(() => undefined);
+  const store =
+    options.store ??
+    (await openStore(options, paths, logger).catch(async (error: unknown) => {
+      await removeCreated();
+      throw error;
+    }));
   const closeOnFailure = async (error: unknown): Promise<never> => {
     await store.close().catch(() => undefined);
+    await removeCreated();
     throw error;
   };
 

@@ -1,6 +1,13 @@
 import { parseArgs } from 'node:util';
 import { TokenwiseError } from '@tokenwise/core';
-import { ensureLocalWorkspace, findLocalWorkspace, prepareDataDir, resolveDataDir } from '@tokenwise/server';
+import {
+  ensureLocalWorkspace,
+  findLocalWorkspace,
+  type PreparedDataDir,
+  prepareDataDir,
+  removeCreatedDataDir,
+  resolveDataDir,
+} from '@tokenwise/server';
 import { describePostgresUrl, PostgresStore, SqliteStore, type Store, type Workspace } from '@tokenwise/storage';
 import { usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
@@ -70,14 +77,12 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
   if (databaseUrl && flags['data-dir'] !== undefined) {
     throw usageError('--data-dir and --database-url both name a store: pass one of them');
   }
-  const { store, description } = await openStore(databaseUrl, flags['data-dir'], io.env);
+  const { store, description, dataDir } = await openStore(databaseUrl, flags['data-dir'], io.env);
 
+  let succeeded = false;
   try {
     const workspace = await seedWorkspace(store, flags.workspace);
-    const now = new Date();
-    // Paired before the first seeded call, so no device has calls older than its pairing.
-    const deviceIds = await seedDevices(store, workspace.id, new Date(now.getTime() - (days + 1) * 86_400_000));
-    const lastCallMs = new Map<string, number>();
+    const deviceIds = await seedDevices(store, workspace.id);
     const startedMs = performance.now();
     const sessions = new Set<string>();
     let stored = 0;
@@ -89,19 +94,14 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
     for (const batch of generateSeedCalls({
       calls,
       days,
-      now,
+      now: new Date(),
       workspaceId: workspace.id,
       deviceIds,
       keepBodies: workspace.keepBodies,
       seed,
       batchSize: BATCH_SIZE,
     })) {
-      for (const call of batch) {
-        if (call.record.session_id) sessions.add(call.record.session_id);
-        const deviceId = call.record.device_id;
-        const callStartMs = Date.parse(call.record.started_at);
-        if (deviceId !== null && callStartMs > (lastCallMs.get(deviceId) ?? 0)) lastCallMs.set(deviceId, callStartMs);
-      }
+      for (const call of batch) if (call.record.session_id) sessions.add(call.record.session_id);
       if (inFlight.length >= 2) await inFlight.shift();
       inFlight.push(store.insertCalls(batch));
       stored += batch.length;
@@ -111,12 +111,6 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
       }
     }
     await Promise.all(inFlight);
-    // "Last seen" is the newest call, as it would be had the calls come through the proxy.
-    for (const [deviceId, ms] of lastCallMs) {
-      const device = await store.getDevice(deviceId);
-      if (device && Date.parse(device.lastSeenAt ?? '') >= ms) continue;
-      await store.updateDevice(deviceId, { lastSeenAt: new Date(ms) });
-    }
 
     const seconds = (performance.now() - startedMs) / 1000;
     const result = {
@@ -135,9 +129,12 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
       if (!workspace.keepBodies)
         io.stdout.write('The workspace is in privacy mode, so the calls have no bodies and prompt search finds none.\n');
     }
+    succeeded = true;
     return 0;
   } finally {
     await store.close();
+    // A failed run (an unknown --workspace, say) leaves no new data directory behind.
+    if (!succeeded && dataDir) await removeCreatedDataDir(dataDir);
   }
 }
 
@@ -145,7 +142,7 @@ async function openStore(
   databaseUrl: { value: string; source: string } | undefined,
   dataDir: string | undefined,
   env: NodeJS.ProcessEnv,
-): Promise<{ store: Store; description: string }> {
+): Promise<{ store: Store; description: string; dataDir?: PreparedDataDir }> {
   if (databaseUrl) {
     try {
       describePostgresUrl(databaseUrl.value);
@@ -157,7 +154,12 @@ async function openStore(
     return { store, description: `PostgreSQL ${store.displayUrl}` };
   }
   const paths = await prepareDataDir(resolveDataDir(dataDir, env));
-  return { store: new SqliteStore(paths.database), description: `SQLite ${paths.database}` };
+  try {
+    return { store: new SqliteStore(paths.database), description: `SQLite ${paths.database}`, dataDir: paths };
+  } catch (error) {
+    await removeCreatedDataDir(paths);
+    throw error;
+  }
 }
 
 /**
@@ -187,7 +189,7 @@ async function seedWorkspace(store: Store, id: string | undefined): Promise<Work
  * Find the seeded devices by name, or create them. A new device belongs to a member of the workspace,
  * taken in turn, so grouping by person shows several people when the workspace has them.
  */
-async function seedDevices(store: Store, workspaceId: string, pairedAt: Date): Promise<string[]> {
+async function seedDevices(store: Store, workspaceId: string): Promise<string[]> {
   const existing = await store.listDevices(workspaceId);
   const members = await store.listMembers(workspaceId);
   const ids: string[] = [];
@@ -198,7 +200,7 @@ async function seedDevices(store: Store, workspaceId: string, pairedAt: Date): P
       continue;
     }
     const userId = members.length === 0 ? null : members[index % members.length]!.userId;
-    const device = await store.createDevice({ workspaceId, name: profile.name, os: profile.os, userId, createdAt: pairedAt });
+    const device = await store.createDevice({ workspaceId, name: profile.name, os: profile.os, userId });
     ids.push(device.id);
   }
   return ids;
