@@ -407,6 +407,22 @@ function defineTests(): void {
       expect(await api(ada, `/api/v1/prompts/${group.id}`)).toEqual(before);
     });
 
+    it("reports each workspace's own progress", async () => {
+      type Status = { status: Record<string, unknown> };
+      expect((await api<Status>(ada, '/api/v1/insights')).body.status).toEqual({ up_to_date: true });
+      expect((await api<Status>(bob, '/api/v1/insights')).body.status).toEqual({ up_to_date: true });
+
+      // A new call of Ada's waits for the job; Bob's workspace, which has none, stays up to date.
+      expect(await send(laptop, V2, claudeCodeBody(V2, MACHINES[0], userMessage('one more task')), 'session-late')).toBe(200);
+      await waitForCalls(18);
+      expect((await api<Status>(ada, '/api/v1/insights')).body.status).toEqual({ up_to_date: false });
+      expect((await api<Status>(ada, '/api/v1/prompts')).body.status).toEqual({ up_to_date: false });
+      expect((await api<Status>(bob, '/api/v1/insights')).body.status).toEqual({ up_to_date: true });
+
+      await running.server.runInsights();
+      expect((await api<Status>(ada, '/api/v1/insights')).body.status).toEqual({ up_to_date: true });
+    });
+
     it('lets only owners change the thresholds', async () => {
       const changed = await api<{ settings: Record<string, unknown> }>(ada, '/api/v1/insights/settings', {
         method: 'PATCH',

@@ -38,7 +38,7 @@ export interface PromptGroup extends PromptSums {
 }
 
 export interface JobStatus {
-  processed_through: string | null;
+  /** True once the insights job has read every call of this workspace. */
   up_to_date: boolean;
 }
 

@@ -47,7 +47,7 @@ export async function describePromptGroups(
     groups: summaries.items.map((summary) => describeGroupSummary(summary, people)),
     next_cursor: summaries.nextCursor,
     privacy: await describePrivacy(store, workspace),
-    status: await describeJobStatus(store),
+    status: await describeJobStatus(store, workspace.id),
   };
 }
 
@@ -213,7 +213,11 @@ export async function describeScoreSummary(
 /** List one page of the insights of a workspace, newest first. */
 export async function describeInsights(store: Store, workspaceId: string, query: { from?: Date }, page: PageRequest) {
   const insights = await store.listInsightsPage({ workspaceId, ...query }, page);
-  return { insights: insights.items.map(describeInsight), next_cursor: insights.nextCursor, status: await describeJobStatus(store) };
+  return {
+    insights: insights.items.map(describeInsight),
+    next_cursor: insights.nextCursor,
+    status: await describeJobStatus(store, workspaceId),
+  };
 }
 
 export function describeInsight(insight: StoredInsight) {
@@ -230,10 +234,15 @@ export function describeInsight(insight: StoredInsight) {
   };
 }
 
-/** Report how far the insights job has read: the API shows results up to `processed_through`. */
-export async function describeJobStatus(store: Store) {
-  const [processed, latest] = await Promise.all([store.insightCursor(), store.latestCursor()]);
-  return { processed_through: processed, up_to_date: latest === null || (processed !== null && Number(processed) >= Number(latest)) };
+/**
+ * Report whether the insights job has read every call of the workspace. Only this workspace's calls
+ * count: the job's cursor runs over the calls of every workspace, so showing it would tell each member
+ * how many calls the whole server stores.
+ */
+export async function describeJobStatus(store: Store, workspaceId: string) {
+  const processed = await store.insightCursor();
+  const unread = await store.listCalls({ workspaceId, limit: 1, ...(processed === null ? {} : { after: processed }) });
+  return { up_to_date: unread.length === 0 };
 }
 
 /** Describe which calls of the workspace keep no prompt, and why. */
