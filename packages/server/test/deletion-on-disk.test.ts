@@ -21,9 +21,11 @@ afterEach(async () => {
 });
 
 /** Send one prompt per marker through the running server and return the stored call ids, in marker order. */
-async function recordCalls(markers: string[]): Promise<string[]> {
+async function recordCalls(markers: string[], sessionId?: string): Promise<string[]> {
   const { server } = running;
-  for (const marker of markers) expect((await sendPrompt(server.url, server.routeToken, `remember ${marker}`)).status).toBe(200);
+  for (const marker of markers) {
+    expect((await sendPrompt(server.url, server.routeToken, `remember ${marker}`, sessionId)).status).toBe(200);
+  }
   const listCalls = async () => ((await (await running.api('/api/v1/calls')).json()) as { calls: CallRecord[] }).calls;
   await vi.waitFor(async () => expect(await listCalls()).toHaveLength(markers.length));
   // The newest call is listed first.
@@ -58,5 +60,25 @@ describe('deleted prompts on disk while the server runs', () => {
     expect(findMarkerInDir(running.dataDir, 'KEPT-MARKER-0a9c64')).not.toEqual([]);
     expect(findMarkerInDir(running.dataDir, 'FIRST-MARKER-71d0f2')).toEqual([]);
     expect(findMarkerInDir(running.dataDir, 'SECOND-MARKER-e83b55')).toEqual([]);
+  });
+
+  it('leave no byte after DELETE /api/v1/sessions/{id}', async () => {
+    running = await startTestServer({ upstreams: { anthropic: upstream.url } });
+    await recordCalls(['SESSION-MARKER-5e0b93'], 'session-to-delete');
+
+    expect((await running.api('/api/v1/sessions/session-to-delete', { method: 'DELETE' })).status).toBe(200);
+
+    expect(findMarkerInDir(running.dataDir, 'SESSION-MARKER-5e0b93')).toEqual([]);
+  });
+
+  it('leave no byte after deleting a device with its calls', async () => {
+    running = await startTestServer({ upstreams: { anthropic: upstream.url } });
+    await recordCalls(['DEVICE-MARKER-c4a217']);
+    const { devices } = (await (await running.api('/api/v1/devices')).json()) as { devices: { id: string }[] };
+    expect(devices).toHaveLength(1);
+
+    expect((await running.api(`/api/v1/devices/${devices[0]!.id}?calls=delete`, { method: 'DELETE' })).status).toBe(200);
+
+    expect(findMarkerInDir(running.dataDir, 'DEVICE-MARKER-c4a217')).toEqual([]);
   });
 });
