@@ -32,6 +32,11 @@ const screenshotDir = join(packageDir, 'test-artifacts', 'screenshots');
 const VIEWPORTS = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } } as const;
 const OWNER = { email: 'ada@example.com', name: 'Ada', password: 'correct horse battery' };
 const GUEST = { email: 'grace@example.com', name: 'Grace', password: 'another good password' };
+/** A system prompt of 41 lines, longer than the conversation view shows unfolded. */
+const LONG_SYSTEM_PROMPT = [
+  'You are a careful coding agent.',
+  ...Array.from({ length: 40 }, (_, index) => `Rule ${index + 1}: keep each change small.`),
+].join('\n');
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -232,7 +237,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
       claudeRequest(serve.routeToken, 'rich-session-0001', {
         model: 'claude-sonnet-4-5',
         max_tokens: 256,
-        system: 'You are a careful coding agent.',
+        system: LONG_SYSTEM_PROMPT,
         tools: [
           {
             name: 'Bash',
@@ -268,6 +273,12 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByText('The axis labels overlap; check the tick formatter first.').waitFor();
     await page.getByText('cat chart.ts').waitFor();
     await page.getByText('export const ticks = 12;').waitFor();
+    // A long system prompt shows its beginning until the person asks for all of it.
+    await page.getByText('Rule 1: keep each change small.', { exact: false }).waitFor();
+    expect(await page.getByText('Rule 40: keep each change small.', { exact: false }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Show all 41 lines' }).click();
+    await page.getByText('Rule 40: keep each change small.', { exact: false }).waitFor();
+    await page.getByRole('button', { name: 'Show less' }).click();
     // Tool definitions start folded.
     const definitions = page.locator('details', { has: page.getByText('1 tool definition') });
     expect(await definitions.getAttribute('open')).toBeNull();
