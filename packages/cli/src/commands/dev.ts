@@ -82,7 +82,10 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
   let succeeded = false;
   try {
     const workspace = await seedWorkspace(store, flags.workspace);
-    const deviceIds = await seedDevices(store, workspace.id);
+    const now = new Date();
+    // Paired before the first seeded call, so no device has calls older than its pairing.
+    const deviceIds = await seedDevices(store, workspace.id, new Date(now.getTime() - (days + 1) * 86_400_000));
+    const lastCallMs = new Map<string, number>();
     const startedMs = performance.now();
     const sessions = new Set<string>();
     let stored = 0;
@@ -94,14 +97,19 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
     for (const batch of generateSeedCalls({
       calls,
       days,
-      now: new Date(),
+      now,
       workspaceId: workspace.id,
       deviceIds,
       keepBodies: workspace.keepBodies,
       seed,
       batchSize: BATCH_SIZE,
     })) {
-      for (const call of batch) if (call.record.session_id) sessions.add(call.record.session_id);
+      for (const call of batch) {
+        if (call.record.session_id) sessions.add(call.record.session_id);
+        const deviceId = call.record.device_id;
+        const callStartMs = Date.parse(call.record.started_at);
+        if (deviceId !== null && callStartMs > (lastCallMs.get(deviceId) ?? 0)) lastCallMs.set(deviceId, callStartMs);
+      }
       if (inFlight.length >= 2) await inFlight.shift();
       inFlight.push(store.insertCalls(batch));
       stored += batch.length;
@@ -111,6 +119,12 @@ export async function devCommand(args: string[], io: CliIo): Promise<number> {
       }
     }
     await Promise.all(inFlight);
+    // "Last seen" is the newest call, as it would be had the calls come through the proxy.
+    for (const [deviceId, ms] of lastCallMs) {
+      const device = await store.getDevice(deviceId);
+      if (device && Date.parse(device.lastSeenAt ?? '') >= ms) continue;
+      await store.updateDevice(deviceId, { lastSeenAt: new Date(ms) });
+    }
 
     const seconds = (performance.now() - startedMs) / 1000;
     const result = {
@@ -189,7 +203,7 @@ async function seedWorkspace(store: Store, id: string | undefined): Promise<Work
  * Find the seeded devices by name, or create them. A new device belongs to a member of the workspace,
  * taken in turn, so grouping by person shows several people when the workspace has them.
  */
-async function seedDevices(store: Store, workspaceId: string): Promise<string[]> {
+async function seedDevices(store: Store, workspaceId: string, pairedAt: Date): Promise<string[]> {
   const existing = await store.listDevices(workspaceId);
   const members = await store.listMembers(workspaceId);
   const ids: string[] = [];
@@ -200,7 +214,7 @@ async function seedDevices(store: Store, workspaceId: string): Promise<string[]>
       continue;
     }
     const userId = members.length === 0 ? null : members[index % members.length]!.userId;
-    const device = await store.createDevice({ workspaceId, name: profile.name, os: profile.os, userId });
+    const device = await store.createDevice({ workspaceId, name: profile.name, os: profile.os, userId, createdAt: pairedAt });
     ids.push(device.id);
   }
   return ids;
