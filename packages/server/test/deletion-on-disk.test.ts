@@ -81,4 +81,27 @@ describe('deleted prompts on disk while the server runs', () => {
 
     expect(findMarkerInDir(running.dataDir, 'DEVICE-MARKER-c4a217')).toEqual([]);
   });
+
+  it('leave no byte after the retention job deletes the bodies', async () => {
+    running = await startTestServer({ upstreams: { anthropic: upstream.url } });
+    await recordCalls(['RETAINED-MARKER-93fd10']);
+    const { workspaces } = (await (await running.api('/api/v1/workspaces')).json()) as { workspaces: { id: string }[] };
+    const changed = await running.api(`/api/v1/workspaces/${workspaces[0]!.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ body_retention_days: 1 }),
+    });
+    expect(changed.status).toBe(200);
+    expect(findMarkerInDir(running.dataDir, 'RETAINED-MARKER-93fd10')).not.toEqual([]);
+
+    // Only Date moves two days on: the server's timers keep running, so the job sees the call as expired.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 2 * 86_400_000 });
+    try {
+      await running.server.runRetention();
+    } finally {
+      vi.useRealTimers();
+    }
+
+    expect(findMarkerInDir(running.dataDir, 'RETAINED-MARKER-93fd10')).toEqual([]);
+  });
 });
