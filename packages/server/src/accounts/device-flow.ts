@@ -61,6 +61,8 @@ export function createDeviceFlow(options: DeviceFlowOptions) {
   const { store, logger } = options;
   const clock = options.clock ?? (() => new Date());
   const codeLimiter = createAttemptLimiter({ maxFailures: CODES_PER_CLIENT, windowMs: CODE_WINDOW_MS });
+  // NOTE: a client with more than CODES_PER_LIFETIME / CODES_PER_CLIENT addresses can still spend this
+  // bound and make everyone wait, for at most one code lifetime.
   const totalLimiter = createAttemptLimiter({ maxFailures: CODES_PER_LIFETIME, windowMs: CODE_LIFETIME_MS });
 
   async function requestCode(req: IncomingMessage, res: ServerResponse): Promise<void> {
