@@ -102,6 +102,8 @@ describe('tokenwise serve output', () => {
       .split('\n')
       .filter((line) => line !== '');
     expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([
+      // Said at start so that a person who expects the weekly email sees why none will come.
+      'insights email off: no --smtp-url, so only the preview works',
       'server started',
       'call',
       'server stopping',
