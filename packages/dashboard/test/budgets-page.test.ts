@@ -105,8 +105,18 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
     const failClosed = page.getByLabel('Reject calls while blocking budgets cannot be checked');
     await failClosed.check();
     await expect.poll(() => page.getByText('On: calls get 503 until the database is back').isVisible(), { timeout: 10_000 }).toBe(true);
-    const { workspaces } = (await (await server.api('/api/v1/workspaces')).json()) as { workspaces: { budgets_fail_closed: boolean }[] };
-    expect(workspaces[0]?.budgets_fail_closed).toBe(true);
+    // A switch may show its new state before the server answers, so wait for the stored setting.
+    await expect
+      .poll(
+        async () => {
+          const { workspaces } = (await (await server.api('/api/v1/workspaces')).json()) as {
+            workspaces: { budgets_fail_closed: boolean }[];
+          };
+          return workspaces[0]?.budgets_fail_closed;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
 
     expect(await page.getByText('No alerts yet.').isVisible()).toBe(true);
     await page.screenshot({ path: join(screenshotDir, 'budgets.png'), fullPage: true });

@@ -465,8 +465,11 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
 
     await privacy.check();
     await poll(() => page.getByText(/On: calls are recorded/).isVisible()).toBe(true);
-    const me = (await (await ownerApi('/api/v1/me')).json()) as { workspaces: { name: string; privacy_mode: boolean }[] };
-    expect(me.workspaces.find((workspace) => workspace.name === 'local')!.privacy_mode).toBe(true);
+    // The switch shows its new state before the server answers, so wait for the stored setting.
+    await poll(async () => {
+      const me = (await (await ownerApi('/api/v1/me')).json()) as { workspaces: { name: string; privacy_mode: boolean }[] };
+      return me.workspaces.find((workspace) => workspace.name === 'local')!.privacy_mode;
+    }).toBe(true);
 
     // A call made now keeps no body, and the pages explain why instead of showing an empty conversation.
     const call = await recordCall(() => claudeCall(serve.routeToken, 'A private prompt', 'private-session-0001'));
