@@ -1,13 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CallRecord } from '@tokenwise/core';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { createTestSchema, describeWithPostgres, type TestSchema } from '../../storage/test/postgres-test-database.js';
-import { cliEnv, TOKENWISE_BIN } from './helpers/cli-process.js';
+import { type ServeRoleProcess, startServeRole } from './helpers/cli-process.js';
 
 /** Concurrent callers per proxy process; each calls until its first 429. */
 const LOOPS_PER_PROXY = 6;
@@ -17,49 +12,6 @@ const MAX_CALLS_PER_LOOP = 40;
 const ROOM_IN_CALLS = 10.5;
 /** Each proxy reloads budgets every second by default; this gives every proxy time to load the new one. */
 const BUDGET_PROPAGATION_MS = 5000;
-
-interface ServeProcess {
-  child: ChildProcess;
-  url: string;
-  dataDir: string;
-  output(): string;
-  stop(): Promise<number | null>;
-}
-
-/** Start `tokenwise serve <args>` with a data directory of its own and wait until it listens. */
-async function startServeProcess(args: string[]): Promise<ServeProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'tokenwise-budgets-'));
-  const child = spawn(process.execPath, [TOKENWISE_BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
-    env: cliEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => (output += text));
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => (output += text));
-  const exited = once(child, 'exit');
-
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const match = /Tokenwise is listening on (\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    };
-    child.stderr!.on('data', check);
-    exited.then(() => reject(new Error(`serve ${args.join(' ')} exited before listening:\n${output}`)));
-  });
-
-  return {
-    child,
-    url,
-    dataDir,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const [code] = (await exited) as [number | null];
-      await rm(dataDir, { recursive: true, force: true });
-      return code;
-    },
-  };
-}
 
 async function callAnthropic(proxyUrl: string, routeToken: string): Promise<Response> {
   const response = await fetch(`${proxyUrl}/r/${routeToken}/anthropic/v1/messages`, {
@@ -74,8 +26,8 @@ async function callAnthropic(proxyUrl: string, routeToken: string): Promise<Resp
 describeWithPostgres('a blocking budget across three proxy processes', () => {
   let upstream: FakeProvider;
   let schema: TestSchema;
-  let proxies: ServeProcess[];
-  let app: ServeProcess;
+  let proxies: ServeRoleProcess[];
+  let app: ServeRoleProcess;
   let apiToken: string;
 
   beforeAll(async () => {
@@ -89,9 +41,9 @@ describeWithPostgres('a blocking budget across three proxy processes', () => {
   beforeEach(async () => {
     schema = await createTestSchema();
     const common = ['--database-url', schema.url, '--upstream', `anthropic=${upstream.url}`];
-    app = await startServeProcess([...common, '--role', 'app']);
-    proxies = await Promise.all([1, 2, 3].map(() => startServeProcess([...common, '--role', 'proxy'])));
-    apiToken = (JSON.parse(await readFile(join(app.dataDir, 'server.json'), 'utf8')) as { api_token: string }).api_token;
+    app = await startServeRole([...common, '--role', 'app']);
+    proxies = await Promise.all([1, 2, 3].map(() => startServeRole([...common, '--role', 'proxy'])));
+    apiToken = await app.apiToken();
   });
 
   afterEach(async () => {
