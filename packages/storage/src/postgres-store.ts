@@ -145,10 +145,15 @@ export class PostgresStore extends SqlReportStore implements Store {
 
       const stored: { id: string; seq: number }[] = [];
       for (const chunk of chunks([...rows.values()], CALLS_PER_STATEMENT)) {
-        const result = await client.query<{ id: string; seq: number }>(
-          `${insertSql('calls', callColumns, chunk.length)} ON CONFLICT (id) DO NOTHING RETURNING id, seq`,
-          chunk.flatMap((row) => callColumns.map((column) => toPgValue(row.call[column]))),
-        );
+        // Named, so each connection parses and plans the statement of a chunk size once: with 52
+        // parameters per call, planning it anew took about half the time of the insert.
+        // NOTE: a pooler in transaction mode must pass prepared statements through (PgBouncer 1.21 and
+        // later with max_prepared_statements set); older ones reject the second use of the name.
+        const result = await client.query<{ id: string; seq: number }>({
+          name: `tokenwise_insert_calls_${chunk.length}`,
+          text: `${insertSql('calls', callColumns, chunk.length)} ON CONFLICT (id) DO NOTHING RETURNING id, seq`,
+          values: chunk.flatMap((row) => callColumns.map((column) => toPgValue(row.call[column]))),
+        });
         stored.push(...result.rows);
       }
 
@@ -180,8 +185,11 @@ export class PostgresStore extends SqlReportStore implements Store {
         );
       }
 
-      if (stored.length > 0) await client.query(ADD_SPEND_SQL, [stored.map(({ id }) => id)]);
-      if (stored.length > 0) await client.query(ADD_TO_ROLLUPS_SQL, [stored.map(({ id }) => id)]);
+      if (stored.length > 0) {
+        const ids = [stored.map(({ id }) => id)];
+        await client.query({ name: 'tokenwise_add_spend', text: ADD_SPEND_SQL, values: ids });
+        await client.query({ name: 'tokenwise_add_to_rollups', text: ADD_TO_ROLLUPS_SQL, values: ids });
+      }
 
       return stored.sort((a, b) => a.seq - b.seq).map(({ id, seq }) => ({ id, cursor: String(seq) }));
     }).catch((error: unknown) => {
