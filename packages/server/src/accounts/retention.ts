@@ -1,5 +1,6 @@
 import type { Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
+import { startPeriodicJob } from '../periodic-job.js';
 
 /** Time between two runs of the retention job, in ms. */
 export const RETENTION_INTERVAL_MS = 60 * 60_000;
@@ -18,7 +19,6 @@ export interface RetentionJob {
 export function startRetentionJob(options: { store: Store; logger: Logger; intervalMs?: number; clock?: () => Date }): RetentionJob {
   const { store, logger } = options;
   const clock = options.clock ?? (() => new Date());
-  let running: Promise<void> | null = null;
 
   async function run(): Promise<void> {
     try {
@@ -31,21 +31,5 @@ export function startRetentionJob(options: { store: Store; logger: Logger; inter
     }
   }
 
-  function runOnce(): Promise<void> {
-    running ??= run().finally(() => {
-      running = null;
-    });
-    return running;
-  }
-
-  const timer = setInterval(() => void runOnce(), options.intervalMs ?? RETENTION_INTERVAL_MS);
-  timer.unref();
-
-  return {
-    runOnce,
-    async close() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicJob(run, options.intervalMs ?? RETENTION_INTERVAL_MS);
 }

@@ -1,5 +1,6 @@
 import type { AlertChannel, AlertDelivery, BudgetAlert, BudgetAlertLevel, BudgetUsage, NewBudgetAlert, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
+import { startPeriodicJob } from '../periodic-job.js';
 import type { DeliveryResult, WebhookSender } from './alert-webhook.js';
 import { describeBudget, formatUsd } from './budget-text.js';
 
@@ -46,8 +47,6 @@ export function startBudgetAlertJob(options: BudgetAlertJobOptions): BudgetAlert
   const clock = options.clock ?? (() => new Date());
   const maxAttempts = options.maxAttempts ?? 6;
   const retryBaseMs = options.retryBaseMs ?? 5000;
-  let running: Promise<void> | null = null;
-  let closed = false;
   /** Crossings already recorded (budget, period, level), so later runs skip the texts and the insert. */
   const recorded = new Set<string>();
 
@@ -195,26 +194,7 @@ export function startBudgetAlertJob(options: BudgetAlertJobOptions): BudgetAlert
     }
   }
 
-  function runOnce(): Promise<void> {
-    running ??= run().finally(() => {
-      running = null;
-    });
-    return running;
-  }
-
-  const timer = setInterval(() => {
-    if (!closed) void runOnce();
-  }, options.intervalMs ?? 10_000);
-  timer.unref();
-
-  return {
-    runOnce,
-    async close() {
-      closed = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodicJob(run, options.intervalMs ?? 10_000);
 }
 
 function isDue(delivery: AlertDelivery, now: Date): boolean {

@@ -1,6 +1,7 @@
 import type { InsightsEmailFrequency, InsightsEmailSendKey, Store, Workspace } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import type { Mailer } from '../mail/mailer.js';
+import { startPeriodicJob } from '../periodic-job.js';
 import { renderInsightsEmail } from './render-email.js';
 import { buildInsightsReport, type InsightsReport, isEmptyReport } from './report-data.js';
 import { lastCompletePeriod, periodOfFrequency } from './report-period.js';
@@ -37,9 +38,6 @@ export interface InsightsEmailJob {
 export function startInsightsEmailJob(options: InsightsEmailJobOptions): InsightsEmailJob {
   const { store, mailer, logger } = options;
   const clock = options.clock ?? (() => new Date());
-  let running: Promise<void> | null = null;
-  /** Set by `close`, so a run in progress stops after the item at hand. */
-  let stopping = false;
 
   async function run(): Promise<void> {
     if (!mailer) return;
@@ -52,7 +50,7 @@ export function startInsightsEmailJob(options: InsightsEmailJobOptions): Insight
       return;
     }
     for (const workspace of workspaces) {
-      if (stopping) return;
+      if (job.stopping) return;
       try {
         await mailWorkspace(workspace, now, mailer);
       } catch (error) {
@@ -71,7 +69,7 @@ export function startInsightsEmailJob(options: InsightsEmailJobOptions): Insight
     const reports = new Map<string, Promise<InsightsReport>>();
 
     for (const member of await store.listMembers(workspace.id)) {
-      if (stopping) return;
+      if (job.stopping) return;
       const frequency = effectiveFrequency(settings.frequency, preferences.get(member.userId) ?? null);
       if (frequency === 'off') continue;
       const period = lastCompletePeriod(periodOfFrequency(frequency), now);
@@ -117,26 +115,10 @@ export function startInsightsEmailJob(options: InsightsEmailJobOptions): Insight
     }
   }
 
-  function runOnce(): Promise<void> {
-    running ??= run().finally(() => {
-      running = null;
-    });
-    return running;
-  }
-
   // The first run comes one interval after the start, like the retention job, so a restart loop cannot
   // hammer the SMTP server.
-  const timer = setInterval(() => void runOnce(), options.intervalMs ?? INSIGHTS_EMAIL_INTERVAL_MS);
-  timer.unref();
-
-  return {
-    runOnce,
-    async close() {
-      stopping = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const job = startPeriodicJob(run, options.intervalMs ?? INSIGHTS_EMAIL_INTERVAL_MS);
+  return job;
 }
 
 /** A person's own choice wins, except that a workspace set to `off` sends nobody an email. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Device, JudgeSettings, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
+import { startPeriodicJob } from '../periodic-job.js';
 import { hashToken } from '../tokens.js';
 import { askJudge, JudgeError } from './judge-client.js';
 import { answerTextOf, requestTextOf } from './judge-prompt.js';
@@ -48,9 +49,6 @@ export interface JudgeJob {
 export function startJudgeJob(options: JudgeJobOptions): JudgeJob {
   const { store, logger, apiKey } = options;
   const clock = options.clock ?? (() => new Date());
-  let running: Promise<void> | null = null;
-  /** Set by `close`, so a run in progress stops after the item at hand. */
-  let stopping = false;
   /** Warnings already logged, so an idle judge does not log the same line every minute. */
   const warned = new Set<string>();
 
@@ -83,7 +81,7 @@ export function startJudgeJob(options: JudgeJobOptions): JudgeJob {
       return;
     }
     for (const settings of enabled) {
-      if (stopping) return;
+      if (job.stopping) return;
       try {
         await judgeWorkspace(settings, apiKey, proxyUrl);
       } catch (error) {
@@ -128,7 +126,7 @@ export function startJudgeJob(options: JudgeJobOptions): JudgeJob {
     let judged = 0;
     let scannedToMs = candidates.length < CANDIDATES_PER_RUN ? toMs : candidates.at(-1)!.startedAtMs;
     for (const candidate of candidates) {
-      if (judged >= JUDGINGS_PER_RUN || stopping) {
+      if (judged >= JUDGINGS_PER_RUN || job.stopping) {
         scannedToMs = candidate.startedAtMs;
         break;
       }
@@ -226,24 +224,8 @@ export function startJudgeJob(options: JudgeJobOptions): JudgeJob {
     return token;
   }
 
-  function runOnce(): Promise<void> {
-    running ??= run().finally(() => {
-      running = null;
-    });
-    return running;
-  }
-
-  const timer = setInterval(() => void runOnce(), options.intervalMs ?? JUDGE_INTERVAL_MS);
-  timer.unref();
-
-  return {
-    runOnce,
-    async close() {
-      stopping = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const job = startPeriodicJob(run, options.intervalMs ?? JUDGE_INTERVAL_MS);
+  return job;
 }
 
 /**
