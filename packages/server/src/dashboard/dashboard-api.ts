@@ -4,10 +4,10 @@ import type { CallFilter, CallGrouping, Device, SessionSummary, Store, StoredCus
 import type { Logger } from 'pino';
 import type { Caller, Principals, WorkspaceScope } from '../accounts/principal.js';
 import { readFields } from '../accounts/request-body.js';
-import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import { parseListPage } from '../list-page-params.js';
 import { parseSince } from '../since.js';
+import { patternRoutes } from '../workspace-routes.js';
 import { callDetail } from './call-detail.js';
 import { type ExportFormat, streamCallExport } from './call-export.js';
 import { integerParameter, parseCallFilter, parseTimeRange } from './call-filter-params.js';
@@ -364,23 +364,7 @@ export function createDashboardApi(options: DashboardApiOptions) {
     return names.length > 0 ? names : [model];
   }
 
-  /** Serve the request when one of these routes matches; false when none does, so the next handler may. */
-  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller): Promise<boolean> {
-    const path = url.pathname.replace(/\/+$/, '').slice('/api/v1'.length);
-    const method = req.method ?? 'GET';
-    for (const [routeMethod, pattern, handler] of routes) {
-      const match = pattern.exec(path);
-      if (!match || routeMethod !== method) continue;
-      const scope = await principals.workspace(caller, req);
-      if (!scope) {
-        sendNoWorkspace(res, caller);
-        return true;
-      }
-      await handler({ req, res, url, caller, scope, params: match.slice(1).map(decodeSegment) });
-      return true;
-    }
-    return false;
-  };
+  return patternRoutes(principals, routes);
 }
 
 /** Return true when a dashboard route exists at `path` with another method, so the caller answers 405. */
@@ -464,12 +448,4 @@ function priceField(fields: Record<string, unknown>, name: string, required: boo
     throw new TokenwiseError('invalid_argument', `invalid ${name}: expected USD per million tokens from 0 to ${MAX_PRICE_USD_PER_MTOK}`);
   }
   return number;
-}
-
-function decodeSegment(segment: string | undefined): string {
-  try {
-    return decodeURIComponent(segment ?? '');
-  } catch {
-    throw new TokenwiseError('invalid_argument', `invalid percent-encoding in the path segment "${segment}"`);
-  }
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 import {
   INSIGHTS_EMAIL_FREQUENCIES,
@@ -8,11 +8,11 @@ import {
   type Workspace,
 } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import { type Caller, type Principals, WORKSPACE_HEADER, type WorkspaceScope } from '../accounts/principal.js';
+import type { Principals } from '../accounts/principal.js';
 import { readFields } from '../accounts/request-body.js';
-import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import type { Mailer } from '../mail/mailer.js';
+import { exactPathRoutes, type WorkspaceRoute, type WorkspaceRouteContext } from '../workspace-routes.js';
 import { effectiveFrequency } from './email-job.js';
 import { type RenderedEmail, renderInsightsEmail } from './render-email.js';
 import { buildInsightsReport, type InsightsReport } from './report-data.js';
@@ -32,13 +32,7 @@ export interface InsightsEmailApiOptions {
 /** Sends listed by the settings route at most. */
 const SENDS_LISTED = 20;
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  caller: Caller;
-  scope: WorkspaceScope;
-}
+type Context = WorkspaceRouteContext;
 
 /** Build the email of the last complete period of `kind`, exactly as the job would send it now. */
 export async function previewInsightsEmail(
@@ -65,7 +59,7 @@ export function createInsightsEmailApi(options: InsightsEmailApiOptions) {
   const { store, principals, logger } = options;
   const clock = options.clock ?? (() => new Date());
 
-  const routes: [method: string, path: string, handler: (context: Context) => Promise<void>][] = [
+  const routes: WorkspaceRoute[] = [
     ['GET', '/insights/email-preview', preview],
     ['GET', '/insights/email-settings', getSettings],
     ['PATCH', '/insights/email-settings', updateSettings],
@@ -157,26 +151,7 @@ export function createInsightsEmailApi(options: InsightsEmailApiOptions) {
     await getSettings(context);
   }
 
-  /** Serve the request when one of these routes matches; false when none does, so the next handler may. */
-  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller): Promise<boolean> {
-    const path = url.pathname.replace(/\/+$/, '').slice('/api/v1'.length);
-    const route = routes.find(([method, routePath]) => routePath === path && method === req.method);
-    if (!route) {
-      if (!routes.some(([, routePath]) => routePath === path)) return false;
-      sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
-      return true;
-    }
-    // A named workspace (header or `?workspace=`) must be the caller's, for API tokens too.
-    const named = headerValue(req.headers[WORKSPACE_HEADER]) ?? url.searchParams.get('workspace') ?? undefined;
-    const scope = await principals.workspace(caller, req, named);
-    if (!scope) {
-      if (named !== undefined) sendApiError(res, 404, 'not_found', `no workspace "${named}" for this caller`);
-      else sendNoWorkspace(res, caller);
-      return true;
-    }
-    await route[2]({ req, res, url, caller, scope });
-    return true;
-  };
+  return exactPathRoutes(principals, routes);
 }
 
 function frequencyField(value: unknown, name: string): InsightsEmailFrequency {
@@ -212,8 +187,4 @@ function describeSend(send: InsightsEmailSend) {
     finished_at: send.finishedAt,
     error: send.error,
   };
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 import type { ScoreGrouping, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import type { Caller, Principals, WorkspaceScope } from '../accounts/principal.js';
+import type { Principals, WorkspaceScope } from '../accounts/principal.js';
 import { readFields } from '../accounts/request-body.js';
-import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import { integerParameter, listParameter, parseTimeRange } from '../dashboard/call-filter-params.js';
 import { parseListPage } from '../list-page-params.js';
+import { patternRoutes, type WorkspacePatternRoute } from '../workspace-routes.js';
 import type { InsightsJob } from './insights-job.js';
 import {
   describeCallScores,
@@ -181,23 +181,10 @@ export function createInsightsApi(options: InsightsApiOptions) {
     },
   };
 
-  /** Serve the request when one of these routes matches; false when none does, so the next handler may. */
-  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller): Promise<boolean> {
-    const path = url.pathname.replace(/\/+$/, '').slice('/api/v1'.length);
-    const method = req.method ?? 'GET';
-    for (const [routeMethod, pattern, name] of ROUTES) {
-      const match = pattern.exec(path);
-      if (!match || routeMethod !== method) continue;
-      const scope = await principals.workspace(caller, req);
-      if (!scope) {
-        sendNoWorkspace(res, caller);
-        return true;
-      }
-      await handlers[name]!({ req, res, url, scope, params: match.slice(1).map(decodeSegment) });
-      return true;
-    }
-    return false;
-  };
+  return patternRoutes(
+    principals,
+    ROUTES.map(([method, pattern, name]): WorkspacePatternRoute => [method, pattern, handlers[name]!]),
+  );
 }
 
 /** Return true when an insights route exists at `path` with another method, so the caller answers 405. */
@@ -230,12 +217,4 @@ function numberField(
 
 function notFound(res: ServerResponse, message: string): void {
   sendApiError(res, 404, 'not_found', message);
-}
-
-function decodeSegment(segment: string | undefined): string {
-  try {
-    return decodeURIComponent(segment ?? '');
-  } catch {
-    throw new TokenwiseError('invalid_argument', `invalid percent-encoding in the path segment "${segment}"`);
-  }
 }

@@ -1,13 +1,12 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 import { JUDGE_TOOL, type JudgeScore, type JudgeSettings, type NewJudgeSettings, type Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import { type Caller, type Principals, WORKSPACE_HEADER, type WorkspaceScope } from '../accounts/principal.js';
+import type { Principals } from '../accounts/principal.js';
 import { readFields } from '../accounts/request-body.js';
-import { sendNoWorkspace } from '../api.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import { integerParameter, parseTimeRange } from '../dashboard/call-filter-params.js';
 import { roundUsd } from '../dashboard/overview-response.js';
+import { exactPathRoutes, type WorkspaceRoute, type WorkspaceRouteContext } from '../workspace-routes.js';
 import { JUDGE_ROUTE_NAMES } from './judge-client.js';
 import { JUDGE_DEVICE_NAME } from './judge-job.js';
 
@@ -35,13 +34,7 @@ const MAX_RUBRIC_CHARS = 4000;
 const USAGE_DAYS = 30;
 const FIELDS = ['enabled', 'route', 'model', 'rubric', 'sample_rate', 'pass_score'] as const;
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  caller: Caller;
-  scope: WorkspaceScope;
-}
+type Context = WorkspaceRouteContext;
 
 /**
  * Create the LLM judge's routes under `/api/v1`, each in the caller's workspace:
@@ -54,7 +47,7 @@ export function createJudgeApi(options: JudgeApiOptions) {
   const { store, principals, logger } = options;
   const clock = options.clock ?? (() => new Date());
 
-  const routes: [method: string, path: string, handler: (context: Context) => Promise<void>][] = [
+  const routes: WorkspaceRoute[] = [
     ['GET', '/judge/settings', getSettings],
     ['PATCH', '/judge/settings', updateSettings],
     ['GET', '/judge/scores', listScores],
@@ -187,26 +180,7 @@ export function createJudgeApi(options: JudgeApiOptions) {
     sendJson(context.res, 200, { scores: scores.map(describeScore) });
   }
 
-  /** Serve the request when one of these routes matches; false when none does, so the next handler may. */
-  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller): Promise<boolean> {
-    const path = url.pathname.replace(/\/+$/, '').slice('/api/v1'.length);
-    const route = routes.find(([method, routePath]) => routePath === path && method === req.method);
-    if (!route) {
-      if (!routes.some(([, routePath]) => routePath === path)) return false;
-      sendApiError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
-      return true;
-    }
-    // A named workspace (header or `?workspace=`) must be the caller's, for API tokens too.
-    const named = headerValue(req.headers[WORKSPACE_HEADER]) ?? url.searchParams.get('workspace') ?? undefined;
-    const scope = await principals.workspace(caller, req, named);
-    if (!scope) {
-      if (named !== undefined) sendApiError(res, 404, 'not_found', `no workspace "${named}" for this caller`);
-      else sendNoWorkspace(res, caller);
-      return true;
-    }
-    await route[2]({ req, res, url, caller, scope });
-    return true;
-  };
+  return exactPathRoutes(principals, routes);
 }
 
 export function describeScore(score: JudgeScore) {
@@ -257,8 +231,4 @@ function numberField(value: unknown, name: string, min: number, max: number): nu
     throw new TokenwiseError('invalid_argument', `invalid ${name} ${JSON.stringify(value)}: expected a number from ${min} to ${max}`);
   }
   return number;
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
