@@ -16,12 +16,11 @@ export interface WorkspaceRouteContext {
 /** A route matched by method and exact path under `/api/v1`. */
 export type WorkspaceRoute = [method: string, path: string, handler: (context: WorkspaceRouteContext) => Promise<void>];
 
-/** A route matched by method and a path pattern under `/api/v1`. Its capture groups become `params`, decoded. */
-export type WorkspacePatternRoute = [
-  method: string,
-  pattern: RegExp,
-  handler: (context: WorkspaceRouteContext & { params: string[] }) => Promise<void>,
-];
+/** The request a pattern route serves: the capture groups of its path pattern, decoded, are `params`. */
+export type WorkspacePatternContext = WorkspaceRouteContext & { params: string[] };
+
+/** A route matched by method and a path pattern under `/api/v1`. */
+export type WorkspacePatternRoute = [method: string, pattern: RegExp, handler: (context: WorkspacePatternContext) => Promise<void>];
 
 /** A request handler that returns false when no route matches, so the next handler may serve the request. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL, caller: Caller) => Promise<boolean>;

@@ -1,13 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { priceKeyFor, TokenwiseError } from '@tokenwise/core';
 import type { CallFilter, CallGrouping, Device, SessionSummary, Store, StoredCustomPrice } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import type { Caller, Principals, WorkspaceScope } from '../accounts/principal.js';
+import type { Principals, WorkspaceScope } from '../accounts/principal.js';
 import { readFields } from '../accounts/request-body.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import { parseListPage } from '../list-page-params.js';
 import { parseSince } from '../since.js';
-import { patternRoutes } from '../workspace-routes.js';
+import { patternRoutes, type WorkspacePatternContext } from '../workspace-routes.js';
 import { callDetail } from './call-detail.js';
 import { type ExportFormat, streamCallExport } from './call-export.js';
 import { integerParameter, parseCallFilter, parseTimeRange } from './call-filter-params.js';
@@ -40,14 +40,7 @@ const MAX_PRICE_USD_PER_MTOK = 100_000;
 /** Distinct model names a re-price by model looks through; a workspace has far fewer in practice. */
 const MAX_REPRICE_MODELS = 10_000;
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  caller: Caller;
-  scope: WorkspaceScope;
-  params: string[];
-}
+type Context = WorkspacePatternContext;
 
 type Handler = (context: Context) => Promise<void>;
 

@@ -1,13 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { TokenwiseError } from '@tokenwise/core';
 import type { ScoreGrouping, Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
-import type { Principals, WorkspaceScope } from '../accounts/principal.js';
+import type { Principals } from '../accounts/principal.js';
 import { readFields } from '../accounts/request-body.js';
 import { sendApiError, sendJson } from '../api-responses.js';
 import { integerParameter, listParameter, parseTimeRange } from '../dashboard/call-filter-params.js';
 import { parseListPage } from '../list-page-params.js';
-import { patternRoutes, type WorkspacePatternRoute } from '../workspace-routes.js';
+import { patternRoutes, type WorkspacePatternContext, type WorkspacePatternRoute } from '../workspace-routes.js';
 import type { InsightsJob } from './insights-job.js';
 import {
   describeCallScores,
@@ -36,13 +36,7 @@ const SCORE_GROUPINGS: readonly ScoreGrouping[] = ['group', 'session', 'tool', '
 const MAX_SCORED_IDS = 200;
 const MAX_LATENCY_TARGET_MS = 3_600_000;
 
-interface Context {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  scope: WorkspaceScope;
-  params: string[];
-}
+type Context = WorkspacePatternContext;
 
 type Handler = (context: Context) => Promise<void>;
 
