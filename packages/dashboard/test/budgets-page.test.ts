@@ -60,7 +60,7 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
     for (const dir of [buildDir, profileDir]) if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates a budget and shows its spend', async () => {
+  it('creates budget, shows its spend', async () => {
     await page.goto(server.server.setupUrl!);
     await page.getByLabel('Email').fill(OWNER.email);
     await page.getByLabel('Name').fill(OWNER.name);
@@ -95,7 +95,7 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
 
     const row = page.getByRole('row', { name: /Team daily/ });
     await row.waitFor();
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const text = await row.innerText();
     expect(text).toContain('API spend per day, whole workspace');
     expect(text).toContain(`${formatUsd(callUsd)} of $5.00`);
@@ -105,7 +105,7 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
     const failClosed = page.getByLabel('Reject calls while blocking budgets cannot be checked');
     await failClosed.check();
     await expect.poll(() => page.getByText('On: calls get 503 until the database is back').isVisible(), { timeout: 10_000 }).toBe(true);
-    // A switch may show its new state before the server answers, so wait for the stored setting.
+    // A switch may show its new state before the server responds, so wait for the stored setting.
     await expect
       .poll(
         async () => {
@@ -122,8 +122,8 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
     await page.screenshot({ path: join(screenshotDir, 'budgets.png'), fullPage: true });
   });
 
-  it('shows every budget and the newest alerts past one page', async () => {
-    // One more than the API's default page size of 100; each budget is less than the call made above,
+  it('lists budgets and alerts past one page', async () => {
+    // One more than the API's default page size of 100. Each budget is less than the call made above,
     // so the alert job records a threshold and a limit alert for each.
     const CREATED = 101;
     for (let index = 0; index < CREATED; index += 1) {

@@ -57,7 +57,7 @@ let page: Page;
 describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing: install it with apt-get install -y chromium`);
-    // `npm install` builds the dashboard; build it again when the sources changed since, so the test never
+    // `npm install` builds the dashboard. Build it again when the sources changed since, so the test never
     // runs an old build.
     if (await buildIsStale()) await promisify(execFile)('npx', ['vite', 'build'], { cwd: packageDir });
 
@@ -94,7 +94,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     for (const dir of [dataDir, profileDir]) if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('sets up the owner through the setup link and shows how to connect', async () => {
+  it('setup link creates the owner', async () => {
     const setupUrl = /(http:\/\/\S+\/setup\?code=twu_\S+)/.exec(serve.stderr())?.[1];
     expect(setupUrl).toBeDefined();
 
@@ -112,7 +112,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await shootAll('empty-state');
   });
 
-  it('shows overview totals that match the recorded calls', async () => {
+  it('overview totals match recorded calls', async () => {
     await seedCalls();
     const calls = await listCalls();
     expect(calls).toHaveLength(7);
@@ -159,7 +159,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     expect(new URL(page.url()).searchParams.get('from')).toBe(localInput(new Date(now.getTime() - 3_600_000)));
   });
 
-  it('filters the call list by tool and opens a call with its prompt', async () => {
+  it('call list filters and opens calls', async () => {
     await page.goto(`${serve.url}/calls`);
     const table = page.getByRole('table', { name: 'Calls, newest first' });
     await table.waitFor();
@@ -168,7 +168,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
 
     await page.getByLabel('Tool', { exact: true }).selectOption('codex');
     await poll(() => table.locator('tbody tr').count()).toBe(2);
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     for (const row of await table.locator('tbody tr').all()) expect(await row.innerText()).toContain('codex');
 
     await page.getByRole('button', { name: 'Clear filters' }).click();
@@ -186,7 +186,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await shootAll('call-detail');
   });
 
-  it('shows a new call live at the top of the list', async () => {
+  it('call list shows new calls live', async () => {
     await page.goto(`${serve.url}/calls`);
     const table = page.getByRole('table', { name: 'Calls, newest first' });
     await poll(() => table.locator('tbody tr').count()).toBe(7);
@@ -196,7 +196,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await poll(() => table.locator('tbody tr').count()).toBe(8);
   });
 
-  it('searches prompts, chooses columns and exports the filtered calls', async () => {
+  it('call list search, columns and export', async () => {
     await page.goto(`${serve.url}/calls`);
     const table = page.getByRole('table', { name: 'Calls, newest first' });
     await poll(() => table.locator('tbody tr').count()).toBe(8);
@@ -232,7 +232,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     expect(csv.match(/,codex,/g)).toHaveLength(2);
   });
 
-  it('renders images, thinking and tool calls of a conversation', async () => {
+  it('conversation renders images, thinking, tools', async () => {
     const call = await recordCall(() =>
       claudeRequest(serve.routeToken, 'rich-session-0001', {
         model: 'claude-sonnet-4-5',
@@ -273,7 +273,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByText('The axis labels overlap; check the tick formatter first.').waitFor();
     await page.getByText('cat chart.ts').waitFor();
     await page.getByText('export const ticks = 12;').waitFor();
-    // A long system prompt shows its beginning until the person asks for all of it.
+    // A long system prompt shows its beginning until the person requests all of it.
     await page.getByText('Rule 1: keep each change small.', { exact: false }).waitFor();
     expect(await page.getByText('Rule 40: keep each change small.', { exact: false }).count()).toBe(0);
     await page.getByRole('button', { name: 'Show all 41 lines' }).click();
@@ -288,11 +288,11 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByText('"tool_use_id": "toolu_e2e_1"').waitFor();
     await page.getByRole('tab', { name: 'Headers' }).click();
     await page.getByText('anthropic-version').first().waitFor();
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     expect(await page.locator('main').innerText()).not.toContain('FAKE');
   });
 
-  it('loads a large body only when the call is opened', async () => {
+  it('large body loads on open', async () => {
     const large = `Review this log:\n${'GET /api/v1/calls 200 12ms\n'.repeat(12_000)}`;
     expect(Buffer.byteLength(large)).toBeGreaterThan(300 * 1024);
     const call = await recordCall(() => claudeCall(serve.routeToken, large, 'large-session-0001'));
@@ -308,7 +308,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByText('Review this log:', { exact: false }).first().waitFor();
   });
 
-  it('opens a session and steps through its calls', async () => {
+  it('session view steps through calls', async () => {
     await page.goto(`${serve.url}/sessions/${SESSION_CLAUDE}`);
     await page.getByRole('heading', { name: 'Timeline' }).waitFor();
     await poll(() => page.locator('.timeline li').count()).toBe(3);
@@ -325,7 +325,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await shootAll('sessions');
   });
 
-  it('revokes a device, after which its token is rejected', async () => {
+  it('revoked device token is rejected', async () => {
     await page.goto(`${serve.url}/devices`);
     const device = page.getByRole('region', { name: 'Device ci-runner' });
     await device.waitFor();
@@ -350,7 +350,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     const invites = page.getByRole('region', { name: 'Invites' });
     await invites.getByLabel('Email (optional: only this address can accept)').fill('grace@example.com');
     await invites.getByRole('button', { name: 'Create invite link' }).click();
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const link = await invites.locator('.copy-line code').innerText();
     expect(link).toMatch(new RegExp(`^${serve.url}/invite`));
     await invites.getByRole('cell', { name: 'grace@example.com' }).waitFor();
@@ -363,7 +363,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.goto(`${serve.url}/settings`);
     const invites = page.getByRole('region', { name: 'Invites' });
     await invites.getByRole('button', { name: 'Create invite link' }).click();
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const link = await invites.locator('.copy-line code').innerText();
 
     // The invited person uses a browser of their own, so no cookie of the owner's session is shared.
@@ -408,7 +408,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
       await guestRow.waitFor({ state: 'detached' });
       expect(await memberRoles()).toEqual({ [OWNER.email]: 'owner' });
 
-      // The removed person keeps the account but sees nothing of the workspace any more.
+      // The removed person keeps the account but reads nothing of the workspace any more.
       for (const path of ['/api/v1/calls', '/api/v1/members', '/api/v1/devices', '/api/v1/overview']) {
         expect(await guestGet(path), path).toBe(404);
       }
@@ -421,7 +421,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     }
   });
 
-  it('adds a custom price and re-prices past calls', async () => {
+  it('custom price re-prices past calls', async () => {
     await page.goto(`${serve.url}/settings`);
     const prices = page.getByRole('region', { name: 'Custom prices' });
     await prices.getByLabel('Model').fill('gpt-5');
@@ -437,7 +437,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     expect(codex.map((call) => call.cost.price_source?.startsWith('custom:'))).toEqual([true, true]);
   });
 
-  it('creates a second workspace and switches between them', async () => {
+  it('second workspace and switching', async () => {
     await page.goto(`${serve.url}/settings`);
     const workspaces = page.getByRole('region', { name: 'Workspaces' });
     await workspaces.getByLabel('New workspace').fill('Side project');
@@ -456,7 +456,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await poll(() => statValue('Calls')).not.toBe('0');
   });
 
-  it('turns privacy mode on in the settings', async () => {
+  it('settings turn privacy mode on', async () => {
     await page.goto(`${serve.url}/settings`);
     const privacy = page.getByRole('checkbox', { name: 'Privacy mode' });
     await privacy.waitFor();
@@ -465,7 +465,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
 
     await privacy.check();
     await poll(() => page.getByText(/On: calls are recorded/).isVisible()).toBe(true);
-    // The switch shows its new state before the server answers, so wait for the stored setting.
+    // The switch shows its new state before the server responds, so wait for the stored setting.
     await poll(async () => {
       const me = (await (await ownerApi('/api/v1/me')).json()) as { workspaces: { name: string; privacy_mode: boolean }[] };
       return me.workspaces.find((workspace) => workspace.name === 'local')!.privacy_mode;
@@ -481,7 +481,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
     await page.getByText('Privacy mode is on for this workspace.').waitFor();
   });
 
-  it('shows the sign-in page in the same style', async () => {
+  it('sign-in page shares the style', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/login/);
     await shootAll('login');
@@ -492,7 +492,7 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
   });
 
   it('shows devices beyond one page', async () => {
-    // The API returns 100 devices per page by default; these make the list longer than one page.
+    // The API returns 100 devices per page by default. These make the list longer than one page.
     for (let index = 0; index < 100; index += 1) {
       const created = await ownerApi('/api/v1/route-tokens', {
         method: 'POST',
@@ -646,8 +646,8 @@ function localInput(date: Date): string {
 }
 
 /**
- * `expect.poll` with room for a loaded machine: a call goes through the proxy, the store and the live
- * stream before the page shows it, and each step waits for a busy CPU.
+ * Poll with `expect.poll` and room for a loaded machine. A call goes through the proxy, the store and the
+ * live stream before the page shows it, and each step waits for a busy CPU.
  */
 function poll<T>(read: () => T | Promise<T>) {
   return expect.poll(read, { timeout: 10_000 });
@@ -655,11 +655,11 @@ function poll<T>(read: () => T | Promise<T>) {
 
 async function statValue(label: string): Promise<string> {
   const stat = page.locator('.stat', { has: page.locator('.label', { hasText: new RegExp(`^${label}$`) }) });
-  // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+  // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
   return (await stat.locator('.value').innerText()).trim();
 }
 
-/** The dashboard's dollar format (lib/format.ts), repeated here so the test states the expected text. */
+/** Format dollars as the dashboard does (lib/format.ts), repeated here so the test states the expected text. */
 function formatUsdLikeTheDashboard(value: number): string {
   if (value === 0) return '$0.00';
   if (value >= 1) return `$${value.toFixed(2)}`;
@@ -667,7 +667,7 @@ function formatUsdLikeTheDashboard(value: number): string {
   return `$${value.toPrecision(2)}`;
 }
 
-/** True when the build is missing or older than a source file, index.html or the Vite config. */
+/** Check whether the build is missing or older than a source file, index.html or the Vite config. */
 async function buildIsStale(): Promise<boolean> {
   if (!existsSync(buildIndex)) return true;
   const built = (await stat(buildIndex)).mtimeMs;
@@ -683,17 +683,17 @@ async function shoot(name: string): Promise<void> {
   await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
 }
 
-/** Screenshot the current page in light and dark, at desktop and phone width; leaves it light at desktop width. */
+/** Screenshot the current page in light and dark, at desktop and phone width. Leaves it light at desktop width. */
 async function shootAll(name: string): Promise<void> {
   for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     await page.setViewportSize(viewport);
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
-      // Charts redraw on a theme or size change; give them a frame.
+      // Charts redraw on a theme or size change, so give them a frame.
       await page.waitForTimeout(150);
       await page.screenshot({ path: join(screenshotDir, `${name}-${scheme}-${size}.png`), fullPage: true });
     }
-    // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+    // Wide tables scroll inside their own box, so the page itself never scrolls sideways.
     const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(pageWidth, `${name} at ${size} width`).toBeLessThanOrEqual(viewport.width);
   }

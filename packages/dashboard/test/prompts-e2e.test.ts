@@ -180,7 +180,7 @@ function call(workspaceId: string, deviceId: string, version: Version, startedAt
   return { record, bodies };
 }
 
-/** Ten calls a day for a week; the prompt changes after three and a half days. */
+/** Ten calls a day for a week. The prompt changes after three and a half days. */
 function seedWeek(workspaceId: string, deviceId: string, now: number) {
   const outcomes: Record<number, Outcome> = { 12: 'max_tokens', 44: 'error', 51: 'error', 63: 'truncated' };
   return Array.from({ length: 70 }, (_, index) => {
@@ -246,14 +246,14 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     for (const dir of [buildDir, profileDir]) if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('lists the Claude Code prompt with its two versions and insights', async () => {
+  it('lists prompt, versions and insights', async () => {
     await page.getByRole('link', { name: 'Prompts', exact: true }).click();
     const table = page.getByRole('table', { name: 'Prompt groups, most expensive first' });
     await table.waitFor();
     const row = table.locator('tbody tr', { hasText: `claude-code: ${IDENTITY}` });
 
     expect(await row.count()).toBe(1);
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const cells = await row.locator('td').allInnerTexts();
     expect(cells[1]).toBe('2');
     expect(cells[2]).toMatch(/^70 /);
@@ -264,7 +264,7 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     await page.screenshot({ path: join(screenshotDir, 'prompts.png'), fullPage: true });
   });
 
-  it('shows the diff and the cost change between the versions', async () => {
+  it('shows version diff and cost change', async () => {
     await page
       .getByRole('table', { name: 'Prompt groups, most expensive first' })
       .getByRole('link', { name: `claude-code: ${IDENTITY}` })
@@ -272,7 +272,7 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     const versions = page.getByRole('table', { name: 'Prompt versions, oldest first' });
     await versions.waitFor();
 
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const rows = await versions.locator('tbody tr').allInnerTexts();
     expect(rows).toHaveLength(2);
     expect(rows[0]).toContain('2.1.197');
@@ -281,7 +281,7 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
 
     const metrics = page.getByRole('table', { name: 'Metrics before and after the change' });
     await metrics.waitFor();
-    // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator; innerText is the text a person sees
+    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     expect(await metrics.locator('tr', { hasText: 'Cost per call' }).innerText()).toContain('+50.0%');
     const instructions = page.getByRole('region', { name: 'Instructions diff' });
     expect(await instructions.locator('[data-change="added"]', { hasText: 'Run the tests after each change.' }).count()).toBe(1);
@@ -290,7 +290,7 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     await page.screenshot({ path: join(screenshotDir, 'prompt-group.png'), fullPage: true });
   });
 
-  it('marks the failing calls with their scores', async () => {
+  it('marks failing calls with scores', async () => {
     const calls = page.getByRole('table', { name: 'Calls of this prompt, newest first' });
     await calls.waitFor();
 
@@ -300,7 +300,7 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     expect(await calls.locator('.badge', { hasText: 'Stream cut' }).count()).toBe(1);
   });
 
-  it('shows scores in the call list and detail', async () => {
+  it('call list and detail show scores', async () => {
     const cut = seeded.find((entry) => entry.record.status === 'truncated')!.record;
     const overloaded = seeded.filter((entry) => entry.record.status === 'error').at(-1)!.record;
     const newest = seeded.at(-1)!.record;

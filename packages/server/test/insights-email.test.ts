@@ -9,10 +9,10 @@ import { type SmtpSink, startSmtpSink } from './helpers/smtp-sink.js';
 import { startTestServer, type TestServer } from './helpers/test-server.js';
 
 /**
- * The weekly insights email end to end: a real `serve` with a week of calls (and the weeks before) stored
- * through its ingest API, in which Claude Code's system prompt changes on Thursday. The insights job
- * derives the prompt versions, the LLM judge scores calls through the server's own proxy against the fake
- * provider, and the email job mails everyone through a local SMTP server. Each figure of the received
+ * The weekly insights email end to end. A real `serve` stores a week of calls (and the weeks before)
+ * through its ingest API, and Claude Code's system prompt changes on Thursday. The insights job derives
+ * the prompt versions. The LLM judge scores calls through the server's own proxy against the fake
+ * provider. The email job mails everyone through a local SMTP server. Each figure of the received
  * email is checked against the dashboard's API.
  */
 
@@ -172,7 +172,7 @@ async function ingest(calls: { record: CallRecord; bodies: CallBodies | null }[]
 /**
  * Build the seeded weeks. History: two Codex calls a day for the 28 days before the week ($0.80 a day). The week
  * before: Claude Code 2.1.197 calls of Ada and Bob. The week: 2.1.197 from Monday to Wednesday, 2.1.198
- * from Thursday, whose first day is an expensive session (far above the usual day), an error and a refusal.
+ * from Thursday. Thursday has an expensive session (far above the usual day), an error and a refusal.
  */
 function seedWeeks(): { record: CallRecord; bodies: CallBodies | null }[] {
   const calls: Seed[] = [];
@@ -230,7 +230,7 @@ function round2(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-/** The lines of one section of the text email, from its heading to the next blank line. */
+/** Extract the lines of one section of the text email, from its heading to the next blank line. */
 function sectionOf(text: string, heading: string): string[] {
   const lines = text.split('\n');
   const start = lines.indexOf(heading);
@@ -254,7 +254,7 @@ beforeAll(async () => {
     mail: { smtpUrl: smtp.url, from: 'Tokenwise <tokenwise@example.com>' },
     judgeApiKey: FAKE_CREDENTIALS.anthropicApiKey,
     reportClock: () => NOW,
-    // Every job runs only when a test asks, so each check sees a known state.
+    // Every job runs only when a test requests it, so each check reads a known state.
     insightsIntervalMs: 3_600_000,
     insightsEmailIntervalMs: 3_600_000,
     judgeIntervalMs: 3_600_000,
@@ -277,7 +277,7 @@ afterAll(async () => {
 describe('insights email', () => {
   let mail: { text: string; html: string; subject: string };
 
-  it('judges sampled calls through the proxy with the server key', async () => {
+  it('judge scores calls via proxy', async () => {
     const enabled = await ada.browser.api('PATCH', '/api/v1/judge/settings', {
       enabled: true,
       route: 'anthropic',
@@ -287,7 +287,7 @@ describe('insights email', () => {
       pass_score: 6,
     });
     expect(enabled.status).toBe(200);
-    // The judge starts with the calls made after it was turned on; this workspace turned it on two weeks ago.
+    // The judge starts with the calls made after it was turned on. This workspace turned it on two weeks ago.
     await backdateJudge(running.server, adaLaptop.workspaceId, PREVIOUS_FROM);
 
     await running.server.runJudge();
@@ -296,7 +296,7 @@ describe('insights email', () => {
     await running.server.runJudge();
 
     const judgeRequests = provider.requests().filter((request) => request.headers['user-agent']?.startsWith('tokenwise-judge/'));
-    // 6 + 2 calls the week before, 6 + 8 + 4 + 1 this week; the error is not judged.
+    // 6 + 2 calls the week before, 6 + 8 + 4 + 1 this week. The error is not judged.
     expect(judgeRequests).toHaveLength(27);
     for (const request of judgeRequests) {
       expect(request.path).toBe('/v1/messages');
@@ -312,7 +312,7 @@ describe('insights email', () => {
     expect(new Set(calls.calls.map((call) => call.device_id)).size).toBe(1);
   });
 
-  it('mails each member once, with the figures of the dashboard', async () => {
+  it('mails each member once', async () => {
     await running.server.runInsightsEmails();
 
     expect(smtp.messages.map((message) => message.to).sort()).toEqual([['ada@example.com'], ['bob@example.com']]);
@@ -329,7 +329,7 @@ describe('insights email', () => {
     expect(mail.text).toContain(`Sessions: ${overview.totals.sessions}`);
   });
 
-  it('breaks cost down by tool, model and person', async () => {
+  it('cost by tool, model, person', async () => {
     for (const [heading, groupBy] of [
       ['Cost by tool', 'tool'],
       ['Cost by model', 'model'],
@@ -361,7 +361,7 @@ describe('insights email', () => {
     expect(mail.html).toContain(`href="${running.server.url}/sessions/session-big-refactor"`);
   });
 
-  it('states the new prompt version and its cost change', async () => {
+  it('new prompt version and cost', async () => {
     interface InsightJson {
       kind: string;
       group_id: string;
@@ -385,7 +385,7 @@ describe('insights email', () => {
     expect(lines[index + 1]?.trim()).toBe(`${running.server.url}/prompts/${change!.group_id}`);
   });
 
-  it('states error and refusal rates and failed checks', async () => {
+  it('error and refusal rates', async () => {
     const { body: scores } = await api<{ totals: { calls: number; failed: Record<string, number> } }>(
       `/api/v1/insights/scores?${range}&group_by=tool&bucket=1w`,
     );
@@ -417,7 +417,7 @@ describe('insights email', () => {
     expect(sectionOf(mail.text, 'Unusual days')).toEqual([`${day}: $12.80, 16× the usual $0.80 a day`]);
   });
 
-  it('states the judge scores of the failing calls', async () => {
+  it('judge scores of failing calls', async () => {
     const { body } = await api<{ scores: { call_id: string; score: number; reason: string | null }[] }>(
       `/api/v1/judge/scores?${range}&below=6&limit=500`,
     );
@@ -440,7 +440,7 @@ describe('insights email', () => {
     expect(body.text.trim()).toBe(mail.text.trim());
   });
 
-  it('sends each period once, also after a restart', async () => {
+  it('one email per period, across restarts', async () => {
     await running.server.runInsightsEmails();
     expect(smtp.messages).toHaveLength(2);
 

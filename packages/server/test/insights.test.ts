@@ -6,9 +6,9 @@ import { invitePerson, type PairedDevice, type Person, pairDevice, setUpOwner } 
 import { startTestServer, type TestServer } from './helpers/test-server.js';
 
 /**
- * Prompt groups, versions and scores from real calls: Claude Code-shaped requests go through `serve`'s
- * proxy to the fake provider, first with one system prompt (Claude Code 2.1.197, from two folders on two
- * dates), then with an edited one and a new tool (2.1.198). Among them are a retried request, a tool call
+ * Prompt groups, versions and scores from real calls. Claude Code-shaped requests go through `serve`'s
+ * proxy to the fake provider. The first use one system prompt (Claude Code 2.1.197, from two folders on
+ * two dates), the later ones an edited prompt and a new tool (2.1.198). Among them are a retried request, a tool call
  * whose result failed, and requests the provider rejects. A second device in privacy mode sends calls
  * without bodies. Everything runs once on SQLite and once on PostgreSQL.
  */
@@ -170,7 +170,7 @@ let group: GroupJson;
 /** Start the server on SQLite, or on PostgreSQL with `databaseUrl`, and send the calls every test reads. */
 async function setUp(databaseUrl: string | undefined): Promise<void> {
   provider = await startFakeProvider();
-  // The job runs only when a test asks, so every check sees a known state.
+  // The job runs only when a test requests it, so every check reads a known state.
   running = await startTestServer({ upstreams: { anthropic: provider.url }, insightsIntervalMs: 3_600_000, databaseUrl });
   ada = await setUpOwner(running.server);
   bob = await invitePerson(ada, 'bob@example.com', 'Bob');
@@ -232,10 +232,10 @@ async function groupCalls(): Promise<ScoredCall[]> {
   return (await api<{ calls: ScoredCall[] }>(ada, `/api/v1/prompts/${group.id}/calls?limit=100`)).body.calls;
 }
 
-/** The checks, run once per store. */
+/** Define the checks, run once per store. */
 function defineTests(): void {
   describe('prompt groups', () => {
-    it('groups every Claude Code call of both versions under one template', async () => {
+    it('both versions share one template', async () => {
       const groups = (await api<{ groups: GroupJson[]; privacy: { private_devices: number; note: string } }>(ada, '/api/v1/prompts')).body;
 
       expect(group).toMatchObject({ name: `claude-code: ${IDENTITY}`, calls: 15, errors: 2, versions: 2 });
@@ -246,7 +246,7 @@ function defineTests(): void {
       expect(groups.privacy.note).toContain('1 device is in privacy mode');
     });
 
-    it('puts the calls without bodies in a bucket with metrics only', async () => {
+    it('bodiless calls get metrics-only bucket', async () => {
       const groups = (await api<{ groups: GroupJson[] }>(ada, '/api/v1/prompts')).body.groups;
       const bucket = groups.find((entry) => entry.kind === 'not_kept');
 
@@ -256,7 +256,7 @@ function defineTests(): void {
       expect(bucket!.note).toContain('not kept');
     });
 
-    it('answers another workspace with 404 and empty lists', async () => {
+    it('other workspace gets 404, empty lists', async () => {
       const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
       const callId = (await groupCalls())[0]!.id;
 
@@ -276,7 +276,7 @@ function defineTests(): void {
   });
 
   describe('prompt versions', () => {
-    it('tells the two versions apart with the tool version that introduced each', async () => {
+    it('versions split by tool version', async () => {
       const { body } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
 
       expect(body.versions.map((version) => [version.number, version.tool_version, version.calls, version.errors])).toEqual([
@@ -292,7 +292,7 @@ function defineTests(): void {
       });
     });
 
-    it('reports the metrics before and after the change', async () => {
+    it('metrics before and after change', async () => {
       const { body } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
       const [before, after] = body.versions;
 
@@ -304,7 +304,7 @@ function defineTests(): void {
       expect(after!.metrics.tokens_per_call).toBe(before!.metrics.tokens_per_call);
     });
 
-    it('shows the diff of the instructions and tools, without per-call parts', async () => {
+    it('diff omits per-call parts', async () => {
       const { body: detail } = await api<{ versions: VersionJson[] }>(ada, `/api/v1/prompts/${group.id}`);
       const { body } = await api<{
         diff: { instructions: { hunks: { lines: string[] }[] }; tools: { added: string[]; changed: Record<string, unknown>[] } };
@@ -325,7 +325,7 @@ function defineTests(): void {
       expect(body.texts.after.system).not.toContain('cc_version');
     });
 
-    it('raises a version change and an error-rate shift', async () => {
+    it('version change and error-rate insights', async () => {
       const { body } = await api<{ insights: { kind: string; summary: string; details: Record<string, unknown> }[] }>(
         ada,
         '/api/v1/insights',
@@ -346,7 +346,7 @@ function defineTests(): void {
   });
 
   describe('call scores', () => {
-    it('flags the retried request, the failed tool call and the rejected requests', async () => {
+    it('flags retries, tool failures, rejections', async () => {
       const calls = await groupCalls();
       const scorersOf = (sessionId: string) =>
         calls
@@ -360,7 +360,7 @@ function defineTests(): void {
       expect(scorersOf('session-0')).toEqual([[], []]);
     });
 
-    it('names the retried call and the failed tool', async () => {
+    it('names retried call and failed tool', async () => {
       const calls = (await groupCalls()).reverse();
       const [first, retry] = calls.filter((call) => call.session_id === 'session-retry');
       const [toolCall, followUp] = calls.filter((call) => call.session_id === 'session-tool');
@@ -412,7 +412,7 @@ function defineTests(): void {
       expect((await api<Status>(ada, '/api/v1/insights')).body.status).toEqual({ up_to_date: true });
       expect((await api<Status>(bob, '/api/v1/insights')).body.status).toEqual({ up_to_date: true });
 
-      // A new call of Ada's waits for the job; Bob's workspace, which has none, stays up to date.
+      // A new call of Ada's waits for the job. Bob's workspace, which has none, stays up to date.
       expect(await send(laptop, V2, claudeCodeBody(V2, MACHINES[0], userMessage('one more task')), 'session-late')).toBe(200);
       await waitForCalls(18);
       expect((await api<Status>(ada, '/api/v1/insights')).body.status).toEqual({ up_to_date: false });
