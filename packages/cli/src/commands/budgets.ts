@@ -5,6 +5,7 @@ import { CliError, usageError } from '../cli-error.js';
 import type { CliIo } from '../cli-io.js';
 import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
 import { escapeForTerminal } from '../terminal-text.js';
+import { runSubcommand, type SubcommandHandler } from './subcommands.js';
 
 export const BUDGETS_HELP = `Usage: tokenwise budgets list [--json] [options]
        tokenwise budgets create --period day|week|month --amount USD [options]
@@ -78,24 +79,15 @@ interface AlertDescription {
   email: { state: string; attempts: number; last_error: string | null };
 }
 
-const SUBCOMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+const SUBCOMMANDS: Record<string, SubcommandHandler> = {
   list: listSubcommand,
   create: createSubcommand,
   delete: deleteSubcommand,
   alerts: alertsSubcommand,
 };
 
-export async function budgetsCommand(args: string[], io: CliIo): Promise<number> {
-  const [subcommand, ...rest] = args;
-  if (subcommand === '--help' || subcommand === '-h' || subcommand === undefined) {
-    (subcommand === undefined ? io.stderr : io.stdout).write(BUDGETS_HELP);
-    return subcommand === undefined ? 2 : 0;
-  }
-  const handler = SUBCOMMANDS[subcommand];
-  if (!handler) {
-    throw usageError(`unknown subcommand "budgets ${subcommand}": expected one of ${Object.keys(SUBCOMMANDS).join(', ')}`);
-  }
-  return handler(rest, io);
+export function budgetsCommand(args: string[], io: CliIo): Promise<number> {
+  return runSubcommand('budgets', BUDGETS_HELP, SUBCOMMANDS, args, io);
 }
 
 async function targetOf(serverFlag: string | undefined, dataDirFlag: string | undefined, io: CliIo): Promise<ApiTarget> {

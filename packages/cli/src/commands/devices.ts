@@ -7,6 +7,7 @@ import type { CliIo } from '../cli-io.js';
 import { withLocalStore } from '../local-store.js';
 import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, joinDashValues, parseFlagsOf } from '../options.js';
 import { escapeForTerminal } from '../terminal-text.js';
+import { runSubcommand, type SubcommandHandler } from './subcommands.js';
 
 export const DEVICES_HELP = `Usage: tokenwise devices list [--json] [options]
        tokenwise devices revoke ID [options]
@@ -36,22 +37,13 @@ const MIN_ID_PREFIX_LENGTH = 4;
 
 type DeviceDescription = ReturnType<typeof describeDevice>;
 
-const SUBCOMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+const SUBCOMMANDS: Record<string, SubcommandHandler> = {
   list: listSubcommand,
   revoke: revokeSubcommand,
 };
 
-export async function devicesCommand(args: string[], io: CliIo): Promise<number> {
-  const [subcommand, ...rest] = args;
-  if (subcommand === '--help' || subcommand === '-h' || subcommand === undefined) {
-    (subcommand === undefined ? io.stderr : io.stdout).write(DEVICES_HELP);
-    return subcommand === undefined ? 2 : 0;
-  }
-  const handler = SUBCOMMANDS[subcommand];
-  if (!handler) {
-    throw usageError(`unknown subcommand "devices ${subcommand}": expected one of ${Object.keys(SUBCOMMANDS).join(', ')}`);
-  }
-  return handler(rest, io);
+export function devicesCommand(args: string[], io: CliIo): Promise<number> {
+  return runSubcommand('devices', DEVICES_HELP, SUBCOMMANDS, args, io);
 }
 
 async function listSubcommand(args: string[], io: CliIo): Promise<number> {

@@ -15,6 +15,7 @@ import { withLocalStore } from '../local-store.js';
 import { booleanFlagOrEnv, CLIENT_OPTIONS, COMMON_OPTIONS, flagOrEnv, joinDashValues, parseFlagsOf } from '../options.js';
 import { escapeForTerminal } from '../terminal-text.js';
 import { formatTokenTable } from '../token-table.js';
+import { runSubcommand, type SubcommandHandler } from './subcommands.js';
 
 export const TOKEN_HELP = `Usage: tokenwise token create [--name NAME] [options]
        tokenwise token list [--json] [options]
@@ -47,24 +48,14 @@ const MAX_NAME_LENGTH = 100;
 /** Shortest id prefix `revoke` accepts, so a typo cannot match by chance. */
 const MIN_ID_PREFIX_LENGTH = 4;
 
-const SUBCOMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+const SUBCOMMANDS: Record<string, SubcommandHandler> = {
   create: createSubcommand,
   list: listSubcommand,
   revoke: revokeSubcommand,
 };
 
-export async function tokenCommand(args: string[], io: CliIo): Promise<number> {
-  const [subcommand, ...rest] = args;
-  if (subcommand === '--help' || subcommand === '-h' || subcommand === undefined) {
-    (subcommand === undefined ? io.stderr : io.stdout).write(TOKEN_HELP);
-    return subcommand === undefined ? 2 : 0;
-  }
-
-  const handler = SUBCOMMANDS[subcommand];
-  if (!handler) {
-    throw usageError(`unknown subcommand "token ${subcommand}": expected one of ${Object.keys(SUBCOMMANDS).join(', ')}`);
-  }
-  return handler(rest, io);
+export function tokenCommand(args: string[], io: CliIo): Promise<number> {
+  return runSubcommand('token', TOKEN_HELP, SUBCOMMANDS, args, io);
 }
 
 async function createSubcommand(args: string[], io: CliIo): Promise<number> {
