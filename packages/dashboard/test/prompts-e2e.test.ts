@@ -253,7 +253,6 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     const row = table.locator('tbody tr', { hasText: `claude-code: ${IDENTITY}` });
 
     expect(await row.count()).toBe(1);
-    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const cells = await row.locator('td').allInnerTexts();
     expect(cells[1]).toBe('2');
     expect(cells[2]).toMatch(/^70 /);
@@ -272,7 +271,6 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
     const versions = page.getByRole('table', { name: 'Prompt versions, oldest first' });
     await versions.waitFor();
 
-    // biome-ignore lint/performance/useDomNodeTextContent: innerText of a Playwright locator is the rendered text
     const rows = await versions.locator('tbody tr').allInnerTexts();
     expect(rows).toHaveLength(2);
     expect(rows[0]).toContain('2.1.197');
