@@ -72,16 +72,17 @@ export interface SinkStats {
 
 export interface BatchingRecordSink {
   /**
-   * Take one finished call. Cheap and synchronous, because the proxy calls it on the request path: the
-   * bodies are masked and compressed later, in a batch, on the packer's thread. Never throws.
+   * Take one finished call. It is cheap and synchronous because the proxy calls it on the request path, so
+   * the bodies are masked and compressed later, in a batch, on the packer's thread. A closed sink or a full
+   * queue drops the record instead of throwing.
    */
   write(record: CallRecord, bodies: CallBodies | null, options?: WriteOptions): void;
   /** Spool and store everything written so far; resolves when the queue is empty or every record left has failed this round. */
   flush(): Promise<void>;
   /**
    * Wait for the store write in progress and the spool cleanup after it. Once it resolves, every call the
-   * store holds is gone from the spool, unless its segment also holds a call that still waits for the
-   * store. A deletion awaits this before it answers.
+   * store contains is gone from the spool, unless its segment also contains a call that still waits for the
+   * store. A deletion awaits this before it responds.
    */
   settled(): Promise<void>;
   /** Stop the timers, spool and try to store what is queued, close the spool; later writes are dropped. */
@@ -380,8 +381,8 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   }
 
   /**
-   * Pack the records written since the last pack; then append them to the spool, fsynced, and queue them
-   * for the store, or without a spool, queue them in memory.
+   * Pack the records written since the last pack. Then append them to the spool, fsynced, and queue them
+   * for the store. Without a spool, queue them in memory.
    */
   function packPending(): Promise<void> {
     packTimer.cancel();

@@ -1,6 +1,6 @@
 import type { CallFilter } from './call-queries.js';
 
-/** The tool id the LLM judge's own calls are recorded with; the judge never judges them. */
+/** Tool id that the LLM judge's own calls are recorded with. The judge never judges these calls. */
 export const JUDGE_TOOL = 'tokenwise-judge';
 
 /** How often a person gets the insights email. */
@@ -8,7 +8,7 @@ export type InsightsEmailFrequency = 'weekly' | 'daily' | 'off';
 
 export const INSIGHTS_EMAIL_FREQUENCIES: readonly InsightsEmailFrequency[] = ['weekly', 'daily', 'off'];
 
-/** The workspace's choice; a workspace without a stored one gets the weekly email. */
+/** The workspace's frequency setting. A workspace without a stored setting gets the weekly email. */
 export interface InsightsEmailSettings {
   workspaceId: string;
   frequency: InsightsEmailFrequency;
@@ -25,7 +25,7 @@ export interface InsightsEmailPreference {
   updatedAt: string;
 }
 
-/** `sending` while a process holds the claim; `skipped` when the period had no call to report. */
+/** Send state: `sending` while a process has the claim, `skipped` when the period had no call to report. */
 export type InsightsEmailSendStatus = 'sending' | 'sent' | 'failed' | 'skipped';
 
 /** Identifies one email: one person, one workspace, one period. */
@@ -57,7 +57,10 @@ export interface InsightsEmailClaim extends InsightsEmailSendKey {
   maxAttempts: number;
 }
 
-/** Call counts by outcome for one tool; refusals are successful calls whose stop reason is a refusal or a content filter. */
+/**
+ * Call counts by outcome for one tool. Refusals are successful calls whose stop reason is a refusal or a
+ * content filter.
+ */
 export interface ToolOutcomes {
   tool: string;
   calls: number;
@@ -74,7 +77,7 @@ export interface JudgeSettings {
   /** The proxy route the judge's requests go through, e.g. `anthropic`. */
   route: string;
   model: string;
-  /** What the judge grades each call against, in the owner's words. */
+  /** Criteria the judge grades each call against, in the owner's words. */
   rubric: string;
   /** Share of the eligible calls judged, from 0 to 1. */
   sampleRate: number;
@@ -90,7 +93,7 @@ export interface JudgeSettings {
 
 export type NewJudgeSettings = Omit<JudgeSettings, 'updatedAt'>;
 
-/** `pending` while a process holds the claim; `failed` when the judge gave no usable answer. */
+/** Score state: `pending` while a process has the claim, `failed` when the judge returned no usable response. */
 export type JudgeScoreStatus = 'pending' | 'scored' | 'failed';
 
 export interface JudgeScore {
@@ -99,13 +102,13 @@ export interface JudgeScore {
   /** ISO 8601 start of the judged call. */
   callStartedAt: string;
   status: JudgeScoreStatus;
-  /** From 0 to 10; null unless scored. */
+  /** Score from 0 to 10, or null unless scored. */
   score: number | null;
-  /** The judge's one-paragraph reason; null once the call's bodies expired. */
+  /** The judge's one-paragraph reason, or null once the call's bodies expired. */
   reason: string | null;
   route: string;
   model: string;
-  /** Message or response id of the judge's answer, the `response_id` of its own recorded call. */
+  /** Message or response id of the judge's response, which is the `response_id` of its own recorded call. */
   responseId: string | null;
   error: string | null;
   attempts: number;
@@ -158,7 +161,7 @@ export interface JudgeScoreSummary {
   failedJudgings: number;
   /** Scored calls below the pass score. */
   failing: number;
-  /** Mean of the scores; null without a scored call. */
+  /** Mean of the scores, or null without a scored call. */
   averageScore: number | null;
 }
 
@@ -174,27 +177,27 @@ export interface ReportStore {
   /** Store a person's own frequency, or with null go back to the workspace's. */
   setInsightsEmailPreference(workspaceId: string, userId: string, frequency: InsightsEmailFrequency | null): Promise<void>;
   /**
-   * Take the right to send one email: true for the first claim of its key, for a `failed` send with fewer
-   * than `maxAttempts` attempts, and for a `sending` claim older than the lease; false otherwise. Atomic
-   * across processes sharing the store, so each period is mailed once.
+   * Claim the right to send one email. Return true for the first claim of its key, for a `failed` send with
+   * fewer than `maxAttempts` attempts, and for a `sending` claim older than the lease, else false. The claim
+   * is atomic across processes sharing the store, so each period is mailed once.
    */
   claimInsightsEmailSend(claim: InsightsEmailClaim): Promise<boolean>;
   finishInsightsEmailSend(
     key: InsightsEmailSendKey,
     result: { status: 'sent' | 'failed' | 'skipped'; messageId: string | null; error: string | null; now: Date },
   ): Promise<void>;
-  /** The workspace's sends, the latest period first. */
+  /** List the workspace's sends, the latest period first. */
   listInsightsEmailSends(workspaceId: string, limit: number): Promise<InsightsEmailSend[]>;
-  /** Outcome counts of the matching calls per tool, the most calls first. */
+  /** Count the matching calls per tool and outcome, the tool with the most calls first. */
   callOutcomesByTool(filter: CallFilter): Promise<ToolOutcomes[]>;
 
   getJudgeSettings(workspaceId: string): Promise<JudgeSettings | null>;
   saveJudgeSettings(settings: NewJudgeSettings): Promise<JudgeSettings>;
   listEnabledJudgeSettings(): Promise<JudgeSettings[]>;
-  /** Move the workspace's scan position forward to `toMs`; never backward. */
+  /** Move the workspace's scan position forward to `toMs`. It never moves backward. */
   advanceJudgeScan(workspaceId: string, toMs: number): Promise<void>;
   /**
-   * Calls of the workspace started in `[fromMs, toMs)` with both bodies kept, oldest first, that have no
+   * List the workspace's calls started in `[fromMs, toMs)` with both bodies kept, oldest first, that have no
    * score row or only a `pending` one claimed before `staleBeforeMs`. The judge's own calls are left out.
    */
   listJudgeCandidates(query: {
@@ -204,7 +207,10 @@ export interface ReportStore {
     staleBeforeMs: number;
     limit: number;
   }): Promise<JudgeCandidate[]>;
-  /** Take the right to judge one call: true for the first claim and for a `pending` claim older than the lease. */
+  /**
+   * Claim the right to judge one call. Return true for the first claim and for a `pending` claim older
+   * than the lease.
+   */
   claimJudgeScore(claim: JudgeClaim): Promise<boolean>;
   finishJudgeScore(callId: string, result: JudgeResult): Promise<void>;
   listJudgeScores(query: JudgeScoreQuery): Promise<JudgeScore[]>;

@@ -281,11 +281,11 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX calls_by_workspace_tool ON calls (workspace_id, tool, started_at_ms);
     `,
   },
-  // Budgets and their alerts. `budget_spend` holds spend counters per workspace, device and person, per
-  // UTC day and cost kind, which the store adds to in the transaction that stores a call; proxy processes
-  // read them instead of summing calls. `budget_leases` holds the share of a blocking budget each proxy
-  // process may spend without asking the store, so processes sharing a database cannot all spend the
-  // same headroom.
+  // Budgets and their alerts. `budget_spend` contains spend counters per workspace, device and person, per
+  // UTC day and cost kind. The store adds to them in the transaction that stores a call, so proxy processes
+  // read them instead of summing calls. `budget_leases` contains the share of a blocking budget each proxy
+  // process may spend without requesting it from the store, so processes sharing a database cannot all
+  // spend the same headroom.
   {
     version: 4,
     name: 'budgets and alerts',
@@ -375,10 +375,11 @@ export const sqliteMigrations: readonly Migration[] = [
         GROUP BY workspace_id, scope, scope_id, cost_kind, day_ms;
     `,
   },
-  // Insights: prompt groups (one per tool and template opening) and their versions (one per fingerprint of
-  // the normalized system prompt and tool definitions), the group and version of each call, the flags of
-  // the call scorers, the insights raised from them and each workspace's thresholds. The insights job
-  // writes them from stored calls; a version's text is kept only while one of its calls keeps its body.
+  // Insights tables. Prompt groups have one row per tool and template opening, and their versions one row
+  // per fingerprint of the normalized system prompt and tool definitions. Further tables contain the group
+  // and version of each call, the flags of the call scorers, the insights raised from them and each
+  // workspace's thresholds. The insights job writes them from stored calls. A version's text is kept only
+  // while one of its calls keeps its body.
   // The call tables have no foreign key, so a call deleted while the job reads it never fails a batch.
   {
     version: 5,
@@ -462,8 +463,8 @@ export const sqliteMigrations: readonly Migration[] = [
     `,
   },
   // The hourly rollup of the calls per workspace and every field the dashboard filters or groups by
-  // (call-rollups.ts), filled from the calls already stored, and the index of the calls list filtered by
-  // tool and model. The index is on the model expression the dashboard's filter uses.
+  // (call-rollups.ts), filled from the calls already stored. Also the index of the calls list filtered by
+  // tool and model, which is on the model expression the dashboard's filter uses.
   {
     version: 6,
     name: 'hourly call rollups',
@@ -510,10 +511,11 @@ export const sqliteMigrations: readonly Migration[] = [
         ON calls (workspace_id, tool, COALESCE(model_answered, model_requested), started_at_ms DESC, seq DESC);
     `,
   },
-  // The insights email (per-workspace and per-person frequency, and one row per email sent or tried, so
-  // each period is mailed once across restarts and app processes) and the LLM judge (its settings per
-  // workspace and one score row per judged call). Versions 4 to 6 belong to other features; the runner
-  // applies every version a database lacks, so their later arrival still reaches a database at 7.
+  // The insights email and the LLM judge. The email has a per-workspace and a per-person frequency and one
+  // row per email sent or tried, so each period is mailed once across restarts and app processes. The
+  // judge has its settings per workspace and one score row per judged call. Versions 4 to 6 belong to
+  // other features. The runner applies every version a database lacks, so their later arrival still
+  // reaches a database at 7.
   {
     version: 7,
     name: 'insights email and LLM judge',
@@ -583,7 +585,7 @@ export const sqliteMigrations: readonly Migration[] = [
     `,
   },
   // The model server's own timings on the call row (Ollama's load, prompt evaluation and generation time,
-  // in ms), null for calls that do not report them.
+  // in ms). They are null for calls that do not report them.
   {
     version: 8,
     name: 'model server timings',

@@ -44,9 +44,9 @@ const USD_EPSILON = 1e-9;
  * The part of one blocking budget in one period that one process may spend. The store grants a lease (see
  * `acquireBudgetLease`), and the process reserves and settles calls against it in memory.
  *
- * Accounting: `consumed` changes only by what calls take from the lease: an estimate when a call is
- * admitted, the difference to its actual cost when it ends (negative for a cheaper call, minus the whole
- * estimate for a call that ended without a record), and the cost of a call that reserved nothing.
+ * Accounting: `consumed` changes only by what calls take from the lease. A call takes an estimate when it
+ * is admitted and the difference to its actual cost when it ends (negative for a cheaper call, minus the
+ * whole estimate for a call that ended without a record). A call that reserved nothing takes its cost.
  * A lease granted for a request sent when `consumed` was C, with `floor` = unstored + in flight at that
  * moment, leaves `reserved - floor - (consumed - C)` to spend. Calls reaching the store do not return room
  * to the lease, because the store counts them in its spend counters from then on.
@@ -116,8 +116,8 @@ export function createBudgetGate(options: BudgetGateOptions): BudgetGate {
   let closed = false;
 
   async function reload(): Promise<void> {
-    // NOTE: each proxy reads every budget of every workspace each interval, one indexed query; with many
-    // thousands of budgets this should load only the workspaces the process serves.
+    // NOTE: each proxy reads every budget of every workspace each interval, in one indexed query. With many
+    // thousands of budgets, this should load only the workspaces the process serves.
     const usage = await store.budgets.listBudgetUsage({ now: new Date(clock()) });
     const next = new Map<string, BudgetUsage[]>();
     for (const entry of usage) {

@@ -45,8 +45,8 @@ type Context = WorkspacePatternContext;
 type Handler = (context: Context) => Promise<void>;
 
 /**
- * The dashboard's read routes and custom prices, under `/api/v1` (see docs/api.md for every parameter and
- * response):
+ * Create the dashboard's read routes and custom prices, under `/api/v1` (see docs/api.md for every
+ * parameter and response):
  *
  *   GET    /overview                        totals, time buckets by tool/model/provider/route/device/person, top sessions and models
  *   GET    /calls/export?format=csv|jsonl   the filtered calls, streamed
@@ -62,7 +62,8 @@ type Handler = (context: Context) => Promise<void>;
  *   DELETE /prices/{id}                     (owner)
  *   POST   /prices/reprice                  {from?, to?, model?} re-price stored calls (owner)
  *
- * Every route acts in the caller's workspace; an id of another workspace is answered like an unknown one.
+ * Every route acts in the caller's workspace, so an id of another workspace gets the same response as an
+ * unknown id.
  */
 export function createDashboardApi(options: DashboardApiOptions) {
   const { store, principals, priceBook, logger } = options;
@@ -348,8 +349,8 @@ export function createDashboardApi(options: DashboardApiOptions) {
   }
 
   /**
-   * The stored model names a price for `model` applies to: the name itself and every dated name of it
-   * (`gpt-5` covers `gpt-5-2025-08-07`), as the price book matches them.
+   * List the stored model names that a price for `model` applies to: the name itself and every dated name
+   * of it (`gpt-5` covers `gpt-5-2025-08-07`), as the price book matches them.
    */
   async function modelsPricedAs(filter: CallFilter, model: string): Promise<string[]> {
     const { models } = await store.callFacets(filter, MAX_REPRICE_MODELS);
@@ -360,7 +361,7 @@ export function createDashboardApi(options: DashboardApiOptions) {
   return patternRoutes(principals, routes);
 }
 
-/** Return true when a dashboard route exists at `path` with another method, so the caller answers 405. */
+/** Return true when a dashboard route exists at `path` with another method, so the caller responds with 405. */
 export function isDashboardPath(path: string): boolean {
   const relative = path.replace(/\/+$/, '').slice('/api/v1'.length);
   return [

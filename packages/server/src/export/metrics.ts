@@ -23,23 +23,29 @@ export interface ServerMetricsOptions {
 }
 
 export interface ServerMetrics {
-  /** Count one finished call; cheap and never throws, as it runs in the record sink. */
+  /**
+   * Count one finished call. It is cheap and never throws (its body is one try/catch) because it runs in
+   * the record sink.
+   */
   observe(record: CallRecord): void;
-  /** Answer `GET /metrics`: 404 when off, 401 without the right bearer token, else the text exposition. */
+  /**
+   * Respond to `GET /metrics` with 404 when metrics are off, 401 without the right bearer token, else the
+   * text exposition.
+   */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** The exposition text, as a scrape receives it. */
   render(): Promise<string>;
 }
 
-/** Longest model name used as a label value; longer ones are cut, since a client chooses the name. */
+/** Maximum length of a model name used as a label value. Longer names are cut because a client chooses the name. */
 const MAX_MODEL_LABEL_LENGTH = 100;
 const DURATION_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const TTFT_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 const CALL_LABELS = ['provider', 'route', 'model', 'tool'] as const;
 
 /**
- * The Prometheus metrics of one `tokenwise serve` process, in a registry of its own. Calls, tokens, cost
- * and latency are counted per provider, route, model and tool, summed over every workspace: no label
+ * Create the Prometheus metrics of one `tokenwise serve` process, in a registry of its own. Calls, tokens,
+ * cost and latency are counted per provider, route, model and tool, summed over every workspace. No label
  * carries a workspace, device, session, path or token. Models come from requests, so the label keeps the
  * first `maxModels` names and counts the rest as `other`. Health gauges and counters (live requests, the
  * record queue and spool, store and export failures) are read from the components when scraped.
@@ -119,7 +125,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
         duration.observe(labels, record.timing.total_ms / 1000);
         if (record.timing.ttft_ms !== null) ttft.observe(labels, record.timing.ttft_ms / 1000);
       } catch {
-        // A metric is worth less than the call: a bad value is skipped, never thrown into the sink.
+        // A metric is worth less than the call, so a bad value is skipped and never thrown into the sink.
       }
     },
 

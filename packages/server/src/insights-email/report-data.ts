@@ -3,12 +3,12 @@ import { OTHER_KEY, type OverviewGrouping, overviewResponse, roundUsd } from '..
 import { DAY_MS, periodLengthMs, type ReportPeriod } from './report-period.js';
 import { findSpendAnomalies, HISTORY_DAYS, type SpendAnomaly } from './spend-anomalies.js';
 
-/** Rows per breakdown (tool, model, person) at most; the rest are added up in one `Other` row, as on the dashboard. */
+/** Maximum rows per breakdown (tool, model, person). The rest are added up in one `Other` row, as on the dashboard. */
 export const BREAKDOWN_ROWS = 8;
-/** Sessions and judged calls listed at most. */
+/** Maximum number of sessions and of judged calls listed. */
 export const TOP_SESSIONS = 5;
 export const LOWEST_SCORES = 5;
-/** Prompt changes (new versions and metric shifts) listed at most. */
+/** Maximum number of prompt changes (new versions and metric shifts) listed. */
 export const PROMPT_CHANGES = 20;
 
 export interface ReportFigures {
@@ -86,22 +86,22 @@ export interface ReportPromptChange {
   versionId: string | null;
   observedAt: string;
   tool: string;
-  /** The prompt template's name, which quotes its first line; null in privacy mode. */
+  /** The prompt template's name, which quotes its first line, or null in privacy mode. */
   groupName: string | null;
   toolVersion: string | null;
   previousToolVersion: string | null;
-  /** Cost per priced call of the version before and of the new one, in USD; null where no call was priced. */
+  /** Cost per priced call of the version before and of the new one, in USD, or null where no call was priced. */
   costPerCallBefore: number | null;
   costPerCallAfter: number | null;
   callsBefore: number;
   callsAfter: number;
-  /** What changed in the text, for `version_change`; null once the text is no longer kept. */
+  /** Text changes for `version_change`, or null once the text is no longer kept. */
   diff: { linesAdded: number; linesRemoved: number; toolsAdded: string[]; toolsRemoved: string[]; toolsChanged: string[] } | null;
   /** For `metric_shift`: the metric's label and its relative change in percent. */
   metric: { label: string; changePct: number | null } | null;
 }
 
-/** The deterministic checks' failures of a period (provider errors, refusals, cut answers, retries, …). */
+/** The deterministic checks' failures of a period (provider errors, refusals, cut responses, retries, …). */
 export interface ReportChecks {
   /** Calls the insights job has checked, and those of them with a kept request body. */
   calls: number;
@@ -239,9 +239,9 @@ export async function buildInsightsReport(store: Store, workspace: Workspace, pe
 }
 
 /**
- * The insights the insights job raised for prompt versions first seen in the period.
- * NOTE: this reads what that job has stored so far; if it lags behind at the period's end (it reads new
- * calls every minute), a version first seen in the last minutes of the period misses this email.
+ * Read the insights that the insights job raised for prompt versions first seen in the period.
+ * NOTE: this reads what that job has stored so far. The job reads new calls every minute, so if it lags
+ * behind at the period's end, a version first seen in the last minutes of the period misses this email.
  */
 async function promptChanges(store: Store, workspace: Workspace, period: ReportPeriod): Promise<ReportPromptChange[]> {
   const insights = await store.listInsights({ workspaceId: workspace.id, from: period.from, limit: PROMPT_CHANGES });
@@ -311,7 +311,7 @@ function stringsOf(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((entry): entry is string => typeof entry === 'string') : [];
 }
 
-/** True when neither period has a call, so there is nothing to send. */
+/** Return true when neither period has a call, so there is nothing to send. */
 export function isEmptyReport(report: InsightsReport): boolean {
   return report.totals.current.calls === 0 && report.totals.previous.calls === 0;
 }
@@ -330,7 +330,7 @@ function totalsOf(overview: Overview, refusals: number): ReportTotals {
   };
 }
 
-/** Daily spend of the period and the `HISTORY_DAYS` before it, checked for days far above the usual. */
+/** Find days far above the usual spend in the daily spend of the period and the `HISTORY_DAYS` before it. */
 async function spendAnomalies(store: Store, workspaceId: string, period: ReportPeriod): Promise<SpendAnomaly[]> {
   const from = new Date(period.from.getTime() - HISTORY_DAYS * DAY_MS);
   const overview = await store.overview({ filter: { workspaceId, from, to: period.to }, bucketMs: DAY_MS, groupBy: 'tool', top: 1 });

@@ -13,11 +13,11 @@ export interface RouteAuthorization {
   redactBodies?: boolean;
   /** The person who paired the device, whose budgets count its calls; null or omitted when none. */
   userId?: string | null;
-  /** True refuses calls while the workspace's blocking budgets cannot be checked. False when omitted. */
+  /** True rejects calls while the workspace's blocking budgets cannot be checked. False when omitted. */
   budgetsFailClosed?: boolean;
 }
 
-/** The answer of a budget gate: go on with a ticket to settle when the call ends, or an error response to send. */
+/** Result of a budget gate: either a ticket to settle when the call ends, or an error response to send. */
 export type BudgetAdmission =
   | { ok: true; ticket: BudgetTicket | null }
   | { ok: false; refusal: { status: number; kind: ProxyErrorKind; message: string; headers: Record<string, string> } };
@@ -33,18 +33,18 @@ export interface BudgetTicket {
 /** Checks blocking budgets before a call is forwarded (see `createBudgetGate`). */
 export interface ProxyBudgetGate {
   /**
-   * Admit or refuse a call. It resolves from memory, except when this process holds no share of a budget
+   * Admit or reject a call. It resolves from memory, except when this process has no share of a budget
    * yet and has to obtain one from the store first.
    */
   admit(call: {
     authorization: RouteAuthorization;
     route: RouteDescriptor;
-    /** The request's `authorization` header, which tells subscription traffic from API-key calls. */
+    /** The request's `authorization` header, which distinguishes subscription traffic from API-key calls. */
     authorizationHeader: string | undefined;
   }): BudgetAdmission | Promise<BudgetAdmission>;
 }
 
-/** Where the proxy hands each finished call. */
+/** Destination the proxy hands each finished call to. */
 export interface ProxyRecordSink {
   /**
    * Take one call. The body text is as captured, with secrets in it: the sink masks them before the text
