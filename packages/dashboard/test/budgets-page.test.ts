@@ -7,17 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CallRecord } from '@tokenwise/core';
 import { type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anthropicCall, startTestServer, type TestServer } from '../../server/test/helpers/test-server.js';
 import { formatUsd } from '../src/lib/format.js';
+import { CHROMIUM, createOwnerAccount, launchBrowser } from './helpers/browser.js';
 
 /**
  * The Budgets page in real Chromium against `serve` in this process. The page is built into a directory of
  * this test's own, so a concurrent build by another test cannot swap files under it.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const required = process.env.TOKENWISE_E2E === 'required';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && !required) console.warn(`Skipping the Budgets page browser test: ${CHROMIUM} is missing (apt-get install chromium).`);
@@ -43,14 +43,7 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
     server = await startTestServer({ upstreams: { anthropic: upstream.url }, dashboardDir: buildDir });
     profileDir = await mkdtemp(join(tmpdir(), 'tokenwise-chromium-budgets-'));
     await mkdir(screenshotDir, { recursive: true });
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync', '--no-first-run'],
-      viewport: { width: 1280, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    ({ context, page } = await launchBrowser(profileDir, { width: 1280, height: 800 }));
   }, 120_000);
 
   afterAll(async () => {
@@ -61,13 +54,7 @@ describe.skipIf(!haveChromium && !required)('Budgets page in Chromium', () => {
   });
 
   it('creates budget, shows its spend', async () => {
-    await page.goto(server.server.setupUrl!);
-    await page.getByLabel('Email').fill(OWNER.email);
-    await page.getByLabel('Name').fill(OWNER.name);
-    await page.getByLabel('Password (at least 10 characters)').fill(OWNER.password);
-    await page.getByLabel('Repeat the password').fill(OWNER.password);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(`${server.server.url}/`);
+    await createOwnerAccount(page, server.server.setupUrl!, `${server.server.url}/`, OWNER);
 
     const response = await anthropicCall(server.server.url, server.server.routeToken);
     expect(response.status).toBe(200);

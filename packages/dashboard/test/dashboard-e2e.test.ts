@@ -10,6 +10,7 @@ import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwi
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServeProcess, startServe } from '../../cli/test/helpers/cli-process.js';
+import { CHROMIUM, CHROMIUM_ARGS, launchBrowser } from './helpers/browser.js';
 
 /**
  * The dashboard in real Chromium against a real `tokenwise serve`, whose calls come through its proxy
@@ -17,7 +18,6 @@ import { type ServeProcess, startServe } from '../../cli/test/helpers/cli-proces
  * under packages/dashboard/test-artifacts/screenshots (ignored by git), for a person to look at.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const required = process.env.TOKENWISE_E2E === 'required';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && !required) {
@@ -37,16 +37,6 @@ const LONG_SYSTEM_PROMPT = [
   'You are a careful coding agent.',
   ...Array.from({ length: 40 }, (_, index) => `Rule ${index + 1}: keep each change small.`),
 ].join('\n');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
 let upstream: FakeProvider;
 let serve: ServeProcess;
 let dataDir: string;
@@ -76,15 +66,8 @@ describe.skipIf(!haveChromium && !required)('dashboard in Chromium', () => {
 
     profileDir = await mkdtemp(join(tmpdir(), 'tokenwise-chromium-'));
     await mkdir(screenshotDir, { recursive: true });
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: VIEWPORTS.desktop,
-    });
+    ({ context, page } = await launchBrowser(profileDir, VIEWPORTS.desktop));
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serve.url });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   });
 
   afterAll(async () => {

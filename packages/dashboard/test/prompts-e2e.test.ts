@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CallBodies, CallRecord } from '@tokenwise/core';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/helpers/test-server.js';
+import { CHROMIUM, createOwnerAccount, launchBrowser } from './helpers/browser.js';
 
 /**
  * The Prompts pages in real Chromium against a real `tokenwise serve` seeded with a week of Claude Code
@@ -18,7 +19,6 @@ import { startTestServer, type TestServer } from '../../server/test/helpers/test
  * tool and a new one, and more input tokens per call. Some calls fail.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const required = process.env.TOKENWISE_E2E === 'required';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && !required) {
@@ -214,30 +214,9 @@ describe.skipIf(!haveChromium && !required)('Prompts pages in Chromium', () => {
 
     profileDir = await mkdtemp(join(tmpdir(), 'tokenwise-chromium-'));
     await mkdir(screenshotDir, { recursive: true });
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    ({ context, page } = await launchBrowser(profileDir, { width: 1280, height: 900 }));
 
-    await page.goto(running.server.setupUrl!);
-    await page.getByLabel('Email').fill(OWNER.email);
-    await page.getByLabel('Name').fill(OWNER.name);
-    await page.getByLabel('Password (at least 10 characters)').fill(OWNER.password);
-    await page.getByLabel('Repeat the password').fill(OWNER.password);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(`${running.server.url}/`);
+    await createOwnerAccount(page, running.server.setupUrl!, `${running.server.url}/`, OWNER);
   });
 
   afterAll(async () => {
