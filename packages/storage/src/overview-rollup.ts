@@ -7,10 +7,11 @@ type TimeRange = readonly [from: number, to: number];
 
 /**
  * Sums of the rollup under the aliases the overview's SQL over `calls` uses, so rows of both can be added
- * up: `SUMS` of sql-call-store.ts and the totals' extra sums.
+ * up: `SUMS` of sql-call-store.ts and the totals' extra sums, with the successful calls the percentiles rank.
  */
 const ROLLUP_SUMS = `SUM(calls) AS calls,
   SUM(CASE WHEN status = 'error' THEN calls ELSE 0 END) AS errors,
+  SUM(CASE WHEN status = 'success' THEN calls ELSE 0 END) AS successes,
   SUM(api_usd) AS api_usd,
   SUM(api_equivalent_usd) AS api_equivalent_usd,
   SUM(input_tokens) AS input_tokens,

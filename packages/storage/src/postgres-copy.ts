@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { bodyColumns, booleanBodyColumns } from './body-columns.js';
 import { booleanCallColumns, callColumns } from './call-columns.js';
-import { addToRollupsSql } from './call-rollups.js';
+import { addToRollupsSqls } from './call-rollups.js';
 import { promptColumns, rateLimitColumns } from './call-side-rows.js';
 import { newestVersion } from './migrations.js';
 import { ADVISORY_LOCKS } from './postgres-migrations.js';
@@ -22,8 +22,8 @@ interface TableSpec {
   pageSize: number;
 }
 
-/** Adds the copied calls whose ids are `$1` to the hourly rollup. */
-const ADD_TO_ROLLUPS_SQL = addToRollupsSql('id = ANY($1)');
+/** Add the copied calls whose ids are `$1` to the hourly rollups. */
+const ADD_TO_ROLLUPS_SQLS = addToRollupsSqls('id = ANY($1)');
 
 /** Tables in foreign-key order, so every row's parents are copied first. */
 const TABLES: readonly TableSpec[] = [
@@ -481,8 +481,10 @@ async function copyTable(
         `${insertSql(table.name, table.columns, rows.length)} ON CONFLICT DO NOTHING${returning}`,
         values,
       );
-      // The copy inserts calls without `insertCalls`, so it adds them to the hourly rollup itself.
-      if (table.name === 'calls' && result.rows.length > 0) await client.query(ADD_TO_ROLLUPS_SQL, [result.rows.map((row) => row.id)]);
+      // The copy inserts calls without `insertCalls`, so it adds them to the hourly rollups itself.
+      if (table.name === 'calls' && result.rows.length > 0) {
+        for (const sql of ADD_TO_ROLLUPS_SQLS) await client.query(sql, [result.rows.map((row) => row.id)]);
+      }
       await client.query('COMMIT');
       inserted += result.rowCount ?? 0;
     } catch (error) {

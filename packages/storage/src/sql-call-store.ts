@@ -26,9 +26,10 @@ import type {
   SessionSummary,
   StoredCustomPrice,
 } from './call-queries.js';
-import { recomputeRollupsSteps } from './call-rollups.js';
+import { HOUR_MS, recomputeRollupsSteps } from './call-rollups.js';
 import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
 import { addRows, planRollup, type RollupPlan, readRollupSums, rollupGroupColumn, rollupWhere } from './overview-rollup.js';
+import { countSessions, isWorkspaceRange, readBinnedLatency, readFacet, readSessionSums } from './rollup-reads.js';
 import { SqlInsightStore } from './sql-insight-store.js';
 import { readBoolean, type SqlParam, type SqlStep } from './sql-runner.js';
 import type { ListedCall } from './store.js';
@@ -79,12 +80,21 @@ const RATE_LIMIT_ORDER: ListOrder = {
 const COST_UPDATES_PER_TRANSACTION = 500;
 
 /**
+ * The maximum of successful calls in a range for the overview to rank its latencies exactly over
+ * `calls`. Above it, the percentiles come from the hourly latency bins, within 2%.
+ */
+export const EXACT_PERCENTILE_LIMIT = 20_000;
+
+/**
  * The dashboard's reads and the custom prices, in SQL that SQLite and PostgreSQL both run, on top of the
  * account queries. Aggregates read only the `calls` table (and `call_prompts` for text search), through
  * the workspace-and-time indexes; PostgreSQL returns SUM over BIGINT as a numeric string, so every number
  * goes through `Number`.
  */
 export abstract class SqlCallStore extends SqlInsightStore implements CallQueryStore {
+  /** See `EXACT_PERCENTILE_LIMIT`; a store sets it from its options. */
+  protected exactPercentileLimit = EXACT_PERCENTILE_LIMIT;
+
   async searchCalls(filter: CallFilter, page: PageRequest): Promise<CallPage> {
     checkLimit(page.limit);
     const where = filterWhere(filter);
@@ -129,25 +139,49 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
     // Whole hours come from the hourly rollup where the filter allows it, the rest from `calls`.
     const plan = planRollup(filter.from.getTime(), filter.to.getTime(), bucketMs);
     const rollup = plan === null || rollupWhere(filter, []) === null ? null : plan;
+    // The session and latency rollups keep no field to filter on, so they serve a workspace and range alone.
+    const rangeRollup = rollup !== null && isWorkspaceRange(filter) ? rollup : null;
 
-    const totalsRow = rollup ? await this.totalsWithRollup(filter, rollup) : (await this.callTotals(filter, true))[0];
+    const totalsRow = rollup ? await this.totalsWithRollup(filter, rollup, rangeRollup !== null) : (await this.callTotals(filter, true))[0];
     const groupRows = rollup
       ? await this.groupsWithRollup(filter, rollup, bucketMs, groupBy)
       : await this.callGroups(filter, bucketMs, groupBy);
-    const [latency, ttft, bucketTotal, bucketTtft] = [
-      await this.percentiles('0', [], 'total_ms', where),
-      await this.percentiles('0', [], 'ttft_ms', where),
-      await this.percentiles(bucket, bucketParams, 'total_ms', where),
-      await this.percentiles(bucket, bucketParams, 'ttft_ms', where),
-    ];
+
+    let latencies: Pick<Overview, 'latency' | 'ttft' | 'bucketLatency'>;
+    if (rangeRollup && Number(totalsRow?.successes ?? 0) > this.exactPercentileLimit) {
+      const binned = await readBinnedLatency(this.sql(), filter.workspaceId, rangeRollup, filter.from.getTime(), bucketMs);
+      const buckets = [...binned.buckets.entries()].sort((a, b) => a[0] - b[0]);
+      latencies = {
+        latency: binned.latency,
+        ttft: binned.ttft,
+        bucketLatency: buckets.map(([key, percentiles]) => ({ bucket: key, ...percentiles })),
+      };
+    } else {
+      const [latency, ttft, bucketTotal, bucketTtft] = [
+        await this.percentiles('0', [], 'total_ms', where),
+        await this.percentiles('0', [], 'ttft_ms', where),
+        await this.percentiles(bucket, bucketParams, 'total_ms', where),
+        await this.percentiles(bucket, bucketParams, 'ttft_ms', where),
+      ];
+      latencies = {
+        latency: latency.get(0) ?? { p50: null, p95: null },
+        ttft: ttft.get(0) ?? { p50: null, p95: null },
+        bucketLatency: mergeBucketLatency(bucketTotal, bucketTtft),
+      };
+    }
 
     return {
       totals: readTotals(totalsRow ?? {}),
-      latency: latency.get(0) ?? { p50: null, p95: null },
-      ttft: ttft.get(0) ?? { p50: null, p95: null },
+      latency: latencies.latency,
+      ttft: latencies.ttft,
       groups: groupRows.map((row): GroupedSums => ({ bucket: Number(row.bucket), key: optionalText(row.group_key), ...readSums(row) })),
-      bucketLatency: mergeBucketLatency(bucketTotal, bucketTtft),
-      topSessions: await this.topSessions(filter, top),
+      bucketLatency: latencies.bucketLatency,
+      topSessions: rangeRollup
+        ? await this.describeSessions(
+            filter,
+            await readSessionSums(this.sql(), filter.workspaceId, rangeRollup, { order: 'cost', limit: top }),
+          )
+        : await this.topSessions(filter, top),
       topModels: rollup ? await this.topModelsWithRollup(filter, rollup, top) : await this.topModels(filter, top),
     };
   }
@@ -162,6 +196,7 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
          ${withSessions ? 'COUNT(DISTINCT session_id) AS sessions,' : ''}
          SUM(CASE WHEN cost_basis = 'unpriced' THEN 1 ELSE 0 END) AS unpriced_calls,
          SUM(CASE WHEN cost_basis = 'unknown' THEN 1 ELSE 0 END) AS unknown_cost_calls,
+         SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS successes,
          SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN cache_read_tokens END) AS ratio_read,
          SUM(CASE WHEN input_tokens IS NOT NULL AND cache_read_tokens IS NOT NULL THEN input_tokens END) AS ratio_input
        FROM calls WHERE ${where.conditions.join(' AND ')}`,
@@ -179,11 +214,19 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
     );
   }
 
-  /** Sum the totals: whole hours from the rollup, the edges and the session count from `calls`. */
-  private async totalsWithRollup(filter: CallFilter & { from: Date; to: Date }, plan: RollupPlan): Promise<Row> {
+  /**
+   * Sum the totals: whole hours from the rollup and the edges from `calls`. The session count comes from
+   * the session hours and the edges when `sessionsFromRollup`, else from every call of the range.
+   */
+  private async totalsWithRollup(
+    filter: CallFilter & { from: Date; to: Date },
+    plan: RollupPlan,
+    sessionsFromRollup: boolean,
+  ): Promise<Row> {
     const rows = await readRollupSums(this.sql(), rollupWhere(filter, [plan.wholeHours])!);
     for (const [from, to] of plan.edges)
       rows.push(...(await this.callTotals({ ...filter, from: new Date(from), to: new Date(to) }, false)));
+    if (sessionsFromRollup) return { ...addRows(rows, [])[0], sessions: await countSessions(this.sql(), filter.workspaceId, plan) };
     const where = filterWhere(filter);
     const [sessions] = await this.sql().all<Row>(
       `SELECT COUNT(DISTINCT session_id) AS sessions FROM calls WHERE ${where.conditions.join(' AND ')}`,
@@ -244,6 +287,16 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
 
   async listSessions(filter: CallFilter, page: PageRequest): Promise<{ sessions: SessionSummary[]; nextCursor: string | null }> {
     checkLimit(page.limit);
+    const plan = isWorkspaceRange(filter) ? planRollup(filter.from.getTime(), filter.to.getTime(), HOUR_MS) : null;
+    if (plan !== null) {
+      const rows = await readSessionSums(this.sql(), filter.workspaceId, plan, {
+        order: 'recent',
+        limit: page.limit + 1,
+        ...(page.cursor === undefined ? {} : { after: parseSessionCursor(page.cursor) }),
+      });
+      return this.toSessionPage(filter, rows, page.limit);
+    }
+
     const where = filterWhere(filter);
     where.conditions.push('session_id IS NOT NULL');
     let having = '';
@@ -259,10 +312,19 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
        ORDER BY last_ms DESC, session_id DESC LIMIT ?`,
       [...where.params, ...havingParams, page.limit + 1],
     );
-    const pageRows = rows.slice(0, page.limit);
+    return this.toSessionPage(filter, rows, page.limit);
+  }
+
+  /** Build a page of the sessions list from up to `limit + 1` grouped session rows, newest last call first. */
+  private async toSessionPage(
+    filter: CallFilter,
+    rows: Row[],
+    limit: number,
+  ): Promise<{ sessions: SessionSummary[]; nextCursor: string | null }> {
+    const pageRows = rows.slice(0, limit);
     const sessions = await this.describeSessions(filter, pageRows);
     const last = pageRows.at(-1);
-    const nextCursor = rows.length > page.limit && last ? encodeCursor([Number(last.last_ms), String(last.session_id)]) : null;
+    const nextCursor = rows.length > limit && last ? encodeCursor([Number(last.last_ms), String(last.session_id)]) : null;
     return { sessions, nextCursor };
   }
 
@@ -280,6 +342,17 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
 
   async callFacets(filter: CallFilter, limit: number): Promise<CallFacets> {
     checkLimit(limit);
+    const plan = isWorkspaceRange(filter) ? planRollup(filter.from.getTime(), filter.to.getTime(), HOUR_MS) : null;
+    if (plan !== null) {
+      const workspaceId = filter.workspaceId;
+      return {
+        tools: await readFacet(this.sql(), workspaceId, plan, 'tools', limit),
+        models: await readFacet(this.sql(), workspaceId, plan, 'models', limit),
+        providers: await readFacet(this.sql(), workspaceId, plan, 'providers', limit),
+        statuses: await readFacet(this.sql(), workspaceId, plan, 'statuses', limit),
+        devices: await readFacet(this.sql(), workspaceId, plan, 'devices', limit),
+      };
+    }
     const facet = async (expression: string): Promise<FacetValue[]> => {
       const where = filterWhere(filter);
       where.conditions.push(`${expression} IS NOT NULL`);
@@ -603,6 +676,15 @@ function escapeLike(text: string): string {
 
 function placeholders(values: readonly unknown[]): string {
   return values.map(() => '?').join(', ');
+}
+
+/** Validate the store option `exactPercentileLimit`, defaulting to `EXACT_PERCENTILE_LIMIT`. */
+export function checkExactPercentileLimit(limit: number | undefined): number {
+  if (limit === undefined) return EXACT_PERCENTILE_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new TokenwiseError('invalid_argument', `invalid exactPercentileLimit ${limit}: expected a whole number of calls, 0 or more`);
+  }
+  return limit;
 }
 
 function checkLimit(limit: number): void {

@@ -617,6 +617,60 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX insights_by_workspace_observed ON insights (workspace_id, observed_at_ms DESC, id);
     `,
   },
+  // The hourly rollups behind the dashboard's percentiles and session summaries (call-rollups.ts), filled
+  // from the calls already stored. The first counts the successful calls per workspace, hour, latency
+  // metric and logarithmic bin (0 below 1 ms, else floor(ln(ms) / ln(1.04)) + 1, with ln(1.04) as a double).
+  // The second keeps per workspace, hour and session the sums and times of the session's calls.
+  {
+    version: 10,
+    name: 'latency bins and session hours',
+    sql: `
+      CREATE TABLE call_latency_bins (
+        workspace_id TEXT NOT NULL,
+        hour_ms INTEGER NOT NULL,
+        metric TEXT NOT NULL,
+        bin INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, hour_ms, metric, bin)
+      ) WITHOUT ROWID;
+      INSERT INTO call_latency_bins (workspace_id, hour_ms, metric, bin, calls)
+        SELECT workspace_id, started_at_ms - started_at_ms % 3600000, 'total',
+          CASE WHEN total_ms < 1 THEN 0 ELSE CAST(FLOOR(LN(total_ms) / CAST(0.03922071315328133 AS DOUBLE PRECISION)) AS INTEGER) + 1 END, COUNT(*)
+        FROM calls WHERE workspace_id IS NOT NULL AND status = 'success' AND total_ms IS NOT NULL GROUP BY 1, 2, 3, 4;
+      INSERT INTO call_latency_bins (workspace_id, hour_ms, metric, bin, calls)
+        SELECT workspace_id, started_at_ms - started_at_ms % 3600000, 'ttft',
+          CASE WHEN ttft_ms < 1 THEN 0 ELSE CAST(FLOOR(LN(ttft_ms) / CAST(0.03922071315328133 AS DOUBLE PRECISION)) AS INTEGER) + 1 END, COUNT(*)
+        FROM calls WHERE workspace_id IS NOT NULL AND status = 'success' AND ttft_ms IS NOT NULL GROUP BY 1, 2, 3, 4;
+
+      CREATE TABLE call_session_hours (
+        workspace_id TEXT NOT NULL,
+        hour_ms INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        api_usd REAL NOT NULL,
+        api_equivalent_usd REAL NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        end_ms REAL NOT NULL,
+        PRIMARY KEY (workspace_id, hour_ms, session_id)
+      ) WITHOUT ROWID;
+      INSERT INTO call_session_hours (workspace_id, hour_ms, session_id, calls, errors, cost_usd, api_usd, api_equivalent_usd,
+          input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, first_ms, last_ms, end_ms)
+        SELECT workspace_id, started_at_ms - started_at_ms % 3600000, session_id, COUNT(*),
+          SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), SUM(COALESCE(cost_usd, 0)),
+          SUM(CASE WHEN cost_basis IN ('exact', 'partial') THEN COALESCE(cost_usd, 0) ELSE 0 END),
+          SUM(CASE WHEN cost_basis = 'api_equivalent' THEN COALESCE(cost_usd, 0) ELSE 0 END),
+          SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(cache_read_tokens, 0)), SUM(COALESCE(cache_write_tokens, 0)),
+          SUM(COALESCE(output_tokens, 0)), MIN(started_at_ms), MAX(started_at_ms), MAX(started_at_ms + total_ms)
+        FROM calls WHERE workspace_id IS NOT NULL AND session_id IS NOT NULL GROUP BY 1, 2, 3;
+    `,
+  },
 ];
 
 /**

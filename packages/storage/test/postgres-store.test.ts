@@ -1,6 +1,7 @@
 import type { CallRecord } from '@tokenwise/core';
 import { newestVersion, PostgresStore, sqliteMigrations } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { latencyBin, latencyBinSql } from '../src/latency-bins.js';
 import { describeAccountContract } from './account-contract.js';
 import { describeBudgetContract } from './budget-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
@@ -9,6 +10,7 @@ import { describeListPageContract } from './list-page-contract.js';
 import { createTestSchema, describeWithPostgres, TEST_DATABASE_URL, type TestSchema, withSearchPath } from './postgres-test-database.js';
 import { describeReportContract } from './report-contract.js';
 import { describeRollupContract } from './rollup-contract.js';
+import { binProbeValues, comparableRows, describeRollupReadsContract, makeRollupCalls } from './rollup-reads-contract.js';
 import { fullRecord, recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -16,7 +18,7 @@ import { describeStoreContract } from './store-contract.js';
 const VERSIONS = sqliteMigrations.map((migration) => migration.version).sort((a, b) => a - b);
 const NEWEST = newestVersion(sqliteMigrations);
 
-async function createPostgresStore(options: { clock?: () => Date } = {}) {
+async function createPostgresStore(options: { clock?: () => Date; exactPercentileLimit?: number } = {}) {
   const schema = await createTestSchema();
   return { store: await PostgresStore.open(schema.url, options), cleanup: () => schema.drop() };
 }
@@ -30,6 +32,7 @@ describeWithPostgres('PostgresStore', () => {
   describeListPageContract('PostgresStore', createPostgresStore);
   describeReportContract('PostgresStore', createPostgresStore);
   describeRollupContract('PostgresStore', createPostgresStore);
+  describeRollupReadsContract('PostgresStore', createPostgresStore);
 
   describe('PostgresStore schema', () => {
     let schema: TestSchema;
@@ -66,10 +69,12 @@ describeWithPostgres('PostgresStore', () => {
         'budgets',
         'call_bodies',
         'call_insights',
+        'call_latency_bins',
         'call_prompts',
         'call_rate_limits',
         'call_rollups',
         'call_scores',
+        'call_session_hours',
         'calls',
         'custom_prices',
         'device_codes',
@@ -150,6 +155,39 @@ describeWithPostgres('PostgresStore', () => {
 
       await expect(store.insertCalls([{ record, bodies: null }])).resolves.toHaveLength(1);
       expect((await store.getCall(record.id))?.record.error?.message).toBe('bad\uFFFDbyte');
+    });
+
+    it('fills the latency bins and session hours from calls stored before version 10', async () => {
+      const records = makeRollupCalls(1500, 7, 'migrated');
+      const store = await open();
+      for (let start = 0; start < records.length; start += 200) {
+        await store.insertCalls(records.slice(start, start + 200).map((record) => ({ record, bodies: null })));
+      }
+      const readRollups = async () => ({
+        bins: comparableRows(await schema.query('SELECT * FROM call_latency_bins ORDER BY workspace_id, hour_ms, metric, bin')),
+        sessions: comparableRows(await schema.query('SELECT * FROM call_session_hours ORDER BY workspace_id, hour_ms, session_id')),
+      });
+      const kept = await readRollups();
+      // Make the schema what a Tokenwise without version 10 left: its calls, and neither table.
+      await schema.query('DROP TABLE call_latency_bins; DROP TABLE call_session_hours; DELETE FROM schema_migrations WHERE version = 10');
+
+      const migrated = await open();
+
+      expect(migrated.migration.applied).toEqual([10]);
+      expect(kept.bins.length).toBeGreaterThan(100);
+      expect(kept.sessions.length).toBeGreaterThan(100);
+      expect(await readRollups()).toEqual(kept);
+    });
+
+    it('bins latencies in SQL as in JavaScript', async () => {
+      const values = binProbeValues();
+
+      const rows = await schema.query<{ bin: number }>(
+        `SELECT ${latencyBinSql('value')} AS bin FROM unnest($1::double precision[]) WITH ORDINALITY AS probe(value, position) ORDER BY position`,
+        [values],
+      );
+
+      expect(rows.map((row) => row.bin)).toEqual(values.map(latencyBin));
     });
 
     it('reads BIGINT columns back as numbers', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { migrateSqlite, newestVersion, SqliteStore, sqliteMigrations } from '@tokenwise/storage';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { latencyBin, latencyBinSql } from '../src/latency-bins.js';
 import { describeAccountContract } from './account-contract.js';
 import { describeBudgetContract } from './budget-contract.js';
 import { describeCallQueryContract } from './call-query-contract.js';
@@ -13,10 +14,11 @@ import { describeInsightContract } from './insight-contract.js';
 import { describeListPageContract } from './list-page-contract.js';
 import { describeReportContract } from './report-contract.js';
 import { describeRollupContract } from './rollup-contract.js';
+import { binProbeValues, comparableRows, describeRollupReadsContract, makeRollupCalls } from './rollup-reads-contract.js';
 import { recordSeries } from './sample-calls.js';
 import { describeStoreContract } from './store-contract.js';
 
-async function createSqliteStore(options: { clock?: () => Date } = {}) {
+async function createSqliteStore(options: { clock?: () => Date; exactPercentileLimit?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'tokenwise-store-'));
   return {
     store: new SqliteStore(join(dir, 'tokenwise.db'), options),
@@ -32,6 +34,7 @@ describeInsightContract('SqliteStore', createSqliteStore);
 describeListPageContract('SqliteStore', createSqliteStore);
 describeReportContract('SqliteStore', createSqliteStore);
 describeRollupContract('SqliteStore', createSqliteStore);
+describeRollupReadsContract('SqliteStore', createSqliteStore);
 
 describe('SqliteStore file', () => {
   let dir: string;
@@ -124,6 +127,55 @@ describe('SqliteStore file', () => {
     expect(migrated.migration.applied).toEqual([6]);
     expect(overview.totals.calls).toBe(5);
     expect(overview.groups.map((group) => group.calls)).toEqual([5]);
+  });
+
+  it('fills the latency bins and session hours from calls stored before version 10', async () => {
+    const records = makeRollupCalls(1500, 7, 'migrated');
+    const store = new SqliteStore(path);
+    for (let start = 0; start < records.length; start += 200) {
+      await store.insertCalls(records.slice(start, start + 200).map((record) => ({ record, bodies: null })));
+    }
+    await store.close();
+    const readRollups = (db: Database.Database) => ({
+      bins: comparableRows(
+        db.prepare('SELECT * FROM call_latency_bins ORDER BY workspace_id, hour_ms, metric, bin').all() as Record<string, unknown>[],
+      ),
+      sessions: comparableRows(
+        db.prepare('SELECT * FROM call_session_hours ORDER BY workspace_id, hour_ms, session_id').all() as Record<string, unknown>[],
+      ),
+    });
+    // Make the file what a Tokenwise without version 10 left: its calls, and neither table.
+    const db = new Database(path);
+    const kept = readRollups(db);
+    db.exec('DROP TABLE call_latency_bins; DROP TABLE call_session_hours; DELETE FROM schema_migrations WHERE version = 10');
+    db.close();
+
+    const migrated = new SqliteStore(path);
+    await migrated.close();
+    const reopened = new Database(path, { readonly: true });
+    const filled = readRollups(reopened);
+    reopened.close();
+
+    expect(migrated.migration.applied).toEqual([10]);
+    expect(kept.bins.length).toBeGreaterThan(100);
+    expect(kept.sessions.length).toBeGreaterThan(100);
+    expect(filled).toEqual(kept);
+  });
+
+  it('bins latencies in SQL as in JavaScript', () => {
+    const values = binProbeValues();
+    const db = new Database(':memory:');
+    const rows = db
+      .prepare(`SELECT value.key AS position, ${latencyBinSql('value.value')} AS bin FROM json_each(?) AS value ORDER BY value.key`)
+      .all(JSON.stringify(values)) as { position: number; bin: number }[];
+    db.close();
+
+    for (const value of values.filter((ms) => ms >= 1)) {
+      expect(1.04 ** (latencyBin(value) - 1), `lower edge of ${value}`).toBeLessThanOrEqual(value);
+      expect(1.04 ** latencyBin(value), `upper edge of ${value}`).toBeGreaterThan(value);
+    }
+    expect(values.filter((ms) => ms < 1).map(latencyBin)).toEqual(values.filter((ms) => ms < 1).map(() => 0));
+    expect(rows.map((row) => row.bin)).toEqual(values.map(latencyBin));
   });
 
   it('rejects a database from a newer version', async () => {
