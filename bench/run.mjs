@@ -8,7 +8,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { directCandidate, nginxCandidate, portkeyCandidate, tokenwiseCandidate } from './lib/candidates.mjs';
+import { directCandidate, nginxCandidate, nodeMinimalCandidate, portkeyCandidate, tokenwiseCandidate } from './lib/candidates.mjs';
 import { anthropicRequestBody, anthropicRequestHeaders, codexExchange, SSE_DELTAS } from './lib/payloads.mjs';
 import { liveStreamsRss, median, probeStream } from './lib/probe.mjs';
 import { corePlan, cpuMicros, loadAverage, pinSelf, startChild, stopChild } from './lib/proc.mjs';
@@ -40,7 +40,7 @@ if (flags.help) {
   --rounds N            rounds of every candidate, alternated A B C A B C… (default 3)
   --duration S          seconds of each wrk run (default 3)
   --only proxy|store    run one half only
-  --candidates a,b      candidates to run: direct, nginx, tokenwise, tokenwise-privacy, portkey (default all)
+  --candidates a,b      candidates to run: direct, nginx, node-minimal, tokenwise, tokenwise-privacy, portkey (default all)
   --scenarios L:C,…     wrk runs to make, as load:concurrency (loads: json20k, sse20k, codex, json1m)
   --out FILE            where to write the JSON result (default bench/results/<date>.json)
   --database-url URL    PostgreSQL for the store benchmark (default $TOKENWISE_TEST_DATABASE_URL or
@@ -116,6 +116,7 @@ function chooseCandidates(missingTools, portkeyReady) {
   const all = [
     directCandidate(),
     nginxCandidate(),
+    nodeMinimalCandidate(),
     tokenwiseCandidate({ privacy: false }),
     tokenwiseCandidate({ privacy: true }),
     portkeyCandidate(),

@@ -115,6 +115,37 @@ http {
 }
 
 /**
+ * The Node floor: `node-minimal-proxy.mjs`, a pass-through on node:http and undici without capture or
+ * store. Tokenwise's cost above it is what capture, routing and recording add.
+ */
+export function nodeMinimalCandidate() {
+  let child = null;
+  let baseUrl = '';
+  return {
+    name: 'node-minimal',
+    description: 'node:http + undici pass-through, no capture (the Node floor)',
+    async start(context) {
+      const port = await freePort();
+      const started = await startChild({
+        name: 'node-minimal',
+        command: process.execPath,
+        args: [path.join(repoRoot, 'bench', 'lib', 'node-minimal-proxy.mjs'), String(port), context.upstream.url],
+        cpus: context.plan.proxy,
+        ready: () => answers(`http://127.0.0.1:${port}/`),
+      });
+      child = started.child;
+      baseUrl = `http://127.0.0.1:${port}`;
+    },
+    target: (kind) => ({ url: `${baseUrl}${UPSTREAM_PATHS[kind]}`, headers: {} }),
+    pids: () => (child ? [child.pid] : []),
+    async stop() {
+      if (child) await stopChild(child);
+      child = null;
+    },
+  };
+}
+
+/**
  * `tokenwise serve` with its SQLite store. With `privacy`, the local workspace is switched to privacy mode
  * through the API (`PATCH /api/v1/workspaces/{id}` with the owner API token) before any load, so its calls
  * are stored without bodies.

@@ -39,7 +39,7 @@ describe.skipIf(skipReason !== null)('bench harness', () => {
     expect(stdout).toContain('### Targets');
 
     const ran = new Set(result.proxy.throughput.map((row: { candidate: string }) => row.candidate));
-    const expected = ['direct', 'nginx', 'tokenwise', 'tokenwise-privacy', 'portkey'].filter(
+    const expected = ['direct', 'nginx', 'node-minimal', 'tokenwise', 'tokenwise-privacy', 'portkey'].filter(
       (name) => !result.skipped.some((skip: { candidate: string }) => skip.candidate === name),
     );
     expect([...ran].sort()).toEqual([...expected].sort());

@@ -138,7 +138,11 @@ describe('createServerMetrics', () => {
       spoolBytes: 0,
       spoolFailures: 0,
     };
-    const metrics = createServerMetrics({ sources: { proxy: () => null, sink: () => sink, exporter: () => null }, maxModels: 2 });
+    const metrics = createServerMetrics({
+      token: METRICS_TOKEN,
+      sources: { proxy: () => null, sink: () => sink, exporter: () => null },
+      maxModels: 2,
+    });
     for (const model of ['model-a', 'model-b', 'model-c', 'model-d', 'model-a']) {
       metrics.observe({ ...sampleRecord(), model_requested: model, model_answered: model });
     }
@@ -149,6 +153,25 @@ describe('createServerMetrics', () => {
       ['model-b', 1],
       ['other', 2],
     ]);
+  });
+
+  it('counts no call when no token can scrape them', async () => {
+    const sink = {
+      queued: 0,
+      stored: 0,
+      dropped: 0,
+      storeFailures: 0,
+      storeUnavailable: false,
+      lost: 0,
+      spooled: 0,
+      spoolBytes: 0,
+      spoolFailures: 0,
+    };
+    const metrics = createServerMetrics({ sources: { proxy: () => null, sink: () => sink, exporter: () => null } });
+    metrics.observe(sampleRecord());
+    const samples = parseExposition(await metrics.render());
+    expect(samples.filter((sample) => sample.name === 'tokenwise_calls_total')).toEqual([]);
+    expect(sum(samples, 'tokenwise_records_stored_total')).toBe(0);
   });
 
   it('reports zero for components a server does not have', async () => {

@@ -192,3 +192,44 @@ describe('unreachable upstream', () => {
     expect((captureEnds[0] as { message: string }).message).toContain(url);
   });
 });
+
+describe('response head', () => {
+  it('reaches the client before any body byte', async () => {
+    let releaseBody: () => void = () => {};
+    const { proxy } = await setUp((res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      // The body starts only once the client has the head: a proxy that held the head back until the
+      // first body byte would leave this test waiting until the bound below fails it.
+      releaseBody = () => res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+    });
+
+    const outcome = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no response head within 5 s of the upstream sending it')), 5_000);
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port: proxy.port,
+        method: 'POST',
+        path: proxy.pathFor('anthropic', '/v1/messages'),
+        agent: false,
+      });
+      req.once('error', reject);
+      req.once('response', (res) => {
+        clearTimeout(timer);
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (piece: string) => {
+          body += piece;
+        });
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        releaseBody();
+      });
+      req.end('{"stream":true}');
+    });
+
+    expect(outcome.status).toBe(200);
+    expect(outcome.body).toContain('message_stop');
+    const { record } = await proxy.sink.next();
+    expect(record.status).toBe('success');
+  });
+});

@@ -49,6 +49,13 @@ describe('SseParser', () => {
     ]);
   });
 
+  it('decodes event names that are not ASCII', () => {
+    expectSameAtEverySplit('event: réponse\ndata: 1\n\nevent: delta\ndata: 2\n\n', [
+      { name: 'réponse', data: '1' },
+      { name: 'delta', data: '2' },
+    ]);
+  });
+
   it('defaults the event name to message', () => {
     expect(parse('data: x\n\n')).toEqual([{ name: 'message', data: 'x' }]);
   });

@@ -8,6 +8,8 @@
  * Working on bytes also means a read boundary inside a multi-byte character needs no care here.
  */
 
+import { decodeUtf8 } from './utf8.js';
+
 export interface SseSink {
   /** A piece of the current event's data. */
   data(piece: Uint8Array): void;
@@ -156,12 +158,18 @@ export class SseParser {
   }
 
   #dispatch(): void {
-    const name = this.#eventName.length > 0 ? new TextDecoder().decode(new Uint8Array(this.#eventName)) : 'message';
+    const name = this.#eventName.length > 0 ? eventNameText(this.#eventName) : 'message';
     const hadData = this.#dataLines > 0;
     this.#dataLines = 0;
     this.#eventName = [];
     if (hadData) this.#sink.dispatch(name);
   }
+}
+
+/** Decode an event name; names are ASCII in every provider's streams, which skips the decoder. */
+function eventNameText(bytes: number[]): string {
+  for (const byte of bytes) if (byte >= 0x80) return decodeUtf8(new Uint8Array(bytes));
+  return String.fromCharCode(...bytes);
 }
 
 function isLineEnd(byte: number): boolean {

@@ -1,6 +1,7 @@
 import { JsonDocument } from './json-document.js';
 import { JsonReader } from './json-reader.js';
 import { SseParser } from './sse-parser.js';
+import { decodeUtf8 } from './utf8.js';
 
 /** Receives the events of a streamed response, each at the moment its last byte arrives. */
 export interface StreamEventHandler {
@@ -18,34 +19,85 @@ const EVENT_LIMITS = { maxStringBytes: 64 * 1024, maxRetainedBytes: 4 * 1024 * 1
 const MAX_BUFFERED_EVENT_BYTES = 256 * 1024;
 const DONE = '[DONE]';
 
-/** SSE whose data payloads are JSON documents. */
+/**
+ * SSE whose data payloads are JSON documents. An event whose data is one piece of the chunk being pushed,
+ * the usual case, is parsed straight from that piece; data still open when the chunk ends is copied into
+ * a JsonDocument, because the caller may reuse the chunk's memory after `push` returns.
+ */
 export class SseJsonEvents {
+  readonly #handler: StreamEventHandler;
   readonly #parser: SseParser;
+  /** The current event's only data piece so far, a view of the chunk being pushed. */
+  #piece: Uint8Array | null = null;
   #document: JsonDocument | null = null;
 
   constructor(handler: StreamEventHandler) {
+    this.#handler = handler;
     this.#parser = new SseParser({
       data: (piece) => {
-        this.#document ??= new JsonDocument(MAX_BUFFERED_EVENT_BYTES, EVENT_LIMITS);
-        this.#document.push(piece);
+        if (this.#piece === null && this.#document === null) {
+          this.#piece = piece;
+          return;
+        }
+        this.#toDocument().push(piece);
       },
       dispatch: (name) => {
-        const document = this.#document;
+        const piece = this.#piece;
+        this.#piece = null;
+        if (piece !== null && piece.length <= MAX_BUFFERED_EVENT_BYTES) {
+          this.#parsePiece(piece, name);
+          return;
+        }
+        const document = piece === null ? this.#document : this.#toDocument(piece);
         this.#document = null;
-        if (!document) return handler.invalid(`event "${name}" has empty data`);
-        // "[DONE]" is the only payload short enough to be worth decoding twice.
-        const size = document.bufferedBytes;
-        if (size >= 0 && size <= 16 && document.bufferedText()?.trim() === DONE) return handler.sentinel();
-
-        const result = document.end();
-        if (result.complete) handler.event(result.value, name);
-        else handler.invalid(`event "${name}" data is not JSON: ${result.error}`);
+        if (document) this.#dispatchDocument(document, name);
+        else handler.invalid(`event "${name}" has empty data`);
       },
     });
   }
 
   push(chunk: Uint8Array): void {
     this.#parser.push(chunk);
+    if (this.#piece !== null) this.#toDocument();
+  }
+
+  /** Move the pending piece (or `piece`) into the current document, copying it, and return the document. */
+  #toDocument(piece: Uint8Array | null = this.#piece): JsonDocument {
+    this.#document ??= new JsonDocument(MAX_BUFFERED_EVENT_BYTES, EVENT_LIMITS);
+    if (piece !== null) this.#document.push(piece);
+    this.#piece = null;
+    return this.#document;
+  }
+
+  #parsePiece(piece: Uint8Array, name: string): void {
+    const text = decodeUtf8(piece);
+    // "[DONE]" is the only payload short enough to be worth comparing as text first.
+    if (piece.length <= 16 && text.trim() === DONE) {
+      this.#handler.sentinel();
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // The document reads the bytes again for an error that gives the offset rather than quoting the text.
+      const document = new JsonDocument(MAX_BUFFERED_EVENT_BYTES, EVENT_LIMITS);
+      document.push(piece);
+      this.#dispatchDocument(document, name);
+      return;
+    }
+    this.#handler.event(value, name);
+  }
+
+  #dispatchDocument(document: JsonDocument, name: string): void {
+    const size = document.bufferedBytes;
+    if (size >= 0 && size <= 16 && document.bufferedText()?.trim() === DONE) {
+      this.#handler.sentinel();
+      return;
+    }
+    const result = document.end();
+    if (result.complete) this.#handler.event(result.value, name);
+    else this.#handler.invalid(`event "${name}" data is not JSON: ${result.error}`);
   }
 }
 

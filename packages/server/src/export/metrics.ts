@@ -107,6 +107,8 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
 
   return {
     observe(record) {
+      // Nobody can scrape a process without a token, so its calls are not counted at all.
+      if (tokenDigest === null) return;
       try {
         const labels = { provider: record.provider, route: record.route, model: modelLabel(record), tool: record.tool };
         calls.inc({ ...labels, status: record.status });

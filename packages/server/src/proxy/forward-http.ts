@@ -105,6 +105,7 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
   #ended = false;
   #clientGone = false;
   #headersSent = false;
+  #bodyWritten = false;
   #waitingForDrain = false;
   #retried = false;
   #connectionReused = false;
@@ -160,8 +161,12 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
       const forwarded = forwardResponseHeaders(headers);
       if (statusMessage) this.#res.writeHead(statusCode, statusMessage, forwarded);
       else this.#res.writeHead(statusCode, forwarded);
-      this.#res.flushHeaders();
       this.#headersSent = true;
+      // Body bytes that came in the same read as the head go out with it in one write. Headers with no
+      // body yet (a stream that has not started) are sent once this read's callbacks are done.
+      setImmediate(() => {
+        if (!this.#bodyWritten && !this.#ended && !this.#res.writableEnded && !this.#res.destroyed) this.#res.flushHeaders();
+      });
     } catch (error) {
       // Node rejects some header names and values that undici's parser accepts; nothing has been sent yet.
       controller.abort(error instanceof Error ? error : new Error('invalid upstream response headers'));
@@ -175,6 +180,7 @@ class ForwardingHandler implements Dispatcher.DispatchHandler {
     if (this.#ended) return;
     this.#call.capture.responseChunk(chunk);
 
+    this.#bodyWritten = true;
     if (!this.#res.write(chunk) && !this.#waitingForDrain) {
       this.#waitingForDrain = true;
       controller.pause();
