@@ -30,6 +30,7 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     'database-url': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    compare: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -46,6 +47,8 @@ if (flags.help) {
   --database-url URL    PostgreSQL for the store benchmark (default $TOKENWISE_TEST_DATABASE_URL or
                         postgres://postgres@127.0.0.1:5432/test); a schema is created and dropped
   --cpu-prof DIR        run the Tokenwise candidates under node --cpu-prof, profiles written to DIR
+  --compare DIR         also run tokenwise-base and tokenwise-privacy-base from another built checkout in DIR
+                        (e.g. a git worktree of an older commit), alternated with the others
 `);
   process.exit(0);
 }
@@ -119,6 +122,12 @@ function chooseCandidates(missingTools, portkeyReady) {
     nodeMinimalCandidate(),
     tokenwiseCandidate({ privacy: false }),
     tokenwiseCandidate({ privacy: true }),
+    ...(flags.compare
+      ? [
+          tokenwiseCandidate({ privacy: false, root: path.resolve(flags.compare), suffix: '-base' }),
+          tokenwiseCandidate({ privacy: true, root: path.resolve(flags.compare), suffix: '-base' }),
+        ]
+      : []),
     portkeyCandidate(),
   ];
   const wanted = flags.candidates ? new Set(flags.candidates.split(',')) : null;

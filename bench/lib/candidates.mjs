@@ -150,15 +150,15 @@ export function nodeMinimalCandidate() {
  * through the API (`PATCH /api/v1/workspaces/{id}` with the owner API token) before any load, so its calls
  * are stored without bodies.
  */
-export function tokenwiseCandidate({ privacy }) {
+export function tokenwiseCandidate({ privacy, root = repoRoot, suffix = '' }) {
   let child = null;
   let baseUrl = '';
   let routeToken = '';
   return {
-    name: privacy ? 'tokenwise-privacy' : 'tokenwise',
-    description: privacy ? 'Tokenwise, SQLite, privacy mode (metrics only)' : 'Tokenwise, SQLite, bodies captured',
+    name: `${privacy ? 'tokenwise-privacy' : 'tokenwise'}${suffix}`,
+    description: `${privacy ? 'Tokenwise, SQLite, privacy mode (metrics only)' : 'Tokenwise, SQLite, bodies captured'}${root === repoRoot ? '' : `, from ${root}`}`,
     async start(context) {
-      const dataDir = path.join(context.tmpDir, privacy ? 'tokenwise-privacy' : 'tokenwise');
+      const dataDir = path.join(context.tmpDir, `${privacy ? 'tokenwise-privacy' : 'tokenwise'}${suffix}`);
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       const port = await freePort();
       const log = openSync(path.join(dataDir, 'serve.log'), 'a');
@@ -167,7 +167,7 @@ export function tokenwiseCandidate({ privacy }) {
         command: process.execPath,
         args: [
           ...(context.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${context.cpuProfileDir}`] : []),
-          path.join(repoRoot, 'packages', 'cli', 'bin', 'tokenwise.js'),
+          path.join(root, 'packages', 'cli', 'bin', 'tokenwise.js'),
           'serve',
           '--host',
           '127.0.0.1',
