@@ -93,6 +93,13 @@ const LATENCY_BINS: RollupTable = {
 };
 
 /**
+ * The condition that a call has a session, spelled as CASE so that SQLite keeps to the index the rest of
+ * the statement needs (`seq`, or workspace and time). With `session_id IS NOT NULL` it may pick the partial
+ * index `calls_by_workspace_session` and read every call of the workspace.
+ */
+export const HAS_SESSION_SQL = 'CASE WHEN session_id IS NULL THEN 0 ELSE 1 END = 1';
+
+/**
  * Per workspace, hour and session, what the session summaries read: the sums of `SUMS` in
  * sql-call-store.ts, the cost they rank by, and the first and last start and the last end.
  */
@@ -113,7 +120,7 @@ const SESSION_HOURS: RollupTable = {
     last_ms: { share: 'started_at_ms', merge: 'max' },
     end_ms: { share: 'started_at_ms + total_ms', merge: 'max' },
   },
-  where: 'session_id IS NOT NULL',
+  where: HAS_SESSION_SQL,
 };
 
 const ROLLUP_TABLES: readonly RollupTable[] = [CALL_ROLLUPS, LATENCY_BINS, SESSION_HOURS];

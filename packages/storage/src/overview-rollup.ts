@@ -26,6 +26,16 @@ const ROLLUP_SUMS = `SUM(calls) AS calls,
   SUM(ratio_input_tokens) AS ratio_input,
   SUM(cost_usd) AS cost_total`;
 
+/** The sums of `ROLLUP_SUMS` that a series entry (`readSums` of sql-call-store.ts) reads. */
+const ROLLUP_SERIES_SUMS = `SUM(calls) AS calls,
+  SUM(CASE WHEN status = 'error' THEN calls ELSE 0 END) AS errors,
+  SUM(api_usd) AS api_usd,
+  SUM(api_equivalent_usd) AS api_equivalent_usd,
+  SUM(input_tokens) AS input_tokens,
+  SUM(cache_read_tokens) AS cache_read_tokens,
+  SUM(cache_write_tokens) AS cache_write_tokens,
+  SUM(output_tokens) AS output_tokens`;
+
 /** The rollup column each grouping reads; a missing model or device is stored as ''. */
 const ROLLUP_GROUP_COLUMNS: Record<CallGrouping, string> = {
   tool: 'tool',
@@ -36,15 +46,23 @@ const ROLLUP_GROUP_COLUMNS: Record<CallGrouping, string> = {
 };
 
 /**
- * The split of an overview over `[from, to)` between the rollup and `calls`. The totals and the top models
+ * The split of an overview over `[from, to)` between the rollups and `calls`. The totals and the top models
  * read `wholeHours` from the rollup and `edges` (the parts of the first and last hour in the range) from
- * `calls`. The series read from the rollup the whole hours that lie inside one bucket, and the rest from
- * `calls`: every hour when the buckets do not start on whole hours.
+ * `calls`. The series read from the rollup the whole hours that lie inside one bucket (`seriesHours`) and
+ * the `splitHours`, and the rest (`seriesFromCalls`) from `calls`.
  */
 export interface RollupPlan {
   wholeHours: TimeRange;
   edges: TimeRange[];
   seriesHours: TimeRange[];
+  /**
+   * Hours that one bucket edge splits, with buckets of an hour or more. Each is read whole from the rollup
+   * into `bucket`, the bucket of its larger side, and the calls of its smaller side, `smaller`, are read
+   * from `calls` into their own bucket and taken off `bucket`. That reads a quarter of the hour's calls on
+   * average instead of all.
+   */
+  splitHours: { hour: TimeRange; bucket: number; smaller: TimeRange }[];
+  /** The edges, and hours that shorter buckets split more than once. */
   seriesFromCalls: TimeRange[];
 }
 
@@ -56,15 +74,27 @@ export function planRollup(from: number, to: number, bucketMs: number): RollupPl
 
   const edges = [[from, firstHour] as const, [endHour, to] as const].filter(([start, end]) => start < end);
   const seriesHours: [number, number][] = [];
+  const splitHours: RollupPlan['splitHours'] = [];
   const seriesFromCalls: [number, number][] = edges.map(([start, end]) => [start, end]);
   const bucketOf = (ms: number) => Math.floor((ms - from) / bucketMs);
   for (let hour = firstHour; hour < endHour; hour += HOUR_MS) {
-    const ranges = bucketOf(hour) === bucketOf(hour + HOUR_MS - 1) ? seriesHours : seriesFromCalls;
+    const before = bucketOf(hour);
+    if (before !== bucketOf(hour + HOUR_MS - 1) && bucketMs >= HOUR_MS) {
+      // A bucket of an hour or more has at most one edge in an hour.
+      const edge = from + (before + 1) * bucketMs;
+      splitHours.push(
+        edge - hour <= hour + HOUR_MS - edge
+          ? { hour: [hour, hour + HOUR_MS], bucket: before + 1, smaller: [hour, edge] }
+          : { hour: [hour, hour + HOUR_MS], bucket: before, smaller: [edge, hour + HOUR_MS] },
+      );
+      continue;
+    }
+    const ranges = before === bucketOf(hour + HOUR_MS - 1) ? seriesHours : seriesFromCalls;
     const last = ranges.at(-1);
     if (last && last[1] === hour) last[1] = hour + HOUR_MS;
     else ranges.push([hour, hour + HOUR_MS]);
   }
-  return { wholeHours: [firstHour, endHour], edges, seriesHours, seriesFromCalls: mergeRanges(seriesFromCalls) };
+  return { wholeHours: [firstHour, endHour], edges, seriesHours, splitHours, seriesFromCalls: mergeRanges(seriesFromCalls) };
 }
 
 function mergeRanges(ranges: [number, number][]): [number, number][] {
@@ -103,23 +133,94 @@ export function rollupWhere(filter: CallFilter, hours: readonly TimeRange[]): { 
     conditions.push(`${column} IN (${values.map(() => '?').join(', ')})`);
     params.push(...values);
   }
-  conditions.push(hours.length === 0 ? '1 = 0' : `(${hours.map(() => '(hour_ms >= ? AND hour_ms < ?)').join(' OR ')})`);
-  params.push(...hours.flat());
+  conditions.push(...hoursWhere(hours).conditions);
+  params.push(...hoursWhere(hours).params);
   return { conditions, params };
 }
 
-/** Read the rollup's sums of one where clause, grouped by `groupBy` columns (none for one row of totals). */
+/**
+ * Build the conditions on `hour_ms` of the hours in one of `hours`. The span from the first to the last
+ * range comes first, so the read is one range of the primary key: SQLite reads every row of the
+ * workspace for ranges joined by OR alone.
+ */
+export function hoursWhere(hours: readonly TimeRange[]): { conditions: string[]; params: SqlParam[] } {
+  if (hours.length === 0) return { conditions: ['1 = 0'], params: [] };
+  const from = Math.min(...hours.map((range) => range[0]));
+  const to = Math.max(...hours.map((range) => range[1]));
+  const conditions = ['hour_ms >= ?', 'hour_ms < ?'];
+  if (hours.length > 1) conditions.push(`(${hours.map(() => '(hour_ms >= ? AND hour_ms < ?)').join(' OR ')})`);
+  return { conditions, params: hours.length > 1 ? [from, to, ...hours.flat()] : [from, to] };
+}
+
+/**
+ * Read the rollup's sums of one where clause, grouped by `groupBy` columns (none for one row of totals):
+ * every sum, or with `sums` 'series' the fewer a series entry reads, which halves the time of a long range.
+ */
 export async function readRollupSums(
   sql: SqlRunner,
   where: { conditions: string[]; params: SqlParam[] },
   grouping: { columns: string[]; params: SqlParam[] } = { columns: [], params: [] },
+  sums: 'all' | 'series' = 'all',
 ): Promise<Row[]> {
+  const query = rollupSumsSql(where, grouping, sums);
+  return sql.all<Row>(query.sql, query.params);
+}
+
+/** Build the statement `readRollupSums` runs, with its parameters. */
+export function rollupSumsSql(
+  where: { conditions: string[]; params: SqlParam[] },
+  grouping: { columns: string[]; params: SqlParam[] },
+  sums: 'all' | 'series',
+): { sql: string; params: SqlParam[] } {
   const keys = grouping.columns.map((column, index) => `${column} AS key_${index}`);
   const groupBy = grouping.columns.length === 0 ? '' : `GROUP BY ${grouping.columns.map((_, index) => index + 1).join(', ')}`;
-  return sql.all<Row>(`SELECT ${[...keys, ROLLUP_SUMS].join(', ')} FROM call_rollups WHERE ${where.conditions.join(' AND ')} ${groupBy}`, [
-    ...grouping.params,
-    ...where.params,
-  ]);
+  const columns = [...keys, sums === 'all' ? ROLLUP_SUMS : ROLLUP_SERIES_SUMS];
+  return {
+    sql: `SELECT ${columns.join(', ')} FROM call_rollups WHERE ${where.conditions.join(' AND ')} ${groupBy}`,
+    params: [...grouping.params, ...where.params],
+  };
+}
+
+/** SELECTs per statement of `readParts`; SQLite allows 500 in a compound SELECT by default. */
+const PARTS_PER_STATEMENT = 100;
+
+/**
+ * Run one SELECT per part, joined by UNION ALL into statements of up to 100 parts, and return every row.
+ * One statement instead of one per part saves PostgreSQL a round trip and a plan per part.
+ */
+export async function readParts<Part>(
+  sql: SqlRunner,
+  parts: readonly Part[],
+  select: (part: Part) => { sql: string; params: SqlParam[] },
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (let start = 0; start < parts.length; start += PARTS_PER_STATEMENT) {
+    const selects = parts.slice(start, start + PARTS_PER_STATEMENT).map(select);
+    rows.push(
+      ...(await sql.all<Row>(
+        selects.map((query) => query.sql).join('\nUNION ALL\n'),
+        selects.flatMap((query) => query.params),
+      )),
+    );
+  }
+  return rows;
+}
+
+/**
+ * Split hour ranges that each lie inside buckets at the bucket edges; returns each part with its bucket.
+ * Buckets count `bucketMs` from `fromMs`. A read per bucket groups by fewer keys, which sorts less.
+ */
+export function splitByBucket(ranges: readonly TimeRange[], fromMs: number, bucketMs: number): [number, TimeRange][] {
+  const parts: [number, TimeRange][] = [];
+  for (const [from, to] of ranges) {
+    for (let start = from; start < to; ) {
+      const bucket = Math.floor((start - fromMs) / bucketMs);
+      const end = Math.min(to, fromMs + (bucket + 1) * bucketMs);
+      parts.push([bucket, [start, end]]);
+      start = end;
+    }
+  }
+  return parts;
 }
 
 /** Return the rollup column a grouping reads. */

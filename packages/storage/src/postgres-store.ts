@@ -84,6 +84,7 @@ export class PostgresStore extends SqlReportStore implements Store {
   }) {
     super();
     this.exactPercentileLimit = init.exactPercentileLimit;
+    this.readsRunConcurrently = true;
     this.pool = init.pool;
     this.displayUrl = init.displayUrl;
     this.schema = init.schema;

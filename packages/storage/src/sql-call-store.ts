@@ -28,8 +28,18 @@ import type {
 } from './call-queries.js';
 import { HOUR_MS, recomputeRollupsSteps } from './call-rollups.js';
 import { type ListOrder, listPageQuery, toListPage } from './list-page.js';
-import { addRows, planRollup, type RollupPlan, readRollupSums, rollupGroupColumn, rollupWhere } from './overview-rollup.js';
-import { countSessions, isWorkspaceRange, readBinnedLatency, readFacet, readSessionSums } from './rollup-reads.js';
+import {
+  addRows,
+  planRollup,
+  type RollupPlan,
+  readParts,
+  readRollupSums,
+  rollupGroupColumn,
+  rollupSumsSql,
+  rollupWhere,
+  splitByBucket,
+} from './overview-rollup.js';
+import { isWorkspaceRange, readBinnedLatency, readFacet, readSessionSums } from './rollup-reads.js';
 import { SqlInsightStore } from './sql-insight-store.js';
 import { readBoolean, type SqlParam, type SqlStep } from './sql-runner.js';
 import type { ListedCall } from './store.js';
@@ -94,6 +104,8 @@ export const EXACT_PERCENTILE_LIMIT = 20_000;
 export abstract class SqlCallStore extends SqlInsightStore implements CallQueryStore {
   /** See `EXACT_PERCENTILE_LIMIT`; a store sets it from its options. */
   protected exactPercentileLimit = EXACT_PERCENTILE_LIMIT;
+  /** Whether reads started together run at once (a connection pool) rather than one after another. */
+  protected readsRunConcurrently = false;
 
   async searchCalls(filter: CallFilter, page: PageRequest): Promise<CallPage> {
     checkLimit(page.limit);
@@ -133,57 +145,85 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
     if (!Number.isInteger(bucketMs) || bucketMs < 1) {
       throw new TokenwiseError('invalid_argument', `invalid bucket width ${bucketMs} ms: expected a whole number of ms of at least 1`);
     }
-    const where = filterWhere(filter);
-    const bucket = 'CAST((started_at_ms - ?) / ? AS INTEGER)';
-    const bucketParams = [filter.from.getTime(), bucketMs];
     // Whole hours come from the hourly rollup where the filter allows it, the rest from `calls`.
     const plan = planRollup(filter.from.getTime(), filter.to.getTime(), bucketMs);
     const rollup = plan === null || rollupWhere(filter, []) === null ? null : plan;
     // The session and latency rollups keep no field to filter on, so they serve a workspace and range alone.
     const rangeRollup = rollup !== null && isWorkspaceRange(filter) ? rollup : null;
 
-    const totalsRow = rollup ? await this.totalsWithRollup(filter, rollup, rangeRollup !== null) : (await this.callTotals(filter, true))[0];
-    const groupRows = rollup
-      ? await this.groupsWithRollup(filter, rollup, bucketMs, groupBy)
-      : await this.callGroups(filter, bucketMs, groupBy);
-
-    let latencies: Pick<Overview, 'latency' | 'ttft' | 'bucketLatency'>;
-    if (rangeRollup && Number(totalsRow?.successes ?? 0) > this.exactPercentileLimit) {
-      const binned = await readBinnedLatency(this.sql(), filter.workspaceId, rangeRollup, filter.from.getTime(), bucketMs);
-      const buckets = [...binned.buckets.entries()].sort((a, b) => a[0] - b[0]);
-      latencies = {
-        latency: binned.latency,
-        ttft: binned.ttft,
-        bucketLatency: buckets.map(([key, percentiles]) => ({ bucket: key, ...percentiles })),
-      };
-    } else {
-      const [latency, ttft, bucketTotal, bucketTtft] = [
-        await this.percentiles('0', [], 'total_ms', where),
-        await this.percentiles('0', [], 'ttft_ms', where),
-        await this.percentiles(bucket, bucketParams, 'total_ms', where),
-        await this.percentiles(bucket, bucketParams, 'ttft_ms', where),
-      ];
-      latencies = {
-        latency: latency.get(0) ?? { p50: null, p95: null },
-        ttft: ttft.get(0) ?? { p50: null, p95: null },
-        bucketLatency: mergeBucketLatency(bucketTotal, bucketTtft),
-      };
-    }
+    // Reads that do not wait for one another run at once, which PostgreSQL serves on several connections;
+    // SQLite runs them one after another. Where reads run at once, the binned percentiles are read before
+    // the totals tell whether they are needed, because they take the longest.
+    const [modelRows, sessionRanking, groupRows, earlyBinned] = await Promise.all([
+      // The whole hours' sums per model serve both the totals and the top models.
+      rollup ? this.rollupModelRows(filter, rollup) : Promise.resolve([]),
+      // The ranking of the top sessions also counts the sessions, which the totals take.
+      rangeRollup ? readSessionSums(this.sql(), filter.workspaceId, rangeRollup, { order: 'cost', limit: top }) : Promise.resolve(null),
+      rollup ? this.groupsWithRollup(filter, rollup, bucketMs, groupBy) : this.callGroups(filter, bucketMs, groupBy),
+      rangeRollup && this.readsRunConcurrently ? this.binnedLatencies(filter, rangeRollup, bucketMs) : Promise.resolve(null),
+    ]);
+    const totalsRow = rollup
+      ? await this.totalsWithRollup(filter, rollup, modelRows, sessionRanking?.sessions ?? null)
+      : (await this.callTotals(filter, true))[0];
+    const binned = rangeRollup !== null && Number(totalsRow?.successes ?? 0) > this.exactPercentileLimit;
+    const [latencies, topSessions, topModels] = await Promise.all([
+      binned ? (earlyBinned ?? this.binnedLatencies(filter, rangeRollup!, bucketMs)) : this.exactLatencies(filter, bucketMs),
+      sessionRanking ? this.describeSessions(filter, sessionRanking.rows) : this.topSessions(filter, top),
+      rollup ? this.topModelsWithRollup(filter, rollup, modelRows, top) : this.topModels(filter, top),
+    ]);
 
     return {
       totals: readTotals(totalsRow ?? {}),
-      latency: latencies.latency,
-      ttft: latencies.ttft,
+      ...latencies,
       groups: groupRows.map((row): GroupedSums => ({ bucket: Number(row.bucket), key: optionalText(row.group_key), ...readSums(row) })),
-      bucketLatency: latencies.bucketLatency,
-      topSessions: rangeRollup
-        ? await this.describeSessions(
-            filter,
-            await readSessionSums(this.sql(), filter.workspaceId, rangeRollup, { order: 'cost', limit: top }),
-          )
-        : await this.topSessions(filter, top),
-      topModels: rollup ? await this.topModelsWithRollup(filter, rollup, top) : await this.topModels(filter, top),
+      topSessions,
+      topModels,
     };
+  }
+
+  /** Rank the percentiles of `filter` exactly over its successful calls, overall and per bucket. */
+  private async exactLatencies(
+    filter: CallFilter & { from: Date },
+    bucketMs: number,
+  ): Promise<Pick<Overview, 'latency' | 'ttft' | 'bucketLatency'>> {
+    const where = filterWhere(filter);
+    const bucket = 'CAST((started_at_ms - ?) / ? AS INTEGER)';
+    const bucketParams = [filter.from.getTime(), bucketMs];
+    const [latency, ttft, bucketTotal, bucketTtft] = await Promise.all([
+      this.percentiles('0', [], 'total_ms', where),
+      this.percentiles('0', [], 'ttft_ms', where),
+      this.percentiles(bucket, bucketParams, 'total_ms', where),
+      this.percentiles(bucket, bucketParams, 'ttft_ms', where),
+    ]);
+    return {
+      latency: latency.get(0) ?? { p50: null, p95: null },
+      ttft: ttft.get(0) ?? { p50: null, p95: null },
+      bucketLatency: mergeBucketLatency(bucketTotal, bucketTtft),
+    };
+  }
+
+  /** Rank the percentiles of a workspace and range from the latency bins, within 2%. */
+  private async binnedLatencies(
+    filter: CallFilter & { from: Date },
+    plan: RollupPlan,
+    bucketMs: number,
+  ): Promise<Pick<Overview, 'latency' | 'ttft' | 'bucketLatency'>> {
+    const binned = await readBinnedLatency(this.sql(), filter.workspaceId, plan, filter.from.getTime(), bucketMs);
+    const buckets = [...binned.buckets.entries()].sort((a, b) => a[0] - b[0]);
+    return {
+      latency: binned.latency,
+      ttft: binned.ttft,
+      bucketLatency: buckets.map(([bucket, percentiles]) => ({ bucket, ...percentiles })),
+    };
+  }
+
+  /** Read the rollup's sums of the whole hours per model and provider, with every sum of the totals. */
+  private async rollupModelRows(filter: CallFilter & { from: Date; to: Date }, plan: RollupPlan): Promise<Row[]> {
+    const rows = await readRollupSums(this.sql(), rollupWhere(filter, [plan.wholeHours])!, {
+      columns: [rollupGroupColumn('model'), 'provider'],
+      params: [],
+    });
+    return rows.map(({ key_0, key_1, ...sums }) => ({ model: key_0, provider: key_1, ...sums }));
   }
 
   /** Sum the calls of `filter` into one row of totals, with the session count only when `withSessions`. */
@@ -205,34 +245,31 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
   }
 
   /** Sum the calls of `filter` per bucket and group key, counting buckets from `bucketFrom`. */
-  private async callGroups(filter: CallFilter, bucketMs: number, groupBy: CallGrouping, bucketFrom = filter.from!): Promise<Row[]> {
-    const where = filterWhere(filter);
-    return this.sql().all<Row>(
-      `SELECT CAST((started_at_ms - ?) / ? AS INTEGER) AS bucket, ${GROUP_COLUMNS[groupBy]} AS group_key, ${SUMS}
-       FROM calls WHERE ${where.conditions.join(' AND ')} GROUP BY 1, 2`,
-      [bucketFrom.getTime(), bucketMs, ...where.params],
-    );
+  private async callGroups(filter: CallFilter, bucketMs: number, groupBy: CallGrouping): Promise<Row[]> {
+    const query = callGroupsSql(filter, bucketMs, groupBy, filter.from!);
+    return this.sql().all<Row>(query.sql, query.params);
   }
 
   /**
-   * Sum the totals: whole hours from the rollup and the edges from `calls`. The session count comes from
-   * the session hours and the edges when `sessionsFromRollup`, else from every call of the range.
+   * Sum the totals: whole hours from the rollup's rows per model, `modelRows`, and the edges from `calls`.
+   * The session count is `sessions` when known, else counted over every call of the range.
    */
   private async totalsWithRollup(
     filter: CallFilter & { from: Date; to: Date },
     plan: RollupPlan,
-    sessionsFromRollup: boolean,
+    modelRows: readonly Row[],
+    sessions: number | null,
   ): Promise<Row> {
-    const rows = await readRollupSums(this.sql(), rollupWhere(filter, [plan.wholeHours])!);
+    const rows: Row[] = modelRows.map(({ model: _model, provider: _provider, ...sums }) => sums);
     for (const [from, to] of plan.edges)
       rows.push(...(await this.callTotals({ ...filter, from: new Date(from), to: new Date(to) }, false)));
-    if (sessionsFromRollup) return { ...addRows(rows, [])[0], sessions: await countSessions(this.sql(), filter.workspaceId, plan) };
+    if (sessions !== null) return { ...addRows(rows, [])[0], sessions };
     const where = filterWhere(filter);
-    const [sessions] = await this.sql().all<Row>(
+    const [counted] = await this.sql().all<Row>(
       `SELECT COUNT(DISTINCT session_id) AS sessions FROM calls WHERE ${where.conditions.join(' AND ')}`,
       where.params,
     );
-    return { ...addRows(rows, [])[0], sessions: sessions?.sessions ?? 0 };
+    return { ...addRows(rows, [])[0], sessions: counted?.sessions ?? 0 };
   }
 
   /** Sum the series: the hours inside one bucket from the rollup, every other part of the range from `calls`. */
@@ -242,30 +279,51 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
     bucketMs: number,
     groupBy: CallGrouping,
   ): Promise<Row[]> {
-    const rows: Row[] = [];
-    if (plan.seriesHours.length > 0) {
-      const rollupRows = await readRollupSums(this.sql(), rollupWhere(filter, plan.seriesHours)!, {
-        columns: ['CAST((hour_ms - ?) / ? AS INTEGER)', rollupGroupColumn(groupBy)],
-        params: [filter.from.getTime(), bucketMs],
-      });
-      rows.push(...rollupRows.map(({ key_0, key_1, ...sums }) => ({ bucket: key_0, group_key: key_1, ...sums })));
+    // A SELECT per bucket groups by the group key alone, which sorts less than grouping by bucket too.
+    const rollupParts: [number, readonly [number, number]][] = [
+      ...splitByBucket(plan.seriesHours, filter.from.getTime(), bucketMs),
+      ...plan.splitHours.map(({ bucket, hour }): [number, readonly [number, number]] => [bucket, hour]),
+    ];
+    const callParts = [
+      ...plan.seriesFromCalls.map((range) => ({ range, subtractFrom: null })),
+      ...plan.splitHours.map(({ bucket, smaller }) => ({ range: smaller, subtractFrom: bucket })),
+    ];
+    const [rollupRows, callRows] = await Promise.all([
+      readParts(this.sql(), rollupParts, ([bucket, hours]) =>
+        rollupSumsSql(
+          rollupWhere(filter, [hours])!,
+          { columns: ['CAST(? AS INTEGER)', rollupGroupColumn(groupBy)], params: [bucket] },
+          'series',
+        ),
+      ),
+      readParts(this.sql(), callParts, ({ range: [from, to], subtractFrom }) =>
+        callGroupsSql({ ...filter, from: new Date(from), to: new Date(to) }, bucketMs, groupBy, filter.from, subtractFrom),
+      ),
+    ]);
+    const rows: Row[] = rollupRows.map(({ key_0, key_1, ...sums }) => ({ bucket: key_0, group_key: key_1, ...sums }));
+    for (const { subtract_from, ...row } of callRows) {
+      rows.push(row);
+      // The smaller side of a split hour also leaves the bucket that took the whole hour.
+      if (subtract_from != null) rows.push(negatedSums({ ...row, bucket: subtract_from }, ['bucket', 'group_key']));
     }
-    for (const [from, to] of plan.seriesFromCalls) {
-      rows.push(...(await this.callGroups({ ...filter, from: new Date(from), to: new Date(to) }, bucketMs, groupBy, filter.from)));
-    }
+    // A group that had calls only on the smaller side of a split hour adds up to no call there.
     return addRows(
       rows.map((row) => ({ ...row, bucket: Number(row.bucket) })),
       ['bucket', 'group_key'],
-    );
+    ).filter((row) => Number(row.calls) !== 0);
   }
 
-  /** Rank the top models from the rollup's whole hours and the edges' calls, in the order `topModels` uses. */
-  private async topModelsWithRollup(filter: CallFilter & { from: Date; to: Date }, plan: RollupPlan, top: number): Promise<ModelSummary[]> {
-    const rollupRows = await readRollupSums(this.sql(), rollupWhere(filter, [plan.wholeHours])!, {
-      columns: [rollupGroupColumn('model'), 'provider'],
-      params: [],
-    });
-    const rows: Row[] = rollupRows.map(({ key_0, key_1, ...sums }) => ({ model: key_0, provider: key_1, ...sums }));
+  /**
+   * Rank the top models from the rollup's rows per model of the whole hours, `modelRows`, and the edges'
+   * calls, in the order `topModels` uses.
+   */
+  private async topModelsWithRollup(
+    filter: CallFilter & { from: Date; to: Date },
+    plan: RollupPlan,
+    modelRows: readonly Row[],
+    top: number,
+  ): Promise<ModelSummary[]> {
+    const rows: Row[] = [...modelRows];
     for (const [from, to] of plan.edges) {
       const where = filterWhere({ ...filter, from: new Date(from), to: new Date(to) });
       rows.push(
@@ -289,7 +347,7 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
     checkLimit(page.limit);
     const plan = isWorkspaceRange(filter) ? planRollup(filter.from.getTime(), filter.to.getTime(), HOUR_MS) : null;
     if (plan !== null) {
-      const rows = await readSessionSums(this.sql(), filter.workspaceId, plan, {
+      const { rows } = await readSessionSums(this.sql(), filter.workspaceId, plan, {
         order: 'recent',
         limit: page.limit + 1,
         ...(page.cursor === undefined ? {} : { after: parseSessionCursor(page.cursor) }),
@@ -625,6 +683,31 @@ export abstract class SqlCallStore extends SqlInsightStore implements CallQueryS
   }
 }
 
+/** Return `row` with every field but `keyFields` negated, to take its sums off a total. */
+function negatedSums(row: Row, keyFields: readonly string[]): Row {
+  return Object.fromEntries(Object.entries(row).map(([field, value]) => [field, keyFields.includes(field) ? value : -Number(value ?? 0)]));
+}
+
+/**
+ * Build the SELECT of the sums of `filter`'s calls per bucket of `bucketMs` from `bucketFrom` and group key.
+ * With `subtractFrom` (a bucket or null), each row also carries it as `subtract_from`.
+ */
+function callGroupsSql(
+  filter: CallFilter,
+  bucketMs: number,
+  groupBy: CallGrouping,
+  bucketFrom: Date,
+  subtractFrom?: number | null,
+): { sql: string; params: SqlParam[] } {
+  const where = filterWhere(filter);
+  const subtract = subtractFrom === undefined ? '' : 'CAST(? AS INTEGER) AS subtract_from, ';
+  return {
+    sql: `SELECT ${subtract}CAST((started_at_ms - ?) / ? AS INTEGER) AS bucket, ${GROUP_COLUMNS[groupBy]} AS group_key, ${SUMS}
+      FROM calls WHERE ${where.conditions.join(' AND ')} GROUP BY ${subtract === '' ? '1, 2' : '2, 3'}`,
+    params: [...(subtractFrom === undefined ? [] : [subtractFrom]), bucketFrom.getTime(), bucketMs, ...where.params],
+  };
+}
+
 /** Build the WHERE conditions of a filter with `?` placeholders. The workspace condition is always the first. */
 export function filterWhere(filter: CallFilter): { conditions: string[]; params: SqlParam[] } {
   const conditions = ['workspace_id = ?'];
@@ -732,9 +815,12 @@ function readTotals(row: Row): CallTotals {
   };
 }
 
-/** Sums of floating-point USD differ in the last bits between databases; 9 decimals is the record's own precision. */
+/**
+ * Sums of floating-point USD differ in the last bits between databases; 9 decimals is the record's own
+ * precision. A sum that a subtraction left a hair below 0 would round to -0, so it becomes 0.
+ */
 function roundUsd(usd: number): number {
-  return Math.round(usd * 1e9) / 1e9;
+  return Math.round(usd * 1e9) / 1e9 || 0;
 }
 
 function mergeBucketLatency(total: Map<number, Percentiles>, ttft: Map<number, Percentiles>): BucketLatency[] {

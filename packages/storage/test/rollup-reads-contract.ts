@@ -111,6 +111,8 @@ function exactPath(filter: CallFilter): CallFilter {
 const RANGES = [
   { name: 'edges, 2 h buckets', from: T0 + 17 * MINUTE, to: T0 + 5 * HOUR + 41 * MINUTE, bucketMs: 2 * HOUR },
   { name: 'edges, hourly buckets', from: T0 + 17 * MINUTE, to: T0 + 5 * HOUR + 41 * MINUTE, bucketMs: HOUR },
+  { name: 'edges, 25 min buckets', from: T0 + 17 * MINUTE, to: T0 + 5 * HOUR + 41 * MINUTE, bucketMs: 25 * MINUTE },
+  { name: 'edges at :43, 2 h buckets', from: T0 + 43 * MINUTE, to: T0 + 5 * HOUR + 41 * MINUTE, bucketMs: 2 * HOUR },
   { name: 'whole hours, hourly buckets', from: T0 + HOUR, to: T0 + 5 * HOUR, bucketMs: HOUR },
   { name: 'whole hours, one bucket', from: T0, to: T0 + 6 * HOUR, bucketMs: 24 * HOUR },
 ];
