@@ -14,6 +14,8 @@ const BATCH_SIZE = 200;
 const DAY_MS = 86_400_000;
 const SPAN_MS = 30 * DAY_MS;
 const MAIN_WORKSPACE = 'ws-bench-main';
+/** Calls per seeded session. */
+const SESSION_CALLS = 40;
 
 /** Capture a ~20 KB request and a ~2 KB JSON response with the core's capture; returns the record and bodies. */
 function capturedCall() {
@@ -57,7 +59,10 @@ async function insertRate(store, count, withBodies) {
   return Math.round(median(rates));
 }
 
-/** Column expressions that vary the seeded rows; other columns copy the template row. */
+/**
+ * Column expressions that vary the seeded rows; other columns copy the template row. Every 40 consecutive
+ * rows (`i / 40`) form one session of one workspace and one tool, as an agent session is.
+ */
 function seedOverrides(dialect) {
   const random = dialect === 'sqlite' ? '(abs(random()) % 1000000) / 1000000.0' : 'random()';
   const integer = (max) => (dialect === 'sqlite' ? `(abs(random()) % ${max})` : `floor(random() * ${max})::bigint`);
@@ -78,11 +83,11 @@ function seedOverrides(dialect) {
       dialect === 'sqlite'
         ? "strftime('%Y-%m-%dT%H:%M:%fZ', ms / 1000.0, 'unixepoch')"
         : `to_char(to_timestamp(ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-    workspace_id: `CASE WHEN i % 10 < 7 THEN '${MAIN_WORKSPACE}' ELSE 'ws-bench-' || (i % 3) END`,
-    tool: pick(['claude-code', 'codex', 'gemini-cli', 'anthropic-sdk'], 1),
+    workspace_id: `CASE WHEN (i / ${SESSION_CALLS}) % 10 < 7 THEN '${MAIN_WORKSPACE}' ELSE 'ws-bench-' || ((i / ${SESSION_CALLS}) % 3) END`,
+    tool: pick(['claude-code', 'codex', 'gemini-cli', 'anthropic-sdk'], SESSION_CALLS),
     model_requested: pick(models, 4),
     model_answered: pick(models, 4),
-    session_id: "'session-' || (i / 40)",
+    session_id: `'session-' || :tag || '-' || (i / ${SESSION_CALLS})`,
     status: "CASE WHEN i % 50 = 0 THEN 'error' ELSE 'success' END",
     input_tokens: integer(60_000),
     output_tokens: integer(4_000),
@@ -92,17 +97,32 @@ function seedOverrides(dialect) {
   };
 }
 
+/**
+ * Build the start time of seeded row `i`. Its session starts at a pseudo-random time in the span, a
+ * multiplicative hash of the session number. Its calls follow 45 s apart with up to 15 s of jitter, so a
+ * session lasts under 30 minutes.
+ */
+function seedStartMs(dialect) {
+  const session = `(i / ${SESSION_CALLS})`;
+  const step = `(i % ${SESSION_CALLS}) * 45000`;
+  if (dialect === 'sqlite') {
+    return `:nowMs - :spanMs + (${session} * 2654435761) % (:spanMs - 3600000) + ${step} + abs(random()) % 15000`;
+  }
+  const span = 'CAST(:spanMs AS BIGINT)';
+  return `CAST(:nowMs AS BIGINT) - ${span} + (${session} * 2654435761) % (${span} - 3600000) + ${step} + floor(random() * 15000)::bigint`;
+}
+
 function seedSql({ dialect, columns, tablePrefix = '' }) {
   const overrides = seedOverrides(dialect);
   const select = columns.map((column) => overrides[column] ?? `t.${column}`).join(', ');
   if (dialect === 'sqlite') {
     return `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)
       INSERT INTO calls (${columns.join(', ')})
-      SELECT ${select} FROM (SELECT i, :nowMs - (abs(random()) % :spanMs) AS ms FROM n) AS g,
+      SELECT ${select} FROM (SELECT i, ${seedStartMs(dialect)} AS ms FROM n) AS g,
         (SELECT * FROM calls WHERE seq = :templateSeq) AS t`;
   }
   return `INSERT INTO ${tablePrefix}calls (${columns.join(', ')})
-    SELECT ${select} FROM (SELECT i, :nowMs - floor(random() * :spanMs)::bigint AS ms FROM generate_series(1, :count) AS s(i)) AS g,
+    SELECT ${select} FROM (SELECT i, ${seedStartMs(dialect)} AS ms FROM generate_series(1, :count) AS s(i)) AS g,
       (SELECT * FROM ${tablePrefix}calls WHERE seq = :templateSeq) AS t`;
 }
 
@@ -264,7 +284,7 @@ export async function benchSqlite({ dir, insertCount, bodiesCount, sizes, repeat
       const have = db.prepare('SELECT count(*) AS n FROM calls').get().n;
       if (have < size) {
         seed.run({ count: size - have, nowMs: Date.now(), spanMs: SPAN_MS, templateSeq, tag: `s${size}` });
-        // The seed writes into `calls` around the store, so the store's hourly rollup is rebuilt from them.
+        // The seed writes into `calls` around the store, so the store's hourly rollups are rebuilt from them.
         for (const step of rebuildRollupsSteps()) db.prepare(step.sql).run();
       }
       result.queries[size] = { shipped: await timeQueries(run, repeats) };
@@ -332,6 +352,8 @@ export async function benchPostgres({ url, insertCount, bodiesCount, sizes, repe
         // planner its statistics and index-only scans their visibility map.
         await admin.query('VACUUM ANALYZE calls');
         await admin.query('VACUUM ANALYZE call_rollups');
+        await admin.query('VACUUM ANALYZE call_latency_bins');
+        await admin.query('VACUUM ANALYZE call_session_hours');
       }
       result.queries[size] = { shipped: await timeQueries(run, repeats) };
       result.store_methods[size] = await timeStoreMethods(store, repeats);
