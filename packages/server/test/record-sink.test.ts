@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CallBodies } from '@tokenwise/core';
 import { createBatchingRecordSink } from '@tokenwise/server';
-import type { ListedCall } from '@tokenwise/storage';
+import { BodyPacker, type ListedCall } from '@tokenwise/storage';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FlakyStore } from './helpers/flaky-store.js';
 import { createLogCapture, type LogCapture } from './helpers/log-capture.js';
@@ -170,6 +171,55 @@ describe('batching record sink', () => {
     expect(published[0]!.cursor).toBe(listed!.cursor);
   });
 
+  it('packs body text before the flush', async () => {
+    const packer = new BodyPacker();
+    const pack = vi.spyOn(packer, 'pack');
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, packPartChars: 150, packer });
+    const records = [sampleRecord(), sampleRecord(), sampleRecord()];
+    const prompts = ['first DB_PASSWORD=hunter2hunter2', 'second prompt', 'third prompt'];
+
+    sink.write(records[0]!, bodiesWith(prompts[0]!));
+    expect(pack).not.toHaveBeenCalled();
+    sink.write(records[1]!, bodiesWith(prompts[1]!));
+    expect(pack).toHaveBeenCalledTimes(1);
+    expect(pack.mock.calls[0]![0]).toHaveLength(2);
+    sink.write(records[2]!, bodiesWith(prompts[2]!));
+    expect(sink.stats().queued).toBe(3);
+    expect(store.insertAttempts).toBe(0);
+
+    await sink.flush();
+
+    expect(pack).toHaveBeenCalledTimes(2);
+    expect(pack.mock.calls[1]![0]).toHaveLength(1);
+    expect(store.insertAttempts).toBe(1);
+    const stored = await Promise.all(records.map((record) => store.getCall(record.id)));
+    expect(stored.map((call) => JSON.parse(call!.bodies!.request!.text!).messages[0].content)).toEqual([
+      'first DB_PASSWORD=[REDACTED:env-secret]',
+      'second prompt',
+      'third prompt',
+    ]);
+    expect(sink.stats()).toMatchObject({ stored: 3, queued: 0, lost: 0 });
+    await sink.close();
+    await packer.close();
+  });
+
+  it('loses the records of a failed part', async () => {
+    const packer = new BodyPacker();
+    vi.spyOn(packer, 'pack').mockRejectedValueOnce(new Error('the packer failed'));
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, packPartChars: 150, packer });
+    const records = [sampleRecord(), sampleRecord(), sampleRecord()];
+
+    for (const record of records) sink.write(record, bodiesWith('a prompt of some length'));
+    await sink.flush();
+
+    const stored = await store.listCalls({ limit: 10 });
+    expect(stored.map((call) => call.record.id)).toEqual([records[2]!.id]);
+    expect(sink.stats()).toMatchObject({ stored: 1, queued: 0, lost: 2 });
+    expect(logs.text()).toContain('masking and compressing call bodies failed; records lost');
+    await sink.close();
+    await packer.close();
+  });
+
   it('removes credential headers from stored bodies', async () => {
     const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000 });
     const record = sampleRecord();
@@ -187,3 +237,14 @@ describe('batching record sink', () => {
     expect(stored?.bodies?.response_headers).toEqual({ 'content-type': 'application/json' });
   });
 });
+
+/** Bodies of an Anthropic Messages call with `prompt` as its one user message. */
+function bodiesWith(prompt: string): CallBodies {
+  const text = JSON.stringify({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: prompt }] });
+  return {
+    request: { text, bytes: text.length, truncated: false, content_type: 'application/json', encoding_error: null },
+    response: { text: '{"id":"msg_1"}', bytes: 14, truncated: false, content_type: 'application/json', encoding_error: null },
+    request_headers: { 'anthropic-version': '2023-06-01' },
+    response_headers: { 'request-id': 'req_1' },
+  };
+}
