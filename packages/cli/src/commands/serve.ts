@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { resolveServeConfig, serve } from '@tokenwise/server';
 import { type CliIo, keepRunningWhenOutputCloses } from '../cli-io.js';
 import { CONNECT_BUNDLE_FILE } from '../connect/bundle-path.js';
@@ -156,6 +157,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   // send SIGTERM right after, and without a handler Node would die without flushing the records.
   const stopSignal = waitForStopSignal(io);
   keepRunningWhenOutputCloses();
+  limitHeapGrowth();
   const server = await serve({ ...config, connectBundlePath: CONNECT_BUNDLE_FILE, dashboardDir: DASHBOARD_DIR });
 
   // The banner carries the route token, so it goes to stderr: stdout is only the JSON log lines, which a
@@ -165,6 +167,25 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   await stopSignal;
   await server.close();
   return 0;
+}
+
+/**
+ * How far, in percent, V8 lets a heap grow past what survived the last full GC before it starts the next
+ * one. Otherwise V8's heap controller (src/heap/heap-controller.cc) picks a factor from 1.1 to 4 by
+ * itself. The proxy keeps each call's bodies for the call's length, so they reach the old generation. With
+ * 64 streamed calls on Node 20.20 (bench/run.mjs, memory measurement) the old generation reached 50–85 MB
+ * between full GCs, and 35 MB with this setting, at about three times as many full GCs and no measurable
+ * change in CPU time per call.
+ */
+const HEAP_GROWING_PERCENT = 30;
+
+/**
+ * Set the heap growth of every isolate in this process, worker threads included. V8 reads this flag each
+ * time it computes a heap limit, so setting it after start takes effect.
+ * NOTE: Node calls changing V8 flags after start undefined in general; a later V8 may read this one once.
+ */
+function limitHeapGrowth(): void {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 
 function waitForStopSignal(io: CliIo): Promise<void> {
