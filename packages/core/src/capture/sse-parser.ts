@@ -44,6 +44,9 @@ export class SseParser {
   #bomBytesSeen = 0;
   #dataLines = 0;
   #eventName: number[] = [];
+  /** Index of the next LF and CR in the chunk being pushed: -1 when none is left, -2 before the first search. */
+  #nextLineFeed = -2;
+  #nextCarriageReturn = -2;
 
   constructor(sink: SseSink) {
     this.#sink = sink;
@@ -51,6 +54,8 @@ export class SseParser {
 
   push(chunk: Uint8Array): void {
     let i = this.#skipByteOrderMark(chunk);
+    this.#nextLineFeed = -2;
+    this.#nextCarriageReturn = -2;
 
     while (i < chunk.length) {
       const byte = chunk[i]!;
@@ -120,8 +125,7 @@ export class SseParser {
         return chunk[i] === 0x20 ? i + 1 : i;
 
       case Line.Value: {
-        let end = i;
-        while (end < chunk.length && !isLineEnd(chunk[end]!)) end++;
+        const end = this.#lineEnd(chunk, i);
         if (this.#field === Field.Data && end > i) this.#sink.data(chunk.subarray(i, end));
         if (this.#field === Field.Event) {
           for (let j = i; j < end && this.#eventName.length < MAX_EVENT_NAME_BYTES; j++) this.#eventName.push(chunk[j]!);
@@ -129,11 +133,21 @@ export class SseParser {
         return end;
       }
 
-      case Line.Skip: {
-        while (i < chunk.length && !isLineEnd(chunk[i]!)) i++;
-        return i;
-      }
+      case Line.Skip:
+        return this.#lineEnd(chunk, i);
     }
+  }
+
+  /**
+   * Find the index of the first CR or LF at or after `from`, or the chunk's length. Both searches are kept
+   * between calls, so the scans over one chunk stay linear in its length however many lines it holds.
+   */
+  #lineEnd(chunk: Uint8Array, from: number): number {
+    if (this.#nextLineFeed !== -1 && this.#nextLineFeed < from) this.#nextLineFeed = chunk.indexOf(0x0a, from);
+    if (this.#nextCarriageReturn !== -1 && this.#nextCarriageReturn < from) this.#nextCarriageReturn = chunk.indexOf(0x0d, from);
+    const lineFeed = this.#nextLineFeed === -1 ? chunk.length : this.#nextLineFeed;
+    const carriageReturn = this.#nextCarriageReturn === -1 ? chunk.length : this.#nextCarriageReturn;
+    return Math.min(lineFeed, carriageReturn);
   }
 
   #beginValue(): void {
