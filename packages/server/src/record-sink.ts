@@ -1,4 +1,4 @@
-import { type CallBodies, type CallRecord, capturedBodySize, TokenwiseError } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, TokenwiseError } from '@tokenwise/core';
 import { BodyPacker, type CallToInsert, type ListedCall, type PackedCall, type Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import { comparePositions, type RecordSpool, type SpoolEntry, type SpooledCall, type SpoolPosition } from './record-spool.js';
@@ -18,6 +18,11 @@ export interface BatchingSinkOptions {
   flushIntervalMs?: number;
   /** Records per store transaction; a full batch is flushed without waiting for the interval. */
   maxBatchSize?: number;
+  /**
+   * Body size per store transaction at most, in prompt-text characters plus compressed body bytes; a
+   * batch has at least one record, however large.
+   */
+  maxBatchBodySize?: number;
   /**
    * Body text, in UTF-16 code units, that written records may hold before they are sent to the packer
    * ahead of the flush. The packed records still wait for the flush, so the spool and the store see one
@@ -126,6 +131,12 @@ const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
  * heap went from 22–27 MB to 14–15 MB.
  */
 const DEFAULT_PACK_PART_CHARS = 256 * 1024;
+/**
+ * Store batches of this much prompt text and compressed body are one message of about a megabyte to the
+ * SQLite writer thread. Batches of 200 calls with 20 KB prompts were 4 MB each, and the writer's heap
+ * grew from 13 MB to 20 MB with them under 64 streamed calls (bench/run.mjs, memory measurement).
+ */
+const DEFAULT_MAX_BATCH_BODY_SIZE = 1024 * 1024;
 
 /**
  * The proxy's record sink on Node. `write` only appends to memory; timers move records on, off the
@@ -154,6 +165,7 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   const flushIntervalMs = options.flushIntervalMs ?? 1000;
   const maxBatchSize = options.maxBatchSize ?? 200;
   const packPartChars = options.packPartChars ?? DEFAULT_PACK_PART_CHARS;
+  const maxBatchBodySize = options.maxBatchBodySize ?? DEFAULT_MAX_BATCH_BODY_SIZE;
   const maxQueueSize = options.maxQueueSize ?? 10_000;
   const maxQueueBytes = options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES;
   const maxAttempts = options.maxAttempts ?? 3;
@@ -300,7 +312,14 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
   /** Take the next batch for the store: from memory, else read back from the spool. */
   async function nextBatch(): Promise<QueuedCall[]> {
     if (queue.length === 0 && spool && diskFrom !== null) await readBack(spool, diskFrom);
-    const batch = queue.splice(0, maxBatchSize);
+    let count = 0;
+    let size = 0;
+    while (count < queue.length && count < maxBatchSize) {
+      size += bodySize(queue[count]!);
+      if (count > 0 && size > maxBatchBodySize) break;
+      count += 1;
+    }
+    const batch = queue.splice(0, count);
     for (const call of batch) queueBytes -= call.spooled?.bytes ?? 0;
     return batch;
   }
@@ -630,9 +649,16 @@ const CREDENTIAL_HEADERS = new Set([
   'chatgpt-account-id',
 ]);
 
-/** Body text in UTF-16 code units; a raw body (`CapturedBody.raw`, sent to the packer undecoded) counts its bytes. */
+/** Size of a call's bodies in a store batch: text characters, or prompt-text characters plus compressed bytes once packed. */
+function bodySize(call: CallToInsert): number {
+  if ('bodies' in call) return bodyChars(call.bodies);
+  if (call.packed === null) return 0;
+  const { row, promptText } = call.packed;
+  return (promptText?.length ?? 0) + (row.request_body?.length ?? 0) + (row.response_body?.length ?? 0);
+}
+
 function bodyChars(bodies: CallBodies | null): number {
-  return capturedBodySize(bodies?.request ?? null) + capturedBodySize(bodies?.response ?? null);
+  return (bodies?.request?.text?.length ?? 0) + (bodies?.response?.text?.length ?? 0);
 }
 
 function withoutCredentialHeaders(bodies: CallBodies): CallBodies {

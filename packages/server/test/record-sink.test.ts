@@ -203,6 +203,21 @@ describe('batching record sink', () => {
     await packer.close();
   });
 
+  it('splits store batches by body size', async () => {
+    // Each packed record below is 211: 56 prompt characters and 155 compressed bytes.
+    const sink = createBatchingRecordSink({ store, logger: logger(), flushIntervalMs: 3_600_000, maxBatchBodySize: 450 });
+    const records = [sampleRecord(), sampleRecord(), sampleRecord(), sampleRecord()];
+
+    for (const record of records) sink.write(record, bodiesWith('a prompt of some length, about a hundred characters long'));
+    sink.write(sampleRecord(), null);
+    await sink.flush();
+
+    expect(store.insertAttempts).toBe(2);
+    expect(await store.listCalls({ limit: 10 })).toHaveLength(5);
+    expect(sink.stats()).toMatchObject({ stored: 5, queued: 0, lost: 0 });
+    await sink.close();
+  });
+
   it('loses the records of a failed part', async () => {
     const packer = new BodyPacker();
     vi.spyOn(packer, 'pack').mockRejectedValueOnce(new Error('the packer failed'));
