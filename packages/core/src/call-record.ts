@@ -169,8 +169,18 @@ export interface CallRecord {
 
 /** A captured body: decoded text (or base64 for binary), capped. */
 export interface CapturedBody {
-  /** Decoded body text, or null when the body could not be decoded (then `encoding_error` says why). */
+  /**
+   * Decoded body text, or null when the body could not be decoded (then `encoding_error` says why). Also
+   * null while `raw` is present: the text is then not decoded yet.
+   */
   text: string | null;
+  /**
+   * The kept bytes of the decoded body, not yet turned into text: present only when the capture ran with
+   * `decodeBodies: false`. The bytes are cut at a UTF-8 character boundary when `truncated`, secrets are
+   * still in them, and the array owns its whole ArrayBuffer, so it can be transferred to another thread.
+   * `decodeCapturedBody` returns the decoded form. Absent from stored and serialized bodies.
+   */
+  raw?: Uint8Array;
   /** Bytes of the decoded body seen, including bytes beyond the cap. */
   bytes: number;
   truncated: boolean;

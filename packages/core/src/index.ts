@@ -1,5 +1,6 @@
 export * from './call-record.js';
 export * from './capture/capture-types.js';
+export * from './capture/captured-body.js';
 export * from './capture/http-capture.js';
 export * from './capture/prompt-text.js';
 export * from './capture/rate-limit-headers.js';

@@ -7,6 +7,7 @@ export interface CaptureSettings {
   wallClock: () => number;
   keepBodies: boolean;
   redactBodies: boolean;
+  decodeBodies: boolean;
   bodyCapBytes: number;
   decoders: Partial<Record<string, BodyDecoder>>;
   collectOutputText: boolean;
@@ -18,6 +19,7 @@ export function resolveCaptureSettings(options: CaptureOptions): CaptureSettings
     wallClock: options.wallClock ?? Date.now,
     keepBodies: options.keepBodies ?? false,
     redactBodies: options.redactBodies ?? true,
+    decodeBodies: options.decodeBodies ?? true,
     bodyCapBytes: options.bodyCapBytes ?? DEFAULT_BODY_CAP_BYTES,
     decoders: options.decoders ?? {},
     collectOutputText: options.collectOutputText ?? false,

@@ -31,6 +31,12 @@ export interface CaptureOptions {
    * error messages and the user agent are masked, whatever this says.
    */
   redactBodies?: boolean;
+  /**
+   * Decode the kept bodies to text (default true). False leaves each `CapturedBody` with its kept bytes in
+   * `raw`, undecoded and unmasked whatever `redactBodies` is, for a runtime that decodes them later off
+   * its event loop with `decodeCapturedBody`.
+   */
+  decodeBodies?: boolean;
   /** Largest decoded body kept, in bytes; default 4 MiB. Bytes beyond it are counted, not kept. */
   bodyCapBytes?: number;
   /** Decoders the runtime adds, e.g. `br` on Node through `zlib.brotliDecompressSync`. */

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { PRICE_DATA_VERSION } from '../cost/price-data-version.js';
 import { builtinRoutes } from '../routes/registry.js';
 import type { RouteDescriptor } from '../routes/route-descriptor.js';
-import type { CaptureEnd, CaptureResult } from './capture-types.js';
+import type { CaptureEnd, CaptureOptions, CaptureResult } from './capture-types.js';
+import { decodeCallBodies } from './captured-body.js';
 import { createHttpCapture } from './http-capture.js';
 
 // Replays every case folder of the wire corpora read by read on a scripted clock and compares the
@@ -55,7 +56,10 @@ function requestBodyBytes(request: { body: unknown; request_body_base64?: string
   return new TextEncoder().encode(JSON.stringify(request.body));
 }
 
-function replay(fixture: FixtureCase): { result: CaptureResult; request: { headers: Record<string, string> } } {
+function replay(
+  fixture: FixtureCase,
+  options: CaptureOptions = {},
+): { result: CaptureResult; request: { headers: Record<string, string> } } {
   const request = readJson(fixture.dir, 'request.json');
   const meta = readJson(fixture.dir, 'response-meta.json');
   const body = new Uint8Array(fs.readFileSync(path.join(fixture.dir, meta.body_file)));
@@ -70,6 +74,7 @@ function replay(fixture: FixtureCase): { result: CaptureResult; request: { heade
       keepBodies: true,
       collectOutputText: true,
       decoders: { br: (bytes) => new Uint8Array(zlib.brotliDecompressSync(bytes)) },
+      ...options,
     },
   );
 
@@ -156,6 +161,29 @@ describe.each(corpora)('%s fixtures', (corpus) => {
       const value: string | undefined = request.headers[name];
       const secret = value?.replace(/^Bearer\s+/i, '');
       if (secret) expect(stored.includes(secret), `${fixture.name}: ${name} value stored`).toBe(false);
+    }
+  });
+});
+
+describe.each(corpora)('%s fixtures with raw bodies', (corpus) => {
+  const cases = listCases().filter((fixture) => fixture.corpus === corpus);
+
+  it.each(cases.map((fixture) => [fixture.name, fixture] as const))('%s', (_name, fixture) => {
+    for (const redact of [true, false]) {
+      const decoded = replay(fixture, { redactBodies: redact }).result;
+      const raw = replay(fixture, { redactBodies: redact, decodeBodies: false }).result;
+      expect({ ...raw.record, id: null }, `${fixture.name}: record`).toEqual({ ...decoded.record, id: null });
+      expect(raw.bodies, `${fixture.name}: bodies`).not.toBeNull();
+
+      for (const side of ['request', 'response'] as const) {
+        const body = raw.bodies![side];
+        if (body === null || (body.encoding_error !== null && body.bytes === 0)) continue;
+        expect(body.text, `${fixture.name}: ${side} text before decoding`).toBeNull();
+        expect(body.raw, `${fixture.name}: ${side} raw`).toBeInstanceOf(Uint8Array);
+        expect(body.raw!.byteOffset, `${fixture.name}: ${side} raw offset`).toBe(0);
+        expect(body.raw!.buffer.byteLength, `${fixture.name}: ${side} raw buffer length`).toBe(body.raw!.byteLength);
+      }
+      expect(decodeCallBodies(raw.bodies!, redact), `${fixture.name}: decoded bodies, redact ${redact}`).toEqual(decoded.bodies);
     }
   });
 });

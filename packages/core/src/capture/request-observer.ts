@@ -20,6 +20,8 @@ export interface RequestObserverOptions {
   keepBodies: boolean;
   /** Mask secrets in the kept copy; true when omitted. */
   redactBodies?: boolean;
+  /** Decode the kept copy to text; true when omitted. See `CaptureOptions.decodeBodies`. */
+  decodeBodies?: boolean;
   bodyCapBytes: number;
   decoders: Partial<Record<string, BodyDecoder>>;
 }
@@ -41,7 +43,7 @@ export class RequestObserver {
 
   constructor(headers: Readonly<Record<string, string>>, options: RequestObserverOptions) {
     this.#contentType = headers['content-type'] ?? null;
-    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes, options.redactBodies) : null;
+    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes, options.redactBodies, options.decodeBodies) : null;
     this.#decoder = createContentDecoder(
       headers['content-encoding'],
       (bytes) => {

@@ -13,6 +13,8 @@ export interface ResponseObserverOptions {
   keepBodies: boolean;
   /** Mask secrets in the kept copy; true when omitted. */
   redactBodies?: boolean;
+  /** Decode the kept copy to text; true when omitted. See `CaptureOptions.decodeBodies`. */
+  decodeBodies?: boolean;
   bodyCapBytes: number;
   decoders: Partial<Record<string, BodyDecoder>>;
   collectOutputText: boolean;
@@ -58,7 +60,7 @@ export class ResponseObserver {
     this.framing = chooseFraming(info, status, headers['content-type'] ?? '');
     this.#text = options.collectOutputText ? new TextCollector(options.bodyCapBytes) : null;
     this.#parser = this.framing === 'none' || this.framing === 'error' ? null : createShapeParser(info, { text: this.#text });
-    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes, options.redactBodies) : null;
+    this.#copy = options.keepBodies ? new BodyCopy(options.bodyCapBytes, options.redactBodies, options.decodeBodies) : null;
 
     const handler = this.#eventHandler();
     if (this.framing === 'sse') this.#events = new SseJsonEvents(handler);

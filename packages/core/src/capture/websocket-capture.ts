@@ -112,7 +112,7 @@ export function createWebSocketCapture(
 
 function startResponse(message: JsonObject, text: string, settings: CaptureSettings): PendingResponse {
   const bytes = new TextEncoder().encode(text);
-  const requestCopy = settings.keepBodies ? new BodyCopy(settings.bodyCapBytes, settings.redactBodies) : null;
+  const requestCopy = settings.keepBodies ? new BodyCopy(settings.bodyCapBytes, settings.redactBodies, settings.decodeBodies) : null;
   requestCopy?.append(bytes);
   const collector = settings.collectOutputText ? new TextCollector(settings.bodyCapBytes) : null;
   // Older clients nest the request as `{"type":"response.create","response":{…}}`.
@@ -125,7 +125,7 @@ function startResponse(message: JsonObject, text: string, settings: CaptureSetti
     parser: createOpenAiResponsesParser({ text: collector }),
     text: collector,
     requestCopy,
-    responseCopy: settings.keepBodies ? new BodyCopy(settings.bodyCapBytes, settings.redactBodies) : null,
+    responseCopy: settings.keepBodies ? new BodyCopy(settings.bodyCapBytes, settings.redactBodies, settings.decodeBodies) : null,
     requestBytes: bytes.length,
     responseBytes: 0,
     firstEventMs: null,
