@@ -1,4 +1,4 @@
-import { type CallBodies, type CallRecord, TokenwiseError } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, capturedBodySize, TokenwiseError } from '@tokenwise/core';
 import { BodyPacker, type CallToInsert, type ListedCall, type PackedCall, type Store } from '@tokenwise/storage';
 import type { Logger } from 'pino';
 import { comparePositions, type RecordSpool, type SpoolEntry, type SpooledCall, type SpoolPosition } from './record-spool.js';
@@ -657,8 +657,9 @@ function bodySize(call: CallToInsert): number {
   return (promptText?.length ?? 0) + (row.request_body?.length ?? 0) + (row.response_body?.length ?? 0);
 }
 
+/** Body text in UTF-16 code units; a raw body (`CapturedBody.raw`, sent to the packer undecoded) counts its bytes. */
 function bodyChars(bodies: CallBodies | null): number {
-  return (bodies?.request?.text?.length ?? 0) + (bodies?.response?.text?.length ?? 0);
+  return capturedBodySize(bodies?.request ?? null) + capturedBodySize(bodies?.response ?? null);
 }
 
 function withoutCredentialHeaders(bodies: CallBodies): CallBodies {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, maxHeaderSize, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createRouteRegistry, redactBodyText, redactRouteToken, TokenwiseError } from '@tokenwise/core';
+import { createRouteRegistry, decodeCallBodies, redactBodyText, redactRouteToken, TokenwiseError } from '@tokenwise/core';
 import { PostgresStore, SqliteStore, type Store } from '@tokenwise/storage';
 import type { DestinationStream, Logger } from 'pino';
 import { createAccountsApp } from './accounts/accounts-app.js';
@@ -203,11 +203,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     write(captured, bodies, { redactBodies }) {
       const record = priceBook.apply(captured);
       logCall(logger, record);
+      // The bodies arrive as raw bytes with their secrets in them, and the batching sink may transfer
+      // those bytes to the packer thread inside `write`. So the exporter's copy is decoded and masked
+      // before, on this thread, and only when it puts bodies on its spans.
+      const decoded = bodies !== null && options.otlp?.includeBodies ? decodeCallBodies(bodies, false) : null;
+      const exportedBodies = decoded !== null && redactBodies ? redactBodyText(decoded) : decoded;
       batchingSink.write(record, bodies, { redactBodies });
       metrics.observe(record);
-      // The body text still holds its secrets here (the batching sink masks them off this thread), so the
-      // exporter gets a masked copy, made on this thread, and only when it puts bodies on its spans.
-      const exportedBodies = bodies !== null && redactBodies && options.otlp?.includeBodies ? redactBodyText(bodies) : bodies;
       exporter?.write(record, exportedBodies);
     },
   };

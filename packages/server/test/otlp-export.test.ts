@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CallRecord } from '@tokenwise/core';
+import type { CallBodies, CallRecord } from '@tokenwise/core';
 import { FAKE_CREDENTIALS, type FakeProvider, startFakeProvider } from '@tokenwise/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { anthropicCall, startTestServer, type TestServer } from './helpers/test-server.js';
@@ -250,6 +250,37 @@ describe('OTLP export', () => {
     expect(attribute(private_, 'gen_ai.usage.input_tokens')).toBeDefined();
     expect(attribute(private_, 'tokenwise.request.body')).toBeUndefined();
     expect(attribute(private_, 'tokenwise.response.body')).toBeUndefined();
+  });
+
+  it('exports and stores a body large enough to be packed during the write', async () => {
+    receiver = await startReceiver();
+    const server = await startTestServer({
+      upstreams: { anthropic: upstream.url },
+      otlp: { tracesUrl: `${receiver.url}/v1/traces`, headers: {}, includeBodies: true },
+      otlpBatching: { flushIntervalMs: 50 },
+    });
+    running = server;
+    // Over the sink's default part of 256 Ki characters, so the sink transfers the raw request bytes to
+    // the packer's thread inside its `write`, before the exporter reads them.
+    const prompt = `DB_PASSWORD=hunter2hunter2 déjà 😀 ${'lorem ipsum '.repeat(30_000)}`;
+    const sent = await fetch(`${server.server.url}/r/${server.server.routeToken}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': FAKE_CREDENTIALS.anthropicApiKey, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: prompt }] }),
+    });
+    expect(sent.status).toBe(200);
+    await sent.text();
+
+    await vi.waitFor(() => expect(receiver.spans()).toHaveLength(1), { timeout: 10_000 });
+    const exported = attribute(receiver.spans()[0]!, 'tokenwise.request.body')?.stringValue ?? '';
+    expect(exported).toContain('DB_PASSWORD=[REDACTED:env-secret] déjà 😀 lorem ipsum');
+    expect(exported).toHaveLength(16 * 1024);
+
+    await vi.waitFor(async () => expect(await listCalls(server)).toHaveLength(1), { timeout: 10_000 });
+    const [listed] = await listCalls(server);
+    const found = (await (await server.api(`/api/v1/calls/${listed!.id}`)).json()) as { bodies: CallBodies | null };
+    const stored = JSON.parse(found.bodies!.request!.text!) as { messages: { content: string }[] };
+    expect(stored.messages[0]!.content).toBe(prompt.replace('hunter2hunter2', '[REDACTED:env-secret]'));
   });
 
   it('never sends credentials or the route token', async () => {

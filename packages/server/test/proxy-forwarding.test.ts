@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { FAKE_CREDENTIALS } from '@tokenwise/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   closedPort,
   headerPairs,
@@ -382,5 +382,25 @@ describe('unreachable upstream', () => {
       await impatientProxy.close();
       await silent.close();
     }
+  });
+});
+
+describe('bodies handed to the sink', () => {
+  it('are raw bytes that own their buffers', async () => {
+    const before = proxy.sink.entries.length;
+    const body = JSON.stringify({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: `déjà 😀 ${'x'.repeat(70_000)}` }] });
+    await sendRequest(proxy.port, { method: 'POST', path: proxy.pathFor('anthropic', '/v1/messages'), body });
+    await vi.waitFor(() => expect(proxy.sink.entries.length).toBeGreaterThan(before));
+
+    const entry = proxy.sink.entries[before]!;
+    const { request, response } = entry.written!;
+    for (const written of [request, response]) {
+      expect(written!.text).toBeNull();
+      expect(written!.raw!.byteOffset).toBe(0);
+      expect(written!.raw!.buffer.byteLength).toBe(written!.raw!.byteLength);
+    }
+    expect(request!.raw!.byteLength).toBe(Buffer.byteLength(body));
+    expect(entry.bodies!.request!.text).toBe(body);
+    expect(entry.bodies!.response!.text).toContain('"method":"POST"');
   });
 });

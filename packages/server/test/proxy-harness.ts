@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type CallBodies, type CallRecord, createRouteRegistry } from '@tokenwise/core';
+import { type CallBodies, type CallRecord, createRouteRegistry, decodeCallBodies } from '@tokenwise/core';
 import { collectForSecretScan } from '@tokenwise/testkit';
 import { type Logger, pino } from 'pino';
 import {
@@ -24,8 +24,10 @@ export const TEST_AUTHORIZATION: RouteAuthorization = { workspaceId: 'ws_test', 
 
 export interface SinkEntry {
   record: CallRecord;
-  /** Body text as captured: the real sink masks secrets in it later. */
+  /** Bodies as captured, decoded to text here: the real sink decodes them and masks secrets in them later. */
   bodies: CallBodies | null;
+  /** Bodies exactly as the proxy wrote them (raw bytes in `CapturedBody.raw`). */
+  written: CallBodies | null;
   redactBodies: boolean;
 }
 
@@ -42,7 +44,7 @@ export function createMemorySink(): MemorySink {
   return {
     entries,
     write(record, bodies, { redactBodies }) {
-      const entry = { record, bodies, redactBodies };
+      const entry = { record, bodies: bodies === null ? null : decodeCallBodies(bodies, false), written: bodies, redactBodies };
       entries.push(entry);
       const resolve = waiting.shift();
       if (resolve) {

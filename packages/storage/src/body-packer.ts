@@ -1,13 +1,24 @@
 import { Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { type ApiShape, type CallBodies, type CapturedBody, extractPromptText, redactBodyText } from '@tokenwise/core';
+import {
+  type ApiShape,
+  type CallBodies,
+  type CapturedBody,
+  capturedBodySize,
+  decodeCallBodies,
+  extractPromptText,
+  redactBodyText,
+} from '@tokenwise/core';
 import { BODY_GZIP_LEVEL, type BodyRow } from './body-columns.js';
 
 /** The bodies of one call as captured, before they are stored. */
 export interface BodiesToPack {
   /** The call's API shape, which decides how the prompt text is read from the request body. */
   apiShape: ApiShape | null;
-  /** Headers without credentials; body text as captured. */
+  /**
+   * Headers without credentials; bodies as captured, as text or as raw bytes (`CapturedBody.raw`). Raw
+   * bytes are decoded first, so both forms pack to the same row.
+   */
   bodies: CallBodies;
   /** Mask the secrets in the body text first (false when the workspace turned redaction off). */
   redact: boolean;
@@ -25,11 +36,12 @@ export interface PackedBodies {
 }
 
 /**
- * Mask, compress and flatten the bodies of one call, synchronously. `BodyPacker` runs this on its
+ * Decode, mask, compress and flatten the bodies of one call, synchronously. `BodyPacker` runs this on its
  * worker thread; on the caller's thread it would stall the event loop for a large body.
  */
 export function packBodies({ apiShape, bodies, redact }: BodiesToPack): PackedBodies {
-  const masked = redact ? redactBodyText(bodies) : bodies;
+  const decoded = decodeCallBodies(bodies, false);
+  const masked = redact ? redactBodyText(decoded) : decoded;
   const request = packSide(masked.request);
   const response = packSide(masked.response);
   const promptText = extractPromptText(apiShape, masked.request?.text ?? null);
@@ -85,18 +97,28 @@ export function derivePromptText({ apiShape, requestBody }: PromptToDerive): str
 /** A job for the packer thread, and its reply. */
 export type PackerRequest = { id: number; kind: 'pack'; items: BodiesToPack[] } | { id: number; kind: 'prompts'; items: PromptToDerive[] };
 
-export type PackerReply = { id: number; ok: true; value: PackedBodies[] | (string | null)[] } | { id: number; ok: false; message: string };
+/**
+ * A failed `pack` job's reply carries its items back, their raw bytes transferred again, so that the
+ * caller's thread can pack them.
+ */
+export type PackerReply =
+  | { id: number; ok: true; value: PackedBodies[] | (string | null)[] }
+  | { id: number; ok: false; message: string; items?: BodiesToPack[] };
 
 interface Pending {
-  /** Does the job on the caller's thread, when the packer thread could not. */
-  runHere(): unknown;
+  /**
+   * Does the job on the caller's thread, when the packer thread could not. `returned` contains the items a
+   * failed job sent back; without them, the job's transferred bytes are gone.
+   */
+  runHere(returned?: BodiesToPack[]): unknown;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
 /**
- * Characters of body text sent to the thread in one message at most (a body longer than this goes alone).
- * The thread then has one such part of a batch in memory at a time, which keeps its heap small.
+ * Characters of body text (or bytes of raw bodies) sent to the thread in one message at most (a body
+ * longer than this goes alone). The thread then has one such part of a batch in memory at a time, which
+ * keeps its heap small.
  */
 const MAX_CHARS_PER_MESSAGE = 2 * 1024 * 1024;
 /**
@@ -113,10 +135,12 @@ export interface BodyPackerOptions {
 }
 
 /**
- * Masks, compresses and flattens call bodies in batches on a worker thread, so that neither the secret
- * scan nor gzip of a large body runs on the proxy's event loop. The thread starts with the first batch
- * and does not keep the process alive while idle. If it fails, its batches and all later ones are packed
- * on the caller's thread instead: slower, but every body is still masked before it is returned.
+ * Decodes, masks, compresses and flattens call bodies in batches on a worker thread, so that neither the
+ * decoding, the secret scan nor gzip of a large body runs on the proxy's event loop. Raw bodies
+ * (`CapturedBody.raw`) are transferred to the thread, not copied: once `pack` was called, their arrays
+ * are detached on the caller's side and read as empty. The thread starts with the first batch and does
+ * not keep the process alive while idle. If it fails, its batches and all later ones are packed on the
+ * caller's thread instead: slower, but every body is still masked before it is returned.
  */
 export class BodyPacker {
   private worker: Worker | null = null;
@@ -133,9 +157,7 @@ export class BodyPacker {
 
   /** Pack every item, in order. A failing thread does not make it reject; see the class comment. */
   async pack(items: readonly BodiesToPack[]): Promise<PackedBodies[]> {
-    const parts = await Promise.all(
-      partsOf(items).map((part) => this.run({ kind: 'pack', items: part }, () => part.map(packBodies)) as Promise<PackedBodies[]>),
-    );
+    const parts = await Promise.all(partsOf(items).map((part) => this.packPart(part)));
     return parts.flat().map(restoreBuffers);
   }
 
@@ -154,7 +176,22 @@ export class BodyPacker {
     await worker?.terminate();
   }
 
-  private run(job: DistributiveOmit<PackerRequest, 'id'>, runHere: () => unknown): Promise<unknown> {
+  /** Pack one part on the thread, its raw bodies transferred; see the class comment. */
+  private packPart(part: BodiesToPack[]): Promise<PackedBodies[]> {
+    const transfer = new Set<ArrayBuffer>();
+    const sent = part.map((item) => withTransferableRaw(item, transfer));
+    // Sizes before the transfer tell a transferred body from one that was sent back or never sent.
+    const rawSizes = sent.map(({ bodies }) => [bodies.request?.raw?.byteLength, bodies.response?.raw?.byteLength]);
+    const runHere = (returned?: BodiesToPack[]) =>
+      returned !== undefined ? returned.map(packBodies) : sent.map((item, index) => packBodies(withLostRaw(item, rawSizes[index]!)));
+    return this.run({ kind: 'pack', items: sent }, runHere, [...transfer]) as Promise<PackedBodies[]>;
+  }
+
+  private run(
+    job: DistributiveOmit<PackerRequest, 'id'>,
+    runHere: (returned?: BodiesToPack[]) => unknown,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<unknown> {
     const worker = this.failed || this.closed ? null : this.start();
     if (worker === null) return new Promise((resolve) => resolve(runHere()));
 
@@ -162,7 +199,7 @@ export class BodyPacker {
     const result = new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { runHere, resolve, reject });
       worker.ref();
-      worker.postMessage({ ...job, id });
+      worker.postMessage({ ...job, id }, transfer);
     });
     const settled: Promise<unknown> = result.then(
       () => this.inFlight.delete(settled),
@@ -194,7 +231,7 @@ export class BodyPacker {
 
     // A job the thread failed is run here, where a throw at least reaches the caller.
     if (reply.ok) pending.resolve(reply.value);
-    else settleHere(pending);
+    else settleHere(pending, reply.items);
   }
 
   private fail(worker: Worker, error: Error): void {
@@ -217,7 +254,7 @@ function partsOf(items: readonly BodiesToPack[]): BodiesToPack[][] {
   let part: BodiesToPack[] = [];
   let partChars = 0;
   for (const item of items) {
-    const chars = (item.bodies.request?.text?.length ?? 0) + (item.bodies.response?.text?.length ?? 0);
+    const chars = capturedBodySize(item.bodies.request) + capturedBodySize(item.bodies.response);
     if (part.length > 0 && partChars + chars > MAX_CHARS_PER_MESSAGE) {
       parts.push(part);
       part = [];
@@ -230,12 +267,60 @@ function partsOf(items: readonly BodiesToPack[]): BodiesToPack[][] {
   return parts;
 }
 
-function settleHere(pending: Pending): void {
+function settleHere(pending: Pending, returned?: BodiesToPack[]): void {
   try {
-    pending.resolve(pending.runHere());
+    pending.resolve(pending.runHere(returned));
   } catch (error) {
     pending.reject(error);
   }
+}
+
+/**
+ * Give each raw body of the item an array that owns its whole ArrayBuffer, and add each buffer to
+ * `transfer`. A view into a larger buffer (a pooled Buffer's slab, a read buffer) is copied, because
+ * transferring its buffer would detach memory that other objects still use. So is a second view of a
+ * buffer already listed.
+ */
+function withTransferableRaw(item: BodiesToPack, transfer: Set<ArrayBuffer>): BodiesToPack {
+  const own = (body: CapturedBody | null): CapturedBody | null => {
+    if (body?.raw === undefined) return body;
+    const { raw } = body;
+    const buffer = raw.buffer;
+    const owns = buffer instanceof ArrayBuffer && raw.byteOffset === 0 && raw.byteLength === buffer.byteLength && !transfer.has(buffer);
+    if (owns) {
+      transfer.add(buffer);
+      return body;
+    }
+    const copy = new Uint8Array(raw);
+    transfer.add(copy.buffer);
+    return { ...body, raw: copy };
+  };
+  const request = own(item.bodies.request);
+  const response = own(item.bodies.response);
+  if (request === item.bodies.request && response === item.bodies.response) return item;
+  return { ...item, bodies: { ...item.bodies, request, response } };
+}
+
+/** Marks a body whose bytes were lost with the packer thread; see `withLostRaw`. */
+export const LOST_BODY_ERROR = 'the body packer thread failed after the body was sent to it; the body text is lost';
+
+/**
+ * Replace each raw body of the item that was transferred to a thread that then failed (its array is
+ * detached, so shorter than `rawSizes` recorded) by a body without text whose `encoding_error` is
+ * `LOST_BODY_ERROR`. The record keeps its other fields.
+ * NOTE: a thread that dies (out of memory on a huge body, say) takes the raw bytes of every part it held
+ * with it. Cloned text survived that and was packed on the caller's thread; raw bytes are not kept twice.
+ */
+function withLostRaw(item: BodiesToPack, rawSizes: (number | undefined)[]): BodiesToPack {
+  const check = (body: CapturedBody | null, size: number | undefined): CapturedBody | null => {
+    if (body?.raw === undefined || size === undefined || body.raw.byteLength === size) return body;
+    const { raw: _lost, ...rest } = body;
+    return { ...rest, text: null, encoding_error: LOST_BODY_ERROR };
+  };
+  const request = check(item.bodies.request, rawSizes[0]);
+  const response = check(item.bodies.response, rawSizes[1]);
+  if (request === item.bodies.request && response === item.bodies.response) return item;
+  return { ...item, bodies: { ...item.bodies, request, response } };
 }
 
 /** Structured cloning turns the thread's Buffers into plain Uint8Arrays; the stores bind Buffers. */

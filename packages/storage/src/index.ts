@@ -5,6 +5,7 @@ export {
   BodyPacker,
   type BodyPackerOptions,
   derivePromptText,
+  LOST_BODY_ERROR,
   type PackedBodies,
   type PromptToDerive,
   packBodies,

@@ -72,9 +72,11 @@ export function createProxyHandler(options: ProxyOptions): ProxyHandler {
 
   const captureOptions = (authorization: RouteAuthorization): CaptureOptions => ({
     keepBodies: authorization.keepBodies,
-    // The capture keeps the body text as sent. The sink masks the secrets in it later, in a batch on a
-    // worker thread, because scanning a large body here would stall every stream this process serves.
+    // The capture keeps the body bytes as sent, undecoded. The sink decodes them and masks the secrets
+    // later, in a batch on a worker thread, because doing so here would stall every stream this process
+    // serves, and handing bytes to that thread costs less than cloning text.
     redactBodies: false,
+    decodeBodies: false,
     bodyCapBytes,
     decoders: NODE_DECODERS,
   });

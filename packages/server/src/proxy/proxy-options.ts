@@ -47,9 +47,11 @@ export interface ProxyBudgetGate {
 /** Destination the proxy hands each finished call to. */
 export interface ProxyRecordSink {
   /**
-   * Take one call. The body text is as captured, with secrets in it: the sink masks them before the text
-   * is spooled, stored or exported, unless `redactBodies` is false (the workspace turned redaction off).
-   * Credential headers are already removed. Must not block; a throw is caught and counted.
+   * Take one call. The bodies are as captured, undecoded bytes in `CapturedBody.raw` with secrets in them:
+   * the sink decodes them and masks the secrets before the text is spooled, stored or exported, unless
+   * `redactBodies` is false (the workspace turned redaction off). The sink may transfer the bytes to
+   * another thread, so nothing reads them after `write`. Credential headers are already removed. Must not
+   * block; a throw is caught and counted.
    */
   write(record: CallRecord, bodies: CallBodies | null, options: { redactBodies: boolean }): void;
 }

@@ -65,7 +65,8 @@ export function replayAll(
 
 /**
  * Replay one case through its own upstream and an in-process proxy into an in-memory sink, so cases can
- * run side by side. The result is the record and bodies exactly as the capture produced them.
+ * run side by side. The result is the record as the capture produced it, and its bodies decoded from the
+ * raw bytes the proxy hands to its sink.
  */
 export async function replayThroughMemorySink(fixture: WireFixture): Promise<ReplayExchange> {
   const upstream = await startReplayUpstream({ fixture, timeScale: REPLAY_TIME_SCALE });
