@@ -14,7 +14,7 @@ import { type SqlParam, type SqlRunner, toSqliteParam } from './sql-runner.js';
 import { describeSqliteFailure } from './sqlite-errors.js';
 import { migrateSqlite, readSqliteSchemaVersion } from './sqlite-migrations.js';
 import { openReadOnly, READ_BUSY_TIMEOUT_MS } from './sqlite-read-only.js';
-import { type SqliteValue, SqliteWriter } from './sqlite-writer.js';
+import { type RowPair, type SqliteValue, SqliteWriter } from './sqlite-writer.js';
 import type {
   ApiToken,
   CallToInsert,
@@ -119,12 +119,16 @@ export class SqliteStore extends SqlReportStore implements Store {
 
     // Flatten and compress before the transaction, so the write lock is held only for the inserts.
     const rows = await Promise.all(
-      calls.map(async (call) => {
+      calls.map(async (call): Promise<RowPair> => {
         const packed = await packedBodiesOf(call);
+        const side = sideRowsOf(call.record, packed);
         return {
-          call: toSqliteRow(toCallRow(call.record), booleanCallColumns),
-          bodies: packed === null ? null : toSqliteRow(packed.row, booleanBodyColumns),
-          side: sideRowsOf(call.record, packed),
+          primary: toSqliteValues(toCallRow(call.record), callColumns, CALL_BOOLEANS),
+          dependents: [
+            packed === null ? null : [call.record.id, ...toSqliteValues(packed.row, bodyColumns, BODY_BOOLEANS)],
+            side.prompt === null ? null : toSqliteValues(side.prompt, promptColumns, NO_BOOLEANS),
+            side.rateLimits === null ? null : toSqliteValues(side.rateLimits, rateLimitColumns, NO_BOOLEANS),
+          ],
         };
       }),
     );
@@ -133,17 +137,10 @@ export class SqliteStore extends SqlReportStore implements Store {
     const { inserted } = await this.writes().insertRows(
       INSERT_CALL_SQL,
       [INSERT_BODIES_SQL, INSERT_PROMPT_SQL, INSERT_RATE_LIMITS_SQL],
-      rows.map((row) => ({
-        primary: row.call,
-        dependents: [
-          row.bodies === null ? null : { call_id: row.call.id ?? null, ...row.bodies },
-          row.side.prompt as SqliteRow | null,
-          row.side.rateLimits as SqliteRow | null,
-        ],
-      })),
+      rows,
       [ADD_SPEND_SQL, ...ADD_TO_ROLLUPS_SQLS],
     );
-    return inserted.map(({ index, rowid }) => ({ id: String(rows[index]!.call.id), cursor: String(rowid) }));
+    return inserted.map(({ index, rowid }) => ({ id: calls[index]!.record.id, cursor: String(rowid) }));
   }
 
   async listCalls(query: ListCallsQuery): Promise<ListedCall[]> {
@@ -382,14 +379,23 @@ export class SqliteStore extends SqlReportStore implements Store {
   }
 }
 
-const INSERT_CALL_SQL = `INSERT INTO calls (${callColumns.join(', ')}) VALUES (${callColumns.map((column) => `@${column}`).join(', ')})
+/** `?` placeholders for `columns`, in their order: the rows of `insertCalls` are arrays in that order. */
+function placeholdersOf(columns: readonly string[]): string {
+  return columns.map(() => '?').join(', ');
+}
+
+const INSERT_CALL_SQL = `INSERT INTO calls (${callColumns.join(', ')}) VALUES (${placeholdersOf(callColumns)})
   ON CONFLICT (id) DO NOTHING`;
-const INSERT_BODIES_SQL = `INSERT INTO call_bodies (call_id, ${bodyColumns.join(', ')}) VALUES (@call_id, ${bodyColumns.map((column) => `@${column}`).join(', ')})
+const INSERT_BODIES_SQL = `INSERT INTO call_bodies (call_id, ${bodyColumns.join(', ')}) VALUES (?, ${placeholdersOf(bodyColumns)})
   ON CONFLICT (call_id) DO NOTHING`;
-const INSERT_PROMPT_SQL = `INSERT INTO call_prompts (${promptColumns.join(', ')}) VALUES (${promptColumns.map((column) => `@${column}`).join(', ')})
+const INSERT_PROMPT_SQL = `INSERT INTO call_prompts (${promptColumns.join(', ')}) VALUES (${placeholdersOf(promptColumns)})
   ON CONFLICT (call_id) DO NOTHING`;
-const INSERT_RATE_LIMITS_SQL = `INSERT INTO call_rate_limits (${rateLimitColumns.join(', ')}) VALUES (${rateLimitColumns.map((column) => `@${column}`).join(', ')})
+const INSERT_RATE_LIMITS_SQL = `INSERT INTO call_rate_limits (${rateLimitColumns.join(', ')}) VALUES (${placeholdersOf(rateLimitColumns)})
   ON CONFLICT (call_id) DO NOTHING`;
+
+const CALL_BOOLEANS = new Set<string>(booleanCallColumns);
+const BODY_BOOLEANS = new Set<string>(booleanBodyColumns);
+const NO_BOOLEANS = new Set<string>();
 
 /**
  * Adds the costs of the calls a batch inserted to the budget spend counters, once per batch: one statement
@@ -400,14 +406,19 @@ const ADD_SPEND_SQL = spendUpsertSql('1', 'c.seq >= @first_rowid');
 /** Add the calls a batch inserted to the hourly rollups; `@first_rowid` is the first call's `seq`. */
 const ADD_TO_ROLLUPS_SQLS = addToRollupsSqls('seq >= @first_rowid');
 
-/** better-sqlite3 binds no booleans, so they travel as 0 and 1. */
-function toSqliteRow<Row extends object>(row: Row, booleanColumns: readonly (keyof Row)[]): SqliteRow {
-  const converted: SqliteRow = { ...(row as unknown as SqliteRow) };
-  for (const column of booleanColumns) {
-    const value = row[column] as unknown;
-    if (value !== null) converted[column as string] = value ? 1 : 0;
+/**
+ * Return the values of `row` in the order of `columns`, for a statement with a `?` per column. better-sqlite3
+ * binds no booleans, so those in `booleans` travel as 0 and 1; a missing value binds NULL.
+ */
+function toSqliteValues(row: object, columns: readonly string[], booleans: ReadonlySet<string>): SqliteValue[] {
+  const record = row as Record<string, unknown>;
+  const values: SqliteValue[] = new Array(columns.length);
+  for (let index = 0; index < columns.length; index++) {
+    const column = columns[index]!;
+    const value = record[column] ?? null;
+    values[index] = booleans.has(column) && value !== null ? (value ? 1 : 0) : (value as SqliteValue);
   }
-  return converted;
+  return values;
 }
 
 function fromSqliteRow<Row>(row: SqliteRow, booleanColumns: readonly string[]): Row {

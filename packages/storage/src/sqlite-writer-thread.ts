@@ -43,10 +43,10 @@ function toBindable(value: SqliteValue | Uint8Array): SqliteValue {
 }
 
 /** Make `row` bindable in place: it is this thread's own copy, and copying every row cost more than inserting it. */
-function bindRow(row: Record<string, SqliteValue>): Record<string, SqliteValue> {
-  for (const key in row) {
-    const value = row[key];
-    if (value instanceof Uint8Array) row[key] = toBindable(value);
+function bindRow(row: SqliteValue[]): SqliteValue[] {
+  for (let index = 0; index < row.length; index++) {
+    const value = row[index];
+    if (value instanceof Uint8Array) row[index] = toBindable(value);
   }
   return row;
 }

@@ -14,11 +14,13 @@ export interface WriterSettings {
 
 /**
  * One row to insert, with optional rows of dependent tables inserted only when the first one was new.
- * `dependents[i]` goes to the request's `dependentSqls[i]`; null skips that table.
+ * Each row is the values of its statement's `?` parameters in order: an array crosses to the writer
+ * thread and binds faster than an object of named parameters. `dependents[i]` goes to the request's
+ * `dependentSqls[i]`; null skips that table.
  */
 export interface RowPair {
-  primary: Record<string, SqliteValue>;
-  dependents: (Record<string, SqliteValue> | null)[];
+  primary: SqliteValue[];
+  dependents: (SqliteValue[] | null)[];
 }
 
 /** One statement of a `transaction` request; see `SqlStep`. */
