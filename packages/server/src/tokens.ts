@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Route tokens sit in the URL path (`/r/{token}/…`) and API tokens in `Authorization: Bearer`. Both are
@@ -16,9 +16,9 @@ export function generateApiToken(): string {
   return API_TOKEN_PREFIX + randomBytes(32).toString('base64url');
 }
 
-/** Lowercase hex SHA-256 of a token, the only form a store keeps. */
+/** Lowercase hex SHA-256 of a token, the only form a store keeps. Every proxied call hashes its route token. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /** Compare two SHA-256 hex digests in constant time; false for digests of different lengths. */
