@@ -24,8 +24,8 @@ export interface BatchingSinkOptions {
    */
   maxBatchBodySize?: number;
   /**
-   * Body text, in UTF-16 code units, that written records may hold before they are sent to the packer
-   * ahead of the flush. The packed records still wait for the flush, so the spool and the store see one
+   * Body size that written records may hold before they are sent to the packer ahead of the flush: UTF-16
+   * code units of decoded text, bytes of a raw body (see `bodyChars`). The packed records still wait for the flush, so the spool and the store see one
    * batch per interval as before.
    */
   packPartChars?: number;
@@ -125,8 +125,8 @@ type QueuedCall = CallToInsert & {
 
 const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 /**
- * Body text, in UTF-16 code units, that goes to the packer as soon as written records hold this much. The
- * text then waits on the main thread for milliseconds instead of a flush interval, and each message to
+ * Body size (as `bodyChars` counts it) that goes to the packer as soon as written records hold this much. The
+ * body then waits on the main thread for milliseconds instead of a flush interval, and each message to
  * the packer stays small. With 64 streamed calls (bench/run.mjs, memory measurement) the packer thread's
  * heap went from 22–27 MB to 14–15 MB.
  */
@@ -174,7 +174,7 @@ export function createBatchingRecordSink(options: BatchingSinkOptions): Batching
 
   /** Records written and not yet sent to the packer. */
   let pending: WrittenCall[] = [];
-  /** Body text of `pending`, in UTF-16 code units. */
+  /** Body size of `pending`, as `bodyChars` counts it. */
   let pendingChars = 0;
   /** Parts of the records written since the last flush that were sent to the packer, oldest first. */
   let packedParts: PackedPart[] = [];
