@@ -125,19 +125,24 @@ describe('/metrics', () => {
   });
 });
 
+/** Counters of a sink that stored `stored` records and holds nothing. */
+function sinkStats(stored: number) {
+  return {
+    queued: 0,
+    stored,
+    dropped: 0,
+    storeFailures: 0,
+    storeUnavailable: false,
+    lost: 0,
+    spooled: 0,
+    spoolBytes: 0,
+    spoolFailures: 0,
+  };
+}
+
 describe('createServerMetrics', () => {
   it('counts models past the limit as other', async () => {
-    const sink = {
-      queued: 0,
-      stored: 0,
-      dropped: 0,
-      storeFailures: 0,
-      storeUnavailable: false,
-      lost: 0,
-      spooled: 0,
-      spoolBytes: 0,
-      spoolFailures: 0,
-    };
+    const sink = sinkStats(0);
     const metrics = createServerMetrics({
       token: METRICS_TOKEN,
       sources: { proxy: () => null, sink: () => sink, exporter: () => null },
@@ -156,17 +161,7 @@ describe('createServerMetrics', () => {
   });
 
   it('counts no call when no token can scrape them', async () => {
-    const sink = {
-      queued: 0,
-      stored: 0,
-      dropped: 0,
-      storeFailures: 0,
-      storeUnavailable: false,
-      lost: 0,
-      spooled: 0,
-      spoolBytes: 0,
-      spoolFailures: 0,
-    };
+    const sink = sinkStats(0);
     const metrics = createServerMetrics({ sources: { proxy: () => null, sink: () => sink, exporter: () => null } });
     metrics.observe(sampleRecord());
     const samples = parseExposition(await metrics.render());
@@ -175,17 +170,7 @@ describe('createServerMetrics', () => {
   });
 
   it('reports zero for components a server does not have', async () => {
-    const sink = {
-      queued: 0,
-      stored: 5,
-      dropped: 0,
-      storeFailures: 0,
-      storeUnavailable: false,
-      lost: 0,
-      spooled: 0,
-      spoolBytes: 0,
-      spoolFailures: 0,
-    };
+    const sink = sinkStats(5);
     const metrics = createServerMetrics({ sources: { proxy: () => null, sink: () => sink, exporter: () => null } });
     const samples = parseExposition(await metrics.render());
     expect(sum(samples, 'tokenwise_live_requests')).toBe(0);
