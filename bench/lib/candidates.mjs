@@ -115,8 +115,8 @@ http {
 }
 
 /**
- * The Node floor: `node-minimal-proxy.mjs`, a pass-through on node:http and undici without capture or
- * store. Tokenwise's cost above it is what capture, routing and recording add.
+ * Create the Node floor candidate: `node-minimal-proxy.mjs`, a pass-through on node:http and undici
+ * without capture or store. Tokenwise's cost above it is what capture, routing and recording add.
  */
 export function nodeMinimalCandidate() {
   let child = null;

@@ -1,6 +1,6 @@
 // The Node floor: a pass-through proxy on node:http and undici with no capture, no store and no routing.
-// It answers what a Node proxy costs before Tokenwise adds anything. Usage: node node-minimal-proxy.mjs
-// PORT UPSTREAM_URL; it prints "listening" once it accepts connections.
+// It measures what a Node proxy costs before Tokenwise adds anything.
+// Usage: node node-minimal-proxy.mjs PORT UPSTREAM_URL. It prints "listening" once it accepts connections.
 import { createServer } from 'node:http';
 import { Pool } from 'undici';
 

@@ -170,8 +170,8 @@ export interface CallRecord {
 /** A captured body: decoded text (or base64 for binary), capped. */
 export interface CapturedBody {
   /**
-   * Decoded body text, or null when the body could not be decoded (then `encoding_error` says why). Also
-   * null while `raw` is present: the text is then not decoded yet.
+   * Decoded body text, or null when the body could not be decoded (then `encoding_error` gives the reason).
+   * Also null while `raw` is present, because the text is not decoded yet.
    */
   text: string | null;
   /**

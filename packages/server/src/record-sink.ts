@@ -19,8 +19,8 @@ export interface BatchingSinkOptions {
   /** Records per store transaction; a full batch is flushed without waiting for the interval. */
   maxBatchSize?: number;
   /**
-   * Body size per store transaction at most, in prompt-text characters plus compressed body bytes; a
-   * batch has at least one record, however large.
+   * Max body size per store transaction, in prompt-text characters plus compressed body bytes. A batch
+   * has at least one record, however large.
    */
   maxBatchBodySize?: number;
   /**
@@ -657,7 +657,7 @@ function bodySize(call: CallToInsert): number {
   return (promptText?.length ?? 0) + (row.request_body?.length ?? 0) + (row.response_body?.length ?? 0);
 }
 
-/** Body text in UTF-16 code units; a raw body (`CapturedBody.raw`, sent to the packer undecoded) counts its bytes. */
+/** Measure body text in UTF-16 code units. A raw body (`CapturedBody.raw`, sent to the packer undecoded) counts its bytes. */
 function bodyChars(bodies: CallBodies | null): number {
   return capturedBodySize(bodies?.request ?? null) + capturedBodySize(bodies?.response ?? null);
 }

@@ -125,7 +125,7 @@ describe('/metrics', () => {
   });
 });
 
-/** Counters of a sink that stored `stored` records and holds nothing. */
+/** Counters of a sink that stored `stored` records and has nothing queued. */
 function sinkStats(stored: number) {
   return {
     queued: 0,

@@ -416,7 +416,8 @@ function toSqliteValues(row: object, columns: readonly string[], booleans: Reado
   for (let index = 0; index < columns.length; index++) {
     const column = columns[index]!;
     const value = record[column] ?? null;
-    values[index] = booleans.has(column) && value !== null ? (value ? 1 : 0) : (value as SqliteValue);
+    if (booleans.has(column) && value !== null) values[index] = value ? 1 : 0;
+    else values[index] = value as SqliteValue;
   }
   return values;
 }

@@ -118,7 +118,7 @@ const RANGES = [
 ];
 
 /**
- * The dashboard's reads of a workspace and time range from the latency bins, the session hours and the
+ * Register the tests of the dashboard's reads of a workspace and time range from the latency bins, the session hours and the
  * hourly rollup. Percentiles are within 2% above the exact limit and exact below it. Sessions and facets
  * equal the SQL over `calls`, across inserts, re-pricing and deletions.
  */

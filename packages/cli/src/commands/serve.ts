@@ -172,10 +172,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
 /**
  * How far, in percent, V8 lets a heap grow past what survived the last full GC before it starts the next
  * one. Otherwise V8's heap controller (src/heap/heap-controller.cc) picks a factor from 1.1 to 4 by
- * itself. The proxy keeps each call's bodies for the call's length, so they reach the old generation. With
- * 64 streamed calls on Node 20.20 (bench/run.mjs, memory measurement) the old generation reached 50–85 MB
- * between full GCs, and 35 MB with this setting, at about three times as many full GCs and no measurable
- * change in CPU time per call.
+ * itself. The proxy keeps each call's bodies for the call's length, so they reach the old generation.
+ * With 64 streamed calls on Node 20.20 (bench/run.mjs, memory measurement), the old generation reached
+ * 50–85 MB between full GCs, and 35 MB with this setting. That took about three times as many full GCs,
+ * with no measurable change in CPU time per call.
  */
 const HEAP_GROWING_PERCENT = 30;
 

@@ -20,9 +20,9 @@ const MAX_BUFFERED_EVENT_BYTES = 256 * 1024;
 const DONE = '[DONE]';
 
 /**
- * SSE whose data payloads are JSON documents. An event whose data is one piece of the chunk being pushed,
- * the usual case, is parsed straight from that piece; data still open when the chunk ends is copied into
- * a JsonDocument, because the caller may reuse the chunk's memory after `push` returns.
+ * SSE whose data payloads are JSON documents. An event whose data is one piece of the pushed chunk (the
+ * usual case) is parsed straight from that piece. Data still open when the chunk ends is copied into a
+ * JsonDocument, because the caller may reuse the chunk's memory after `push` returns.
  */
 export class SseJsonEvents {
   readonly #handler: StreamEventHandler;

@@ -4,7 +4,7 @@ import { uuidV7 } from './uuid-v7.js';
 const FORMAT = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('uuidV7', () => {
-  it('puts the milliseconds in the first 48 bits and sets the version and variant', () => {
+  it('encodes milliseconds, version and variant', () => {
     const unixMs = Date.parse('2026-12-05T04:00:00.123Z');
     const id = uuidV7(unixMs);
     expect(id).toMatch(FORMAT);

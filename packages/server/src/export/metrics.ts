@@ -107,7 +107,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
 
   return {
     observe(record) {
-      // Nobody can scrape a process without a token, so its calls are not counted at all.
+      // Without a token the endpoint serves no metrics, so counting the calls would be wasted work.
       if (tokenDigest === null) return;
       try {
         const labels = { provider: record.provider, route: record.route, model: modelLabel(record), tool: record.tool };
