@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { request as httpRequest } from 'node:http';
+import { type ClientRequest, request as httpRequest } from 'node:http';
 import type { CaptureEnd } from '@tokenwise/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestProxy, startUpstream, type TestProxy, type TestUpstream } from './proxy-harness.js';
@@ -52,6 +52,17 @@ async function setUp(
   return { upstream, proxy, upstreamClosed };
 }
 
+/** Start a POST of the Anthropic Messages path through `proxy` on a connection of its own. */
+function postMessages(proxy: TestProxy): ClientRequest {
+  return httpRequest({
+    host: '127.0.0.1',
+    port: proxy.port,
+    method: 'POST',
+    path: proxy.pathFor('anthropic', '/v1/messages'),
+    agent: false,
+  });
+}
+
 describe('client disconnect', () => {
   it('cancels the upstream mid-stream', async () => {
     const { proxy, upstreamClosed } = await setUp((res) => {
@@ -60,13 +71,7 @@ describe('client disconnect', () => {
     });
 
     const clientGoneAt = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: proxy.port,
-        method: 'POST',
-        path: proxy.pathFor('anthropic', '/v1/messages'),
-        agent: false,
-      });
+      const req = postMessages(proxy);
       req.once('error', () => {});
       req.once('response', (res) => {
         res.once('data', () => {
@@ -91,13 +96,7 @@ describe('client disconnect', () => {
     const { proxy, upstreamClosed } = await setUp(() => {});
 
     await new Promise<void>((resolve) => {
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: proxy.port,
-        method: 'POST',
-        path: proxy.pathFor('anthropic', '/v1/messages'),
-        agent: false,
-      });
+      const req = postMessages(proxy);
       req.once('error', () => {});
       req.end('{}', () =>
         setTimeout(() => {
@@ -128,13 +127,7 @@ describe('upstream reset mid-stream', () => {
       });
 
       const received = await new Promise<{ body: string; complete: boolean; errored: boolean }>((resolve, reject) => {
-        const req = httpRequest({
-          host: '127.0.0.1',
-          port: proxy.port,
-          method: 'POST',
-          path: proxy.pathFor('anthropic', '/v1/messages'),
-          agent: false,
-        });
+        const req = postMessages(proxy);
         req.once('error', reject);
         req.once('response', (res) => {
           let body = '';
@@ -171,13 +164,7 @@ describe('unreachable upstream', () => {
     cleanup.push(() => proxy.close());
 
     await new Promise<void>((resolve, reject) => {
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: proxy.port,
-        method: 'POST',
-        path: proxy.pathFor('anthropic', '/v1/messages'),
-        agent: false,
-      });
+      const req = postMessages(proxy);
       req.once('error', reject);
       req.once('response', (res) => {
         res.resume();
@@ -206,13 +193,7 @@ describe('response head', () => {
 
     const outcome = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no response head within 5 s of the upstream sending it')), 5_000);
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port: proxy.port,
-        method: 'POST',
-        path: proxy.pathFor('anthropic', '/v1/messages'),
-        agent: false,
-      });
+      const req = postMessages(proxy);
       req.once('error', reject);
       req.once('response', (res) => {
         clearTimeout(timer);
