@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { directCandidate, nginxCandidate, nodeMinimalCandidate, portkeyCandidate, tokenwiseCandidate } from './lib/candidates.mjs';
 import { anthropicRequestBody, anthropicRequestHeaders, codexExchange, SSE_DELTAS } from './lib/payloads.mjs';
 import { liveStreamsRss, median, probeStream } from './lib/probe.mjs';
-import { corePlan, cpuMicros, loadAverage, pinSelf, startChild, stopChild } from './lib/proc.mjs';
+import { CLOCK_TICKS_PER_SECOND, corePlan, cpuMicros, loadAverage, pinSelf, startChild, stopChild } from './lib/proc.mjs';
 import { evaluateTargets, formatReport } from './lib/report.mjs';
 import { ensureDebianTools, ensurePortkey } from './lib/setup.mjs';
 import { benchPostgres, benchSqlite } from './lib/store-bench.mjs';
@@ -57,8 +57,8 @@ const quick = flags.quick;
 const settings = {
   rounds: Number(flags.rounds ?? (quick ? 1 : 3)),
   durationS: Number(flags.duration ?? (quick ? 1 : 3)),
-  // Tokenwise's sink stores records up to 1 s after a call ends. Waiting this long after each run puts
-  // that work into the run's CPU figure.
+  // Tokenwise's sink stores records up to 1 s after a call ends. Each run waits at least this long, and
+  // then until the candidate is idle (`waitForIdle`), so that work is part of the run's CPU figure.
   settleMs: quick ? 300 : 1200,
   warmupS: quick ? 0 : 1,
   probeRequests: quick ? 3 : 20,
@@ -151,6 +151,25 @@ async function sleep(ms) {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Wait at least `settleMs`, then until the processes use under one clock tick in a 250 ms window, and at
+ * most 20 s; returns the time waited, in ms. Work a candidate put off until after the load (records
+ * stored by a background thread that yields to the request path, say) is then part of its CPU time.
+ */
+async function waitForIdle(pids) {
+  const started = Date.now();
+  await sleep(settings.settleMs);
+  if (pids.length === 0) return Date.now() - started;
+  let last = cpuMicros(pids);
+  while (Date.now() - started < 20_000) {
+    await sleep(250);
+    const now = cpuMicros(pids);
+    if (now - last < 1_000_000 / CLOCK_TICKS_PER_SECOND) break;
+    last = now;
+  }
+  return Date.now() - started;
+}
+
 /** Run wrk for one scenario through one candidate, and measure the candidate's CPU time over it. */
 async function measure({ candidate, scenario, scripts, loads, plan }) {
   const load = loads[scenario.load];
@@ -164,9 +183,10 @@ async function measure({ candidate, scenario, scripts, loads, plan }) {
     durationS: settings.durationS,
     cpus: plan.load,
   });
-  await sleep(settings.settleMs);
+  const settledMs = await waitForIdle(pids);
   const cpuUs = cpuMicros(pids) - cpuBefore;
   return {
+    settled_ms: settledMs,
     requests: wrk.requests,
     errors: wrk.errors,
     rps: wrk.requests / (wrk.duration_us / 1e6),
