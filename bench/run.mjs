@@ -48,7 +48,8 @@ if (flags.help) {
                         postgres://postgres@127.0.0.1:5432/test); a schema is created and dropped
   --cpu-prof DIR        run the Tokenwise candidates under node --cpu-prof, profiles written to DIR
   --compare DIR         also run tokenwise-base and tokenwise-privacy-base from another built checkout in DIR
-                        (e.g. a git worktree of an older commit), alternated with the others
+                        (e.g. a git worktree of an older commit), alternated with the others; with
+                        --candidates, naming tokenwise or tokenwise-privacy brings in its -base twin
 `);
   process.exit(0);
 }
@@ -115,8 +116,8 @@ const SCENARIOS = flags.scenarios
         { load: 'json1m', concurrency: 16 },
       ];
 
-function chooseCandidates(missingTools, portkeyReady) {
-  const all = [
+function allCandidates() {
+  return [
     directCandidate(),
     nginxCandidate(),
     nodeMinimalCandidate(),
@@ -130,7 +131,11 @@ function chooseCandidates(missingTools, portkeyReady) {
       : []),
     portkeyCandidate(),
   ];
-  const wanted = flags.candidates ? new Set(flags.candidates.split(',')) : null;
+}
+
+function chooseCandidates(missingTools, portkeyReady) {
+  const all = allCandidates();
+  const wanted = flags.candidates ? wantedCandidates(flags.candidates, all) : null;
   const skipped = [];
   const chosen = all.filter((candidate) => {
     if (wanted && !wanted.has(candidate.name)) return false;
@@ -147,14 +152,38 @@ function chooseCandidates(missingTools, portkeyReady) {
   return { chosen, skipped };
 }
 
+/**
+ * Return the candidate names that `--candidates` lists. With `--compare`, `tokenwise` and
+ * `tokenwise-privacy` also select their `-base` twins, because a comparison needs both builds. An unknown
+ * name throws, so that a typo cannot drop a candidate from the run unnoticed.
+ */
+function wantedCandidates(list, all) {
+  const known = new Set(all.map((candidate) => candidate.name));
+  const wanted = new Set(
+    list
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+  );
+  const unknown = [...wanted].filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    const hint = unknown.some((name) => name.endsWith('-base')) && !flags.compare ? ' (the -base candidates need --compare DIR)' : '';
+    throw new Error(`unknown candidate ${unknown.map((name) => `"${name}"`).join(', ')}${hint}; choose from ${[...known].join(', ')}`);
+  }
+  if (flags.compare) {
+    for (const name of ['tokenwise', 'tokenwise-privacy']) if (wanted.has(name)) wanted.add(`${name}-base`);
+  }
+  return wanted;
+}
+
 async function sleep(ms) {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
- * Wait at least `settleMs`, then until the processes use under one clock tick in a 250 ms window, and at
- * most 20 s; returns the time waited, in ms. Work a candidate put off until after the load (records
- * stored by a background thread that yields to the request path, say) is then part of its CPU time.
+ * Wait at least `settleMs`, then until the processes use less than one clock tick in 250 ms, for at most
+ * 20 s in all. Returns the time waited, in ms. Work a candidate does after the load (the records its sink
+ * stores later) is then part of its CPU time.
  */
 async function waitForIdle(pids) {
   const started = Date.now();
@@ -412,6 +441,15 @@ async function main() {
     process.stdout.write(`\nResult written to ${path.relative(process.cwd(), out) || out}\n`);
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+if (flags.candidates) {
+  try {
+    wantedCandidates(flags.candidates, allCandidates());
+  } catch (error) {
+    process.stderr.write(`bench: ${error.message}\n`);
+    process.exit(2);
   }
 }
 

@@ -64,3 +64,23 @@ describe.skipIf(skipReason !== null)('bench harness', () => {
     expect(result.targets.length).toBeGreaterThan(10);
   });
 });
+
+describe('bench harness options', () => {
+  const runHarness = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'run.mjs'), ...args], { cwd: repoRoot, encoding: 'utf8' });
+
+  it('rejects an unknown candidate', () => {
+    const run = runHarness('--candidates', 'direct,tokenwse');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('unknown candidate "tokenwse"');
+    expect(run.stderr).toContain('choose from direct, nginx, node-minimal, tokenwise, tokenwise-privacy, portkey');
+  });
+
+  it('names --compare for a -base candidate', () => {
+    const run = runHarness('--candidates', 'tokenwise-base');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('the -base candidates need --compare DIR');
+  });
+});
