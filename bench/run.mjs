@@ -134,11 +134,9 @@ function allCandidates() {
 }
 
 function chooseCandidates(missingTools, portkeyReady) {
-  const all = allCandidates();
-  const wanted = flags.candidates ? wantedCandidates(flags.candidates, all) : null;
   const skipped = [];
-  const chosen = all.filter((candidate) => {
-    if (wanted && !wanted.has(candidate.name)) return false;
+  const chosen = candidates.filter((candidate) => {
+    if (selectedNames && !selectedNames.has(candidate.name)) return false;
     if (candidate.name === 'nginx' && missingTools.includes('nginx')) {
       skipped.push({ candidate: 'nginx', reason: 'nginx is not installed' });
       return false;
@@ -157,23 +155,23 @@ function chooseCandidates(missingTools, portkeyReady) {
  * `tokenwise-privacy` also select their `-base` twins, because a comparison needs both builds. An unknown
  * name throws, so that a typo cannot drop a candidate from the run unnoticed.
  */
-function wantedCandidates(list, all) {
-  const known = new Set(all.map((candidate) => candidate.name));
-  const wanted = new Set(
+function selectCandidates(list) {
+  const known = new Set(candidates.map((candidate) => candidate.name));
+  const selected = new Set(
     list
       .split(',')
       .map((name) => name.trim())
       .filter((name) => name !== ''),
   );
-  const unknown = [...wanted].filter((name) => !known.has(name));
+  const unknown = [...selected].filter((name) => !known.has(name));
   if (unknown.length > 0) {
     const hint = unknown.some((name) => name.endsWith('-base')) && !flags.compare ? ' (the -base candidates need --compare DIR)' : '';
     throw new Error(`unknown candidate ${unknown.map((name) => `"${name}"`).join(', ')}${hint}; choose from ${[...known].join(', ')}`);
   }
   if (flags.compare) {
-    for (const name of ['tokenwise', 'tokenwise-privacy']) if (wanted.has(name)) wanted.add(`${name}-base`);
+    for (const name of ['tokenwise', 'tokenwise-privacy']) if (selected.has(name)) selected.add(`${name}-base`);
   }
-  return wanted;
+  return selected;
 }
 
 async function sleep(ms) {
@@ -444,9 +442,12 @@ async function main() {
   }
 }
 
+const candidates = allCandidates();
+// Checked before anything is installed or started, so that a typo fails at once.
+let selectedNames = null;
 if (flags.candidates) {
   try {
-    wantedCandidates(flags.candidates, allCandidates());
+    selectedNames = selectCandidates(flags.candidates);
   } catch (error) {
     process.stderr.write(`bench: ${error.message}\n`);
     process.exit(2);
