@@ -170,7 +170,8 @@ describe('OTLP export', () => {
     expect(attribute(openaiSpan, 'gen_ai.provider.name')).toEqual({ stringValue: 'openai' });
     expect(attribute(openaiSpan, 'gen_ai.usage.input_tokens')).toEqual({ intValue: String(openai.usage.input_tokens) });
     expect(attribute(openaiSpan, 'tokenwise.streaming')).toEqual({ boolValue: false });
-    expect(running.server.stats().export).toMatchObject({ exported: 2, dropped: 0, failed: 0, queued: 0 });
+    // The receiver has the spans before the exporter has read its answer and counted them.
+    await vi.waitFor(() => expect(running!.server.stats().export).toMatchObject({ exported: 2, dropped: 0, failed: 0, queued: 0 }));
   });
 
   it('marks a failed call as an error span', async () => {
@@ -201,7 +202,7 @@ describe('OTLP export', () => {
     await (await anthropicCall(running.server.url, running.server.routeToken)).text();
     await vi.waitFor(() => expect(receiver.spans()).toHaveLength(1), { timeout: 15_000 });
 
-    expect(running.server.stats().export).toMatchObject({ exported: 1, failed: 0, requestFailures: 1 });
+    await vi.waitFor(() => expect(running!.server.stats().export).toMatchObject({ exported: 1, failed: 0, requestFailures: 1 }));
   });
 
   it('keeps serving calls while the collector is down', async () => {
