@@ -44,7 +44,8 @@ type StartRule =
 /**
  * A possible secret-named key followed by an assignment: `hit` is where one of `KEY_WORDS` occurs
  * (case-insensitively), `end` is where the run of key characters (`[A-Za-z0-9_.-]`) that contains it
- * ends, and `\\?["']?[ \t]*[:=]` follows at `end`. Every hit in one run gives the same starts.
+ * ends; the run ends in one of `KEY_ENDINGS`, and `\\?["']?[ \t]*[:=]` follows at `end`. Every hit in
+ * one run gives the same starts.
  */
 interface KeyHit {
   hit: number;
@@ -110,6 +111,18 @@ const SK_DASH: StartRule = { kind: 'literal', literals: ['k-'], offsets: [-1] };
  * or `credential` (both contain `cr`) or `token` (which contains `ken`).
  */
 const KEY_WORDS = ['pass', 'pwd', 'cr', 'key', 'ken'];
+/**
+ * Lowercase words that end every key of the key-based patterns (`.env`, YAML, JSON, query and AWS names).
+ * A run of key characters that ends otherwise (`max_tokens`, `description`) starts no match, so it is skipped.
+ */
+const KEY_ENDINGS = ['password', 'passwd', 'passphrase', 'pwd', 'secret', 'token', 'key', 'credential', 'credentials'];
+
+/** Return whether the run of key characters that ends at `end` of the lowercased text ends in one of `KEY_ENDINGS`. */
+function endsInKeyWord(lowercase: string, end: number): boolean {
+  for (const word of KEY_ENDINGS) if (end >= word.length && lowercase.startsWith(word, end - word.length)) return true;
+  return false;
+}
+
 /**
  * The separator between a key and its value in every key-based pattern: `=` (`.env`, query), `:` (YAML),
  * `":` or `\":` (JSON), and AWS's mix of them.
@@ -223,7 +236,7 @@ const SECRET_PATTERNS: readonly SecretPattern[] = [
   {
     kind: 'github-token',
     pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])/dg,
-    starts: [literal('gh'), { kind: 'literal', literals: ['hub_pat_'], offsets: [-3] }],
+    starts: [literal('gh'), { kind: 'literal', literals: ['_pat_'], offsets: [-6] }],
   },
   {
     kind: 'gitlab-token',
@@ -458,13 +471,14 @@ class CandidateStarts {
     if (this.#keyHits) return this.#keyHits;
     const hits = sortedDistinct(KEY_WORDS.flatMap((word) => occurrences(lowercase, word)));
     const keys: KeyHit[] = [];
-    // Hits in one run of key characters share its end, so each run is walked once.
+    // Hits in one run of key characters give the same starts (see `KeyHit`), so each run is walked and
+    // kept once, with its first hit.
     let runEnd = -1;
     for (const hit of hits) {
-      if (hit >= runEnd) {
-        runEnd = hit;
-        while (runEnd < this.#text.length && isKeyChar(this.#text.charCodeAt(runEnd))) runEnd += 1;
-      }
+      if (hit < runEnd) continue;
+      runEnd = hit;
+      while (runEnd < this.#text.length && isKeyChar(this.#text.charCodeAt(runEnd))) runEnd += 1;
+      if (!endsInKeyWord(lowercase, runEnd)) continue;
       ASSIGNMENT.lastIndex = runEnd;
       if (ASSIGNMENT.test(this.#text)) keys.push({ hit, end: runEnd });
     }
