@@ -84,3 +84,28 @@ describe('bench harness options', () => {
     expect(run.stderr).toContain('the -base candidates need --compare DIR');
   });
 });
+
+describe('packer steps', () => {
+  const runSteps = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'packer-steps.mjs'), ...args], { cwd: repoRoot, encoding: 'utf8' });
+
+  it('times every step of both loads', () => {
+    // This checkout is passed as the other build too, so the comparison steps run.
+    const run = runSteps('--rounds', '1', '--calls', '5', '--compare', repoRoot, '--json');
+
+    expect(run.status, run.stderr).toBe(0);
+    const { results } = JSON.parse(run.stdout);
+    expect(Object.keys(results)).toEqual(['20 KB request, JSON 2 KB answer', '20 KB request, SSE 40 deltas answer']);
+    for (const steps of Object.values(results) as Record<string, number>[]) {
+      expect(Object.keys(steps)).toContain('packBodies (base)');
+      for (const us of Object.values(steps)) expect(us).toBeGreaterThan(0);
+    }
+  });
+
+  it('rejects a non-numeric round count', () => {
+    const run = runSteps('--rounds', 'many');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--rounds must be a positive integer, not "many"');
+  });
+});
