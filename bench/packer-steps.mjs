@@ -40,7 +40,9 @@ async function loadBase(root) {
     const [core, storage] = await Promise.all([import(dist('core')), import(dist('storage'))]);
     return { redactSecrets: core.redactSecrets, packBodies: storage.packBodies };
   } catch (error) {
-    process.stderr.write(`packer-steps: failed to load the build in --compare ${root} (${error.message}); run npm ci and npx tsc -b there\n`);
+    process.stderr.write(
+      `packer-steps: failed to load the build in --compare ${root} (${error.message}); run npm ci and npx tsc -b there\n`,
+    );
     process.exit(2);
   }
 }

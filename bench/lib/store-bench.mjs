@@ -2,7 +2,7 @@
 // proxy's batching sink writes them, and the queries the dashboard needs, timed on 100k and 1M calls.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { createHttpCapture, createRouteRegistry } from '@tokenwise/core';
+import { createHttpCapture, createRouteRegistry, uuidV7 } from '@tokenwise/core';
 import { PostgresStore, rebuildRollupsSteps, SqliteStore } from '@tokenwise/storage';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -32,14 +32,21 @@ function capturedCall() {
   return capture.finish({ kind: 'complete' });
 }
 
-/** `count` copies of the captured call with new ids and start times spread over the last 30 days. */
+/**
+ * Make `count` copies of the captured call with start times in order over the last 30 days, and ids from
+ * them as the capture makes ids (UUIDv7, which sort by time). Random ids would scatter the inserts over
+ * the id index, which the proxy's inserts never do: SQLite took about 40% more time per record with them.
+ */
 function makeCalls(count, withBodies) {
   const { record, bodies } = capturedCall();
-  const nowMs = Date.now();
-  return Array.from({ length: count }, (_, index) => ({
-    record: { ...record, id: randomUUID(), started_at: new Date(nowMs - ((index * 7919) % SPAN_MS)).toISOString() },
-    bodies: withBodies ? bodies : null,
-  }));
+  const firstMs = Date.now() - SPAN_MS;
+  return Array.from({ length: count }, (_, index) => {
+    const startedMs = firstMs + Math.floor((index * SPAN_MS) / count);
+    return {
+      record: { ...record, id: uuidV7(startedMs), started_at: new Date(startedMs).toISOString() },
+      bodies: withBodies ? bodies : null,
+    };
+  });
 }
 
 /** Rounds of each insert measurement; the median is reported, because one disk stall skews a single round. */

@@ -4,6 +4,7 @@ export * from './capture/captured-body.js';
 export * from './capture/http-capture.js';
 export * from './capture/prompt-text.js';
 export * from './capture/rate-limit-headers.js';
+export * from './capture/uuid-v7.js';
 export * from './capture/websocket-capture.js';
 export * from './cost/compute-cost.js';
 export * from './cost/price-data-version.js';
