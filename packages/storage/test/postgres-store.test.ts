@@ -236,10 +236,13 @@ describeWithPostgres('PostgresStore', () => {
         done = true;
       });
       while (!done || seen.length < records.length) {
+        // Read `done` before the query: a page read while the last batch commits can be empty although
+        // the writers finish before it returns.
+        const writersFinished = done;
         const page = await follower.listCalls({ limit: 20, after: cursor });
         for (const call of page) seen.push(call.record.id);
         cursor = page.at(-1)?.cursor ?? cursor;
-        if (done && page.length === 0) break;
+        if (writersFinished && page.length === 0) break;
       }
       await writing;
 
