@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { extractPromptText, redactSecrets } from '@tokenwise/core';
 import { packBodies } from '@tokenwise/storage';
 import { anthropicJsonResponse, anthropicRequestBody, anthropicSseResponse } from './lib/payloads.mjs';
+import { median } from './lib/probe.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ function bodiesOf(answer) {
   };
 }
 
-/** Return the median over the rounds of the µs per call of each step; steps of one round run in turn. */
+/** Return the median over the rounds of each step's µs per call. The steps of one round run in turn. */
 function measure(steps) {
   const samples = new Map(Object.keys(steps).map((name) => [name, []]));
   for (let round = 0; round <= rounds; round += 1) {
@@ -85,7 +86,7 @@ function measure(steps) {
       if (round > 0) samples.get(name).push(Number(process.hrtime.bigint() - started) / calls / 1000);
     }
   }
-  return Object.fromEntries([...samples].map(([name, list]) => [name, list.sort((a, b) => a - b)[Math.floor(list.length / 2)]]));
+  return Object.fromEntries([...samples].map(([name, list]) => [name, median(list)]));
 }
 
 const requestText = request.toString('utf8');

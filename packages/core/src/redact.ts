@@ -44,7 +44,7 @@ type StartRule =
 /**
  * A possible secret-named key followed by an assignment: `hit` is where one of `KEY_WORDS` occurs
  * (case-insensitively), `end` is where the run of key characters (`[A-Za-z0-9_.-]`) that contains it
- * ends; the run ends in one of `KEY_ENDINGS`, and `\\?["']?[ \t]*[:=]` follows at `end`. Every hit in
+ * ends. That run ends in one of `KEY_ENDINGS`, and `\\?["']?[ \t]*[:=]` follows at `end`. Every hit in
  * one run gives the same starts.
  */
 interface KeyHit {
@@ -119,8 +119,7 @@ const KEY_ENDINGS = ['password', 'passwd', 'passphrase', 'pwd', 'secret', 'token
 
 /** Return whether the run of key characters that ends at `end` of the lowercased text ends in one of `KEY_ENDINGS`. */
 function endsInKeyWord(lowercase: string, end: number): boolean {
-  for (const word of KEY_ENDINGS) if (end >= word.length && lowercase.startsWith(word, end - word.length)) return true;
-  return false;
+  return KEY_ENDINGS.some((word) => end >= word.length && lowercase.startsWith(word, end - word.length));
 }
 
 /**
